@@ -1,0 +1,58 @@
+//! `GET /api/v1/status/tsdb` (Prometheus' fields plus Lookout's block figures) and
+//! `POST /api/v1/admin/flush` (cut the head into blocks now; returns when on disk).
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use lookout_store::TenantId;
+use serde_json::json;
+
+use super::errors::success;
+use super::QueryState;
+use crate::error::{Error, Result};
+
+pub fn routes() -> Router<QueryState> {
+    Router::new()
+        .route("/api/v1/status/tsdb", get(tsdb_status))
+        .route("/api/v1/admin/flush", post(flush))
+}
+
+pub(crate) fn tenant(st: &QueryState, headers: &HeaderMap) -> Result<TenantId> {
+    let org = headers.get("x-scope-orgid").and_then(|v| v.to_str().ok());
+    Ok(TenantId::from_request(st.multi_tenant, org)?)
+}
+
+fn name_values(v: &[(String, usize)]) -> serde_json::Value {
+    v.iter()
+        .map(|(n, c)| json!({"name": n, "value": c}))
+        .collect()
+}
+
+async fn tsdb_status(State(st): State<QueryState>, headers: HeaderMap) -> Result<Response> {
+    let tenant = tenant(&st, &headers)?;
+    let store = st.store.clone();
+    let s = tokio::task::spawn_blocking(move || store.stats(&tenant))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(success(json!({
+        "headStats": {
+            "numSeries": s.head.series,
+            "chunkCount": 0,
+            "minTime": s.head.min_time,
+            "maxTime": s.head.max_time,
+        },
+        "seriesCountByMetricName": name_values(&s.series_by_metric),
+        "labelValueCountByLabelName": name_values(&s.top_label_names),
+        "lookout": s,
+    })))
+}
+
+async fn flush(State(st): State<QueryState>) -> Result<StatusCode> {
+    let store = st.store.clone();
+    tokio::task::spawn_blocking(move || store.flush())
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    Ok(StatusCode::NO_CONTENT)
+}

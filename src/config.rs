@@ -1,0 +1,152 @@
+//! `lookout.yaml`: every key optional, unknown keys are errors that name their line.
+//! Sections that are not implemented yet are not accepted, so a pasted config never has a
+//! part silently ignored.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::duration::{ByteSize, Duration};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address of every HTTP API.
+    pub listen: String,
+    /// Data directory.
+    pub data: PathBuf,
+    pub retention: Retention,
+    /// Length of a block cut from the head.
+    pub block_duration: Duration,
+    /// Take the tenant from X-Scope-OrgID instead of using `default`.
+    pub multi_tenant: bool,
+    pub limits: Limits,
+    /// How often head cuts, compaction and retention are checked.
+    pub maintenance_interval: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retention {
+    pub time: Duration,
+    pub size: ByteSize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body accepted on ingest routes (compressed, as sent).
+    pub max_body_size: ByteSize,
+    /// Largest remote_write body after snappy decoding.
+    pub max_decoded_body_size: ByteSize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "0.0.0.0:9700".into(),
+            data: PathBuf::from("./data"),
+            retention: Retention::default(),
+            block_duration: Duration(2 * 3_600_000),
+            multi_tenant: false,
+            limits: Limits::default(),
+            maintenance_interval: Duration(30_000),
+        }
+    }
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            time: Duration(15 * 86_400_000),
+            size: ByteSize(0),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_size: ByteSize(32 << 20),
+            max_decoded_body_size: ByteSize(128 << 20),
+        }
+    }
+}
+
+impl Config {
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let cfg: Config = serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Config::parse(&text).with_context(|| format!("config file {} is invalid", path.display()))
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.block_duration.0 < 60_000 {
+            anyhow::bail!(
+                "block_duration {} is too short: use at least 1m (2h is the default)",
+                self.block_duration
+            );
+        }
+        if self.maintenance_interval.0 < 100 {
+            anyhow::bail!("maintenance_interval must be at least 100ms");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_is_default() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9700");
+        assert_eq!(c.retention.time.0, 15 * 86_400_000);
+    }
+
+    #[test]
+    fn reads_keys() {
+        let c = Config::parse("listen: 127.0.0.1:1\nretention: {time: 1d, size: 10GiB}\nmulti_tenant: true\nblock_duration: 1h\n").unwrap();
+        assert_eq!(c.listen, "127.0.0.1:1");
+        assert_eq!(c.retention.size.0, 10 << 30);
+        assert!(c.multi_tenant);
+        assert_eq!(c.block_duration.0, 3_600_000);
+    }
+
+    #[test]
+    fn unknown_keys_name_their_line() {
+        let e = Config::parse("listen: 127.0.0.1:1\nretention:\n  time: 1d\n  sise: 1GB\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sise") && e.contains("line 4"), "{e}");
+        let e = Config::parse("data: ./d\nbogus: 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bogus") && e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_say_what_to_write() {
+        let e = Config::parse("block_duration: 2 hours\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("15s"), "{e}");
+    }
+
+    #[test]
+    fn example_config_is_valid() {
+        let text = include_str!("../lookout.example.yaml");
+        Config::parse(text).unwrap();
+    }
+}

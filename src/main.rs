@@ -1,0 +1,70 @@
+//! `lookout`: parses the command line and hands off to the command's module.
+
+mod cli;
+mod config;
+mod duration;
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "lookout",
+    version,
+    about = "Metrics, logs and traces in one binary"
+)]
+struct Cli {
+    /// Log filter, e.g. info, debug, lookout_store=debug
+    #[arg(long, global = true, default_value = "info", env = "LOOKOUT_LOG")]
+    log: String,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the server: ingest, store, and every query API on one port.
+    Serve(serve::ServeArgs),
+    /// Inspect the metrics store.
+    Tsdb {
+        #[command(subcommand)]
+        cmd: cli::tsdb::TsdbCmd,
+    },
+    /// Check a configuration file and report every error with its line.
+    Check {
+        #[command(subcommand)]
+        cmd: CheckCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum CheckCmd {
+    /// Validate lookout.yaml.
+    Config { file: PathBuf },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.cmd {
+        Cmd::Serve(args) => serve::run(args),
+        Cmd::Tsdb { cmd } => cli::tsdb::run(cmd),
+        Cmd::Check {
+            cmd: CheckCmd::Config { file },
+        } => cli::check::config(&file),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

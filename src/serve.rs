@@ -1,0 +1,132 @@
+//! `lookout serve`: opens the store, wires ingest, query and UI routes onto one listener,
+//! runs maintenance, and shuts down gracefully on SIGTERM/SIGINT (in-flight requests
+//! finish, then every WAL is fsynced).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use anyhow::Context;
+use axum::routing::get;
+use axum::Router;
+use lookout_collector::remote_write::Limits;
+use lookout_collector::IngestState;
+use lookout_query::QueryState;
+use lookout_store::metrics::TsdbOptions;
+use lookout_store::{Store, StoreOptions};
+
+use crate::config::Config;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Configuration file (YAML). Without it, the embedded defaults apply.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory (overrides `data:`).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Listen address (overrides `listen:`); port 0 picks a free port.
+    #[arg(long)]
+    listen: Option<String>,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let mut cfg = match &args.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    if let Some(d) = args.data {
+        cfg.data = d;
+    }
+    if let Some(l) = args.listen {
+        cfg.listen = l;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("lookout")
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(serve(cfg))
+}
+
+fn store_options(cfg: &Config) -> StoreOptions {
+    StoreOptions {
+        tsdb: TsdbOptions {
+            block_duration: cfg.block_duration.0,
+            retention_time: cfg.retention.time.0,
+            retention_size: cfg.retention.size.0,
+            ..Default::default()
+        },
+    }
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let data = cfg.data.clone();
+    let opts = store_options(&cfg);
+    let started = std::time::Instant::now();
+    let store = tokio::task::spawn_blocking(move || Store::open(&data, opts))
+        .await
+        .context("store open task failed")?
+        .with_context(|| format!("cannot open data directory {}", cfg.data.display()))?;
+    let store = Arc::new(store);
+    tracing::info!(data = %cfg.data.display(), took_ms = started.elapsed().as_millis() as u64, "store open");
+    store
+        .spawn_maintenance(StdDuration::from_millis(cfg.maintenance_interval.0 as u64))
+        .context("cannot start the maintenance thread")?;
+
+    let ingest = lookout_collector::router(IngestState {
+        sink: store.clone(),
+        multi_tenant: cfg.multi_tenant,
+        limits: Limits {
+            max_decoded_bytes: cfg.limits.max_decoded_body_size.0 as usize,
+        },
+        max_body_bytes: cfg.limits.max_body_size.0 as usize,
+    });
+    let query = lookout_query::router(QueryState {
+        store: store.clone(),
+        multi_tenant: cfg.multi_tenant,
+    });
+    let app = Router::new()
+        .route("/-/healthy", get(|| async { "Lookout is Healthy.\n" }))
+        .route("/-/ready", get(|| async { "Lookout is Ready.\n" }))
+        .merge(ingest)
+        .merge(query)
+        .merge(lookout_ui::router());
+
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr: SocketAddr = listener.local_addr()?;
+    // Tests and scripts read this line to find a port chosen with :0.
+    println!("lookout listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("shutting down: syncing write-ahead logs");
+    let s = store.clone();
+    tokio::task::spawn_blocking(move || s.close()).await??;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("signal received");
+}

@@ -1,0 +1,52 @@
+//! Lookout's storage: the data model and the engines that keep metrics (and later logs and
+//! traces) on disk.
+//!
+//! The contract is small. Writes go through [`Store::append`], which returns only once the
+//! batch is in the write-ahead log, so an acknowledged write survives a process crash.
+//! Reads go through [`Store::select`], [`Store::label_names`] and [`Store::label_values`],
+//! bounded by `[mint, maxt]` and filtered by label matchers. This crate never knows about
+//! HTTP, PromQL or scraping; nothing outside it sees WAL segments, chunks or Parquet files.
+
+pub mod error;
+pub mod metrics;
+pub mod model;
+pub mod tenant;
+pub mod wal;
+
+mod store;
+
+pub use error::{Error, ErrorClass, Result};
+pub use metrics::stats::TsdbStats;
+pub use model::{Label, Labels, MatchOp, Matcher, Sample};
+pub use store::{Store, StoreOptions};
+pub use tenant::TenantId;
+
+/// Samples for one series in a write batch.
+#[derive(Debug, Clone)]
+pub struct SeriesSamples {
+    pub labels: Labels,
+    pub samples: Vec<Sample>,
+}
+
+/// A series as a read returns it: its labels and its samples in `[mint, maxt]`, sorted by
+/// time, one sample per timestamp.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub labels: Labels,
+    pub samples: Vec<Sample>,
+}
+
+/// Optional hints a reader passes to a select; the store may ignore them.
+#[derive(Debug, Clone, Default)]
+pub struct SelectHints {
+    /// Only the label sets are needed (`/api/v1/series`), not the samples.
+    pub series_only: bool,
+    /// Stop after this many series (0: no limit).
+    pub limit: usize,
+}
+
+/// Anything that takes metric writes: the local store, or the agent's forwarder.
+pub trait Append: Send + Sync {
+    /// Appends a batch. When this returns `Ok`, the batch is durable against a process crash.
+    fn append(&self, tenant: &TenantId, batch: &[SeriesSamples]) -> Result<()>;
+}

@@ -1,0 +1,458 @@
+//! The head: recent samples in memory, per series in compressed chunks, with the inverted
+//! index. In-order samples go to Gorilla chunks; a sample at or before a series' last
+//! timestamp (out of order, backfill, or a repeated timestamp) goes to that series'
+//! out-of-order buffer, which is sorted into its own chunks as it fills. Reads merge both,
+//! the later write winning a repeated timestamp.
+
+use std::collections::HashMap;
+
+use parking_lot::RwLock;
+use roaring::RoaringBitmap;
+
+use super::chunk::{Chunk, ChunkAppender};
+use super::merge::{merge_runs, sort_dedup_last};
+use super::postings::Index;
+use crate::model::{Labels, Matcher, Sample};
+
+/// Out-of-order samples buffered raw before being sorted into a chunk.
+const OOO_BUFFER: usize = 64;
+
+#[derive(Debug, Default)]
+struct MemSeries {
+    chunks: Vec<Chunk>,
+    open: ChunkAppender,
+    /// Out-of-order chunks, oldest write first; each sorted and deduplicated.
+    ooo_chunks: Vec<Chunk>,
+    ooo_buf: Vec<Sample>,
+    last_t: i64,
+}
+
+impl MemSeries {
+    fn append(&mut self, t: i64, v: f64) {
+        if self.open.is_empty() && self.chunks.is_empty() || t > self.last_t {
+            if self.open.is_full() {
+                let full = std::mem::take(&mut self.open);
+                self.chunks.push(full.finish());
+            }
+            self.open.append(t, v);
+            self.last_t = t;
+            return;
+        }
+        self.ooo_buf.push(Sample { t, v });
+        if self.ooo_buf.len() >= OOO_BUFFER {
+            let sorted = sort_dedup_last(std::mem::take(&mut self.ooo_buf));
+            self.ooo_chunks.push(Chunk::from_sorted(&sorted));
+        }
+    }
+
+    fn mint(&self) -> i64 {
+        let mut m = self
+            .chunks
+            .first()
+            .map(|c| c.mint)
+            .unwrap_or(if self.open.is_empty() {
+                i64::MAX
+            } else {
+                self.open.mint()
+            });
+        for c in &self.ooo_chunks {
+            m = m.min(c.mint);
+        }
+        for s in &self.ooo_buf {
+            m = m.min(s.t);
+        }
+        m
+    }
+
+    fn is_empty(&self) -> bool {
+        self.open.is_empty()
+            && self.chunks.is_empty()
+            && self.ooo_chunks.is_empty()
+            && self.ooo_buf.is_empty()
+    }
+
+    /// Samples in `[mint, maxt]`, sorted, deduplicated.
+    fn samples(&self, mint: i64, maxt: i64) -> Vec<Sample> {
+        let mut inorder = Vec::new();
+        for c in self
+            .chunks
+            .iter()
+            .filter(|c| c.maxt >= mint && c.mint <= maxt)
+        {
+            c.samples_into(&mut inorder);
+        }
+        if !self.open.is_empty() && self.open.maxt() >= mint && self.open.mint() <= maxt {
+            self.open.samples_into(&mut inorder);
+        }
+        let mut runs = vec![inorder];
+        for c in self
+            .ooo_chunks
+            .iter()
+            .filter(|c| c.maxt >= mint && c.mint <= maxt)
+        {
+            let mut r = Vec::with_capacity(c.num as usize);
+            c.samples_into(&mut r);
+            runs.push(r);
+        }
+        if !self.ooo_buf.is_empty() {
+            runs.push(sort_dedup_last(self.ooo_buf.clone()));
+        }
+        let mut out = merge_runs(runs);
+        out.retain(|s| s.t >= mint && s.t <= maxt);
+        out
+    }
+
+    fn bytes(&self) -> usize {
+        self.chunks
+            .iter()
+            .chain(&self.ooo_chunks)
+            .map(|c| c.bytes_len() + 32)
+            .sum::<usize>()
+            + self.open.bytes_len()
+            + self.ooo_buf.len() * 16
+            + std::mem::size_of::<Self>()
+    }
+}
+
+#[derive(Debug, Default)]
+struct HeadInner {
+    index: Index,
+    series: Vec<MemSeries>,
+    by_hash: HashMap<u64, u32>,
+    /// Series whose hash collided with another's; rare, so a side table.
+    collisions: HashMap<u64, Vec<u32>>,
+    mint: i64,
+    maxt: i64,
+    num_samples: u64,
+}
+
+/// The in-memory head. `generation` distinguishes heads across cuts, so WAL references
+/// (`generation << 32 | series id`) never repeat within a WAL directory's life.
+#[derive(Debug)]
+pub struct Head {
+    pub generation: u32,
+    inner: RwLock<HeadInner>,
+}
+
+/// Head figures for stats.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct HeadStats {
+    pub series: u64,
+    pub samples: u64,
+    pub min_time: i64,
+    pub max_time: i64,
+    pub chunk_bytes: u64,
+    pub index_bytes: u64,
+}
+
+impl Head {
+    pub fn new(generation: u32) -> Head {
+        Head {
+            generation,
+            inner: RwLock::new(HeadInner {
+                mint: i64::MAX,
+                maxt: i64::MIN,
+                ..Default::default()
+            }),
+        }
+    }
+
+    pub fn wal_ref(&self, id: u32) -> u64 {
+        ((self.generation as u64) << 32) | id as u64
+    }
+
+    /// Finds or creates the series for each label set: pushes their ids, and the positions
+    /// (in `labels`) of those just created.
+    pub fn get_or_create(&self, labels: &[&Labels], ids: &mut Vec<u32>, created: &mut Vec<usize>) {
+        let mut h = self.inner.write();
+        for (i, l) in labels.iter().enumerate() {
+            let (id, new) = h.get_or_create(l);
+            ids.push(id);
+            if new {
+                created.push(i);
+            }
+        }
+    }
+
+    /// Replay path: appends `(series id, t, v)` rows.
+    pub fn append_rows(&self, rows: &[(u32, i64, f64)]) {
+        let mut h = self.inner.write();
+        let h = &mut *h;
+        for &(id, t, v) in rows {
+            let Some(s) = h.series.get_mut(id as usize) else {
+                continue;
+            };
+            s.append(t, v);
+            h.mint = h.mint.min(t);
+            h.maxt = h.maxt.max(t);
+        }
+        h.num_samples += rows.len() as u64;
+    }
+
+    /// Takes over another head's series and samples (replay builds a head under the old
+    /// generation); returns every series as (new WAL ref, labels) to log again.
+    pub fn adopt(&self, other: Head) -> Vec<(u64, Labels)> {
+        let inner = other.inner.into_inner();
+        let relog = (0..inner.series.len() as u32)
+            .map(|id| (self.wal_ref(id), inner.index.labels(id)))
+            .collect();
+        *self.inner.write() = inner;
+        relog
+    }
+
+    /// The `n` metric names with the most series.
+    pub fn series_by_metric(&self, n: usize) -> Vec<(String, usize)> {
+        let h = self.inner.read();
+        let mut v: Vec<(String, usize)> = h
+            .index
+            .values_of(crate::model::labels::METRIC_NAME)
+            .map(|(name, p)| (name.to_string(), p.len() as usize))
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.truncate(n);
+        v
+    }
+
+    /// Appends samples to series by id (ids from [`Head::get_or_create`]).
+    pub fn append<'a>(&self, items: impl Iterator<Item = (u32, &'a [Sample])>) {
+        let mut h = self.inner.write();
+        let h = &mut *h;
+        for (id, samples) in items {
+            let Some(s) = h.series.get_mut(id as usize) else {
+                continue;
+            };
+            for x in samples {
+                s.append(x.t, x.v);
+                h.mint = h.mint.min(x.t);
+                h.maxt = h.maxt.max(x.t);
+            }
+            h.num_samples += samples.len() as u64;
+        }
+    }
+
+    /// Replay path: a series with a known id must land on that id (ids are dense and
+    /// logged in creation order, so creating in log order reproduces them).
+    pub fn replay_series(&self, labels: &Labels) -> u32 {
+        self.inner.write().get_or_create(labels).0
+    }
+
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        let h = self.inner.read();
+        (h.num_samples > 0).then_some((h.mint, h.maxt))
+    }
+
+    pub fn num_series(&self) -> usize {
+        self.inner.read().series.len()
+    }
+
+    /// Series matching `matchers` with their samples in `[mint, maxt]`; series without
+    /// samples there are left out.
+    pub fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        series_only: bool,
+    ) -> Vec<(Labels, Vec<Sample>)> {
+        let h = self.inner.read();
+        let ids = h.index.select(matchers);
+        let mut out = Vec::with_capacity(ids.len() as usize);
+        for id in ids {
+            let Some(s) = h.series.get(id as usize) else {
+                continue;
+            };
+            let samples = s.samples(mint, maxt);
+            if samples.is_empty() {
+                continue;
+            }
+            out.push((
+                h.index.labels(id),
+                if series_only { Vec::new() } else { samples },
+            ));
+        }
+        out
+    }
+
+    /// Label names (or, with `name`, that label's values) of series matching `matchers`
+    /// that have samples in `[mint, maxt]`.
+    pub fn label_names_values(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        name: Option<&str>,
+        out: &mut std::collections::BTreeSet<String>,
+    ) {
+        let h = self.inner.read();
+        if h.num_samples == 0 || h.maxt < mint || h.mint > maxt {
+            return;
+        }
+        let ids: RoaringBitmap = if matchers.is_empty() {
+            h.index.all()
+        } else {
+            h.index.select(matchers)
+        };
+        let whole_range = h.mint >= mint && h.maxt <= maxt;
+        for id in ids {
+            let Some(s) = h.series.get(id as usize) else {
+                continue;
+            };
+            if !whole_range && s.samples(mint, maxt).is_empty() {
+                continue;
+            }
+            if whole_range && s.is_empty() {
+                continue;
+            }
+            let labels = h.index.labels(id);
+            match name {
+                None => out.extend(labels.iter().map(|l| l.name.clone())),
+                Some(n) => {
+                    if let Some(v) = labels.get(n) {
+                        out.insert(v.to_string());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every series with samples, sorted by labels, with all its samples: the block writer's input.
+    pub fn for_each_sorted(
+        &self,
+        mut f: impl FnMut(&Labels, &[Sample]) -> crate::Result<()>,
+    ) -> crate::Result<()> {
+        let h = self.inner.read();
+        let mut ids: Vec<(Labels, u32)> = (0..h.series.len() as u32)
+            .filter(|&id| !h.series[id as usize].is_empty())
+            .map(|id| (h.index.labels(id), id))
+            .collect();
+        ids.sort();
+        for (labels, id) in ids {
+            let samples = h.series[id as usize].samples(i64::MIN, i64::MAX);
+            f(&labels, &samples)?;
+        }
+        Ok(())
+    }
+
+    pub fn stats(&self) -> (HeadStats, Vec<(String, usize)>) {
+        let h = self.inner.read();
+        let chunk_bytes: usize = h.series.iter().map(MemSeries::bytes).sum();
+        let stats = HeadStats {
+            series: h.series.len() as u64,
+            samples: h.num_samples,
+            min_time: if h.num_samples > 0 { h.mint } else { 0 },
+            max_time: if h.num_samples > 0 { h.maxt } else { 0 },
+            chunk_bytes: chunk_bytes as u64,
+            index_bytes: h.index.approx_bytes() as u64,
+        };
+        let card = h
+            .index
+            .label_names()
+            .map(|(n, m)| (n.to_string(), m.len()))
+            .collect();
+        (stats, card)
+    }
+
+    /// The earliest sample time still in the head (for block cut planning).
+    pub fn series_mint(&self) -> i64 {
+        let h = self.inner.read();
+        h.series
+            .iter()
+            .map(MemSeries::mint)
+            .min()
+            .unwrap_or(i64::MAX)
+    }
+}
+
+impl HeadInner {
+    fn get_or_create(&mut self, labels: &Labels) -> (u32, bool) {
+        let hash = labels.hash64();
+        if let Some(&id) = self.by_hash.get(&hash) {
+            if self.index.labels_equal(id, labels) {
+                return (id, false);
+            }
+            if let Some(ids) = self.collisions.get(&hash) {
+                for &id in ids {
+                    if self.index.labels_equal(id, labels) {
+                        return (id, false);
+                    }
+                }
+            }
+            let id = self.index.add(labels);
+            self.series.push(MemSeries::default());
+            self.collisions.entry(hash).or_default().push(id);
+            return (id, true);
+        }
+        let id = self.index.add(labels);
+        self.series.push(MemSeries::default());
+        self.by_hash.insert(hash, id);
+        (id, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn up(i: &str) -> Labels {
+        Labels::from_pairs([("__name__", "up"), ("instance", i)])
+    }
+
+    fn append(h: &Head, l: &Labels, samples: &[Sample]) {
+        let mut ids = Vec::new();
+        h.get_or_create(&[l], &mut ids, &mut Vec::new());
+        h.append(std::iter::once((ids[0], samples)));
+    }
+
+    #[test]
+    fn out_of_order_and_dedup_last_write_wins() {
+        let h = Head::new(0);
+        let l = up("a");
+        let inorder: Vec<Sample> = (0..500).map(|i| Sample::new(i * 10, i as f64)).collect();
+        append(&h, &l, &inorder);
+        // backfill older than everything, overwrite some, and a repeat of the last timestamp
+        let backfill: Vec<Sample> = (-300..0).map(|i| Sample::new(i * 10, -1.0)).collect();
+        append(&h, &l, &backfill);
+        append(
+            &h,
+            &l,
+            &[
+                Sample::new(100, 42.0),
+                Sample::new(4990, 7.0),
+                Sample::new(100, 43.0),
+            ],
+        );
+        let m = [Matcher::equal("__name__", "up")];
+        let got = h.select(&m, i64::MIN, i64::MAX, false);
+        assert_eq!(got.len(), 1);
+        let s = &got[0].1;
+        assert_eq!(s.len(), 800);
+        assert!(s.windows(2).all(|w| w[0].t < w[1].t));
+        assert_eq!(s[0], Sample::new(-3000, -1.0));
+        let at = |t: i64| s.iter().find(|x| x.t == t).map(|x| x.v);
+        assert_eq!(at(100), Some(43.0));
+        assert_eq!(at(4990), Some(7.0));
+        assert_eq!(at(50), Some(5.0));
+        // range restriction
+        let got = h.select(&m, 0, 95, false);
+        assert_eq!(got[0].1.len(), 10);
+    }
+
+    #[test]
+    fn hash_collision_side_table_keeps_series_apart() {
+        let h = Head::new(0);
+        let a = up("a");
+        let b = up("b");
+        {
+            let mut inner = h.inner.write();
+            let (ia, _) = inner.get_or_create(&a);
+            // Force b under a's hash, as a real collision would.
+            let hash = a.hash64();
+            let ib = inner.index.add(&b);
+            inner.series.push(MemSeries::default());
+            inner.collisions.entry(hash).or_default().push(ib);
+            assert_ne!(ia, ib);
+            assert_eq!(inner.get_or_create(&a), (ia, false));
+        }
+        assert_eq!(h.num_series(), 2);
+    }
+}

@@ -1,0 +1,426 @@
+//! One tenant's metrics database: the WAL, the head, and the blocks, with the write path
+//! (WAL first, then head), the read path (blocks by seq, then heads, merged per label set),
+//! head cuts, compaction and retention.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::block::{Block, BlockWriter};
+use super::head::Head;
+use super::merge::merge_runs;
+use super::stats::{BlockStats, TsdbStats};
+use crate::error::{Error, Result};
+use crate::model::{Labels, Matcher, Sample};
+use crate::wal::{Record, Wal, WalOptions};
+use crate::{SelectHints, Series, SeriesSamples};
+
+pub const MINUTE: i64 = 60_000;
+pub const HOUR: i64 = 60 * MINUTE;
+pub const DAY: i64 = 24 * HOUR;
+
+#[derive(Debug, Clone)]
+pub struct TsdbOptions {
+    /// Length of a head-cut block, ms (2h by default).
+    pub block_duration: i64,
+    /// Drop blocks whose newest sample is older than this behind the newest data, ms (0: keep).
+    pub retention_time: i64,
+    /// Drop oldest blocks while blocks and WAL together exceed this many bytes (0: no limit).
+    pub retention_size: u64,
+    pub wal: WalOptions,
+}
+
+impl Default for TsdbOptions {
+    fn default() -> Self {
+        TsdbOptions {
+            block_duration: 2 * HOUR,
+            retention_time: 15 * DAY,
+            retention_size: 0,
+            wal: WalOptions::default(),
+        }
+    }
+}
+
+pub(super) struct State {
+    pub head: Arc<Head>,
+    /// Heads cut off and being written as blocks; still read until their blocks are in.
+    pub frozen: Vec<Arc<Head>>,
+    /// Sorted by seq (write order).
+    pub blocks: Vec<Arc<Block>>,
+}
+
+pub struct Tsdb {
+    dir: PathBuf,
+    pub(super) opts: TsdbOptions,
+    wal: Mutex<Wal>,
+    pub(super) state: RwLock<State>,
+    /// Serializes head cuts, compaction and retention.
+    pub(super) maintenance: Mutex<()>,
+    next_seq: AtomicU64,
+}
+
+impl Tsdb {
+    pub fn open(dir: &Path, opts: TsdbOptions) -> Result<Tsdb> {
+        let blocks_dir = dir.join("blocks");
+        fs::create_dir_all(&blocks_dir)
+            .map_err(Error::io("creating the blocks directory", &blocks_dir))?;
+        let blocks = super::compact::open_blocks(&blocks_dir)?;
+        let next_seq = blocks.iter().map(|b| b.meta.seq + 1).max().unwrap_or(1);
+
+        // Replay into a head whose refs are rebound as Series records come by; then log
+        // every replayed series under a fresh generation so refs never repeat.
+        let replay_head = Head::new(0);
+        let mut refs: HashMap<u64, u32> = HashMap::new();
+        let mut max_gen = 0u32;
+        let mut unknown = 0u64;
+        let mut rows: Vec<(u32, i64, f64)> = Vec::new();
+        let (mut wal, stats) = Wal::open(&dir.join("wal"), opts.wal.clone(), |rec| {
+            match rec {
+                Record::Series(series) => {
+                    for (r, labels) in series {
+                        max_gen = max_gen.max((r >> 32) as u32);
+                        refs.insert(r, replay_head.replay_series(&labels));
+                    }
+                }
+                Record::Samples(samples) => {
+                    rows.clear();
+                    for (r, t, v) in samples {
+                        match refs.get(&r) {
+                            Some(&id) => rows.push((id, t, v)),
+                            None => unknown += 1,
+                        }
+                    }
+                    replay_head.append_rows(&rows);
+                }
+            }
+            Ok(())
+        })?;
+        if unknown > 0 {
+            tracing::warn!(dir = %dir.display(), samples = unknown, "wal replay skipped samples of series that were never logged");
+        }
+        let head = Head::new(max_gen + 1);
+        let relog = head.adopt(replay_head);
+        if !relog.is_empty() {
+            wal.log(&[Record::Series(relog)])?;
+        }
+        if stats.records > 0 {
+            tracing::info!(dir = %dir.display(), segments = stats.segments, samples = stats.samples, series = stats.series, "wal replayed");
+        }
+        Ok(Tsdb {
+            dir: dir.to_path_buf(),
+            opts,
+            wal: Mutex::new(wal),
+            state: RwLock::new(State {
+                head: Arc::new(head),
+                frozen: Vec::new(),
+                blocks,
+            }),
+            maintenance: Mutex::new(()),
+            next_seq: AtomicU64::new(next_seq),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(super) fn blocks_dir(&self) -> PathBuf {
+        self.dir.join("blocks")
+    }
+
+    pub(super) fn alloc_seq(&self) -> u64 {
+        self.next_seq.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Appends a batch; durable (in the WAL) when it returns.
+    pub fn append(&self, batch: &[SeriesSamples]) -> Result<()> {
+        let mut wal = self.wal.lock();
+        let head = self.state.read().head.clone();
+        let labels: Vec<&Labels> = batch.iter().map(|s| &s.labels).collect();
+        let mut ids = Vec::with_capacity(batch.len());
+        let mut created = Vec::new();
+        head.get_or_create(&labels, &mut ids, &mut created);
+        let mut records = Vec::with_capacity(2);
+        if !created.is_empty() {
+            records.push(Record::Series(
+                created
+                    .iter()
+                    .map(|&i| (head.wal_ref(ids[i]), batch[i].labels.clone()))
+                    .collect(),
+            ));
+        }
+        let n: usize = batch.iter().map(|s| s.samples.len()).sum();
+        let mut rows = Vec::with_capacity(n);
+        for (s, &id) in batch.iter().zip(&ids) {
+            let r = head.wal_ref(id);
+            rows.extend(s.samples.iter().map(|x| (r, x.t, x.v)));
+        }
+        records.push(Record::Samples(rows));
+        wal.log(&records)?;
+        head.append(
+            ids.iter()
+                .copied()
+                .zip(batch.iter().map(|s| &s.samples[..])),
+        );
+        Ok(())
+    }
+
+    /// Series matching `matchers` with samples in `[mint, maxt]`, merged across blocks and
+    /// the head, sorted by labels.
+    pub fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        hints: &SelectHints,
+    ) -> Result<Vec<Series>> {
+        let (blocks, heads) = self.snapshot();
+        let mut by_labels: BTreeMap<Labels, Vec<Vec<Sample>>> = BTreeMap::new();
+        for b in blocks.iter().filter(|b| b.overlaps(mint, maxt)) {
+            let ids = b.select_ids(matchers, mint, maxt);
+            if hints.series_only {
+                for id in ids {
+                    by_labels.entry(b.labels(id)).or_default();
+                }
+                continue;
+            }
+            for (id, samples) in b.read_samples(&ids, mint, maxt)? {
+                if !samples.is_empty() {
+                    by_labels.entry(b.labels(id)).or_default().push(samples);
+                }
+            }
+        }
+        for h in &heads {
+            for (labels, samples) in h.select(matchers, mint, maxt, hints.series_only) {
+                by_labels.entry(labels).or_default().push(samples);
+            }
+        }
+        let limit = if hints.limit == 0 {
+            usize::MAX
+        } else {
+            hints.limit
+        };
+        Ok(by_labels
+            .into_iter()
+            .take(limit)
+            .map(|(labels, runs)| Series {
+                labels,
+                samples: merge_runs(runs),
+            })
+            .collect())
+    }
+
+    /// Label names, or with `name` that label's values, of series matching `matchers`
+    /// (all series when empty) with samples in `[mint, maxt]`.
+    pub fn label_names_values(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        name: Option<&str>,
+    ) -> Result<Vec<String>> {
+        let (blocks, heads) = self.snapshot();
+        let mut out = BTreeSet::new();
+        for b in blocks.iter().filter(|b| b.overlaps(mint, maxt)) {
+            let whole = matchers.is_empty() && b.meta.min_time >= mint && b.meta.max_time <= maxt;
+            if whole {
+                // Every value in the block's index has a series with samples in range.
+                match name {
+                    None => out.extend(b.index().label_names().map(|(n, _)| n.to_string())),
+                    Some(n) => out.extend(b.index().values_of(n).map(|(v, _)| v.to_string())),
+                }
+                continue;
+            }
+            for id in b.select_ids(matchers, mint, maxt) {
+                let labels = b.labels(id);
+                match name {
+                    None => out.extend(labels.iter().map(|l| l.name.clone())),
+                    Some(n) => {
+                        if let Some(v) = labels.get(n) {
+                            out.insert(v.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        for h in &heads {
+            h.label_names_values(matchers, mint, maxt, name, &mut out);
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// Blocks (by seq) and heads (frozen first, then the live one): oldest write first.
+    pub(super) fn snapshot(&self) -> (Vec<Arc<Block>>, Vec<Arc<Head>>) {
+        let st = self.state.read();
+        let mut heads = st.frozen.clone();
+        heads.push(st.head.clone());
+        (st.blocks.clone(), heads)
+    }
+
+    /// Cuts the head into blocks now, whatever its span. Returns when they are on disk.
+    pub fn flush(&self) -> Result<()> {
+        let _m = self.maintenance.lock();
+        self.persist_frozen()?;
+        self.cut_head()
+    }
+
+    /// Runs due maintenance: a head cut once the head spans 1.5 block periods,
+    /// then compaction and retention.
+    pub fn maintain(&self) -> Result<()> {
+        let _m = self.maintenance.lock();
+        self.persist_frozen()?;
+        let head = self.state.read().head.clone();
+        if let Some((mint, maxt)) = head.time_range() {
+            if maxt - mint >= self.opts.block_duration * 3 / 2 {
+                self.cut_head()?;
+            }
+        }
+        while self.compact_once()? {}
+        self.apply_retention()?;
+        self.wal.lock().sync()
+    }
+
+    pub(super) fn stats_wal(&self) -> (u64, usize) {
+        self.wal.lock().disk_usage()
+    }
+
+    /// fsyncs the WAL (at shutdown).
+    pub fn sync(&self) -> Result<()> {
+        self.wal.lock().sync()
+    }
+
+    fn cut_head(&self) -> Result<()> {
+        let (old, segment) = {
+            let mut wal = self.wal.lock();
+            let mut st = self.state.write();
+            if st.head.time_range().is_none() {
+                return Ok(());
+            }
+            let segment = wal.cut_segment()?;
+            let new = Arc::new(Head::new(st.head.generation + 1));
+            let old = std::mem::replace(&mut st.head, new);
+            st.frozen.push(old.clone());
+            (old, segment)
+        };
+        self.persist_head(&old)?;
+        self.wal.lock().truncate_before(segment)
+    }
+
+    /// Writes heads left frozen by a failed cut.
+    fn persist_frozen(&self) -> Result<()> {
+        let frozen = self.state.read().frozen.clone();
+        for h in frozen {
+            self.persist_head(&h)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a frozen head as one block per aligned block period it covers, then swaps the
+    /// blocks in for the head in one step.
+    fn persist_head(&self, head: &Arc<Head>) -> Result<()> {
+        let blocks_dir = self.blocks_dir();
+        let period = self.opts.block_duration.max(1);
+        let mut writers: BTreeMap<i64, BlockWriter> = BTreeMap::new();
+        head.for_each_sorted(|labels, samples| {
+            let mut start = 0;
+            while start < samples.len() {
+                let k = samples[start].t.div_euclid(period);
+                let end_t = (k + 1).saturating_mul(period);
+                let end = start + samples[start..].partition_point(|s| s.t < end_t);
+                let w = match writers.entry(k) {
+                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        let seq = self.alloc_seq();
+                        e.insert(BlockWriter::create(
+                            &blocks_dir,
+                            &block_name(seq),
+                            seq,
+                            0,
+                            Vec::new(),
+                        )?)
+                    }
+                };
+                w.add_series(labels, &samples[start..end])?;
+                start = end;
+            }
+            Ok(())
+        })?;
+        let mut opened = Vec::new();
+        for (_, w) in writers {
+            if let Some(meta) = w.finish()? {
+                opened.push(Arc::new(Block::open(&blocks_dir.join(&meta.name))?));
+            }
+        }
+        let mut st = self.state.write();
+        st.blocks.extend(opened);
+        st.blocks.sort_by_key(|b| b.meta.seq);
+        st.frozen.retain(|h| !Arc::ptr_eq(h, head));
+        Ok(())
+    }
+
+    pub fn stats(&self) -> TsdbStats {
+        let (blocks, heads) = self.snapshot();
+        let mut s = TsdbStats::default();
+        let mut card: HashMap<String, usize> = HashMap::new();
+        for h in &heads {
+            let (hs, c) = h.stats();
+            s.head.series += hs.series;
+            s.head.samples += hs.samples;
+            s.head.chunk_bytes += hs.chunk_bytes;
+            s.head.index_bytes += hs.index_bytes;
+            if hs.samples > 0 {
+                s.head.min_time = if s.head.min_time == 0 {
+                    hs.min_time
+                } else {
+                    s.head.min_time.min(hs.min_time)
+                };
+                s.head.max_time = s.head.max_time.max(hs.max_time);
+            }
+            for (n, k) in c {
+                let e = card.entry(n).or_default();
+                *e = (*e).max(k);
+            }
+        }
+        for b in &blocks {
+            s.blocks.push(BlockStats {
+                name: b.meta.name.clone(),
+                min_time: b.meta.min_time,
+                max_time: b.meta.max_time,
+                series: b.meta.num_series,
+                samples: b.meta.num_samples,
+                bytes: b.bytes(),
+                level: b.meta.level,
+                bytes_per_sample: if b.meta.num_samples > 0 {
+                    b.bytes() as f64 / b.meta.num_samples as f64
+                } else {
+                    0.0
+                },
+            });
+            for (n, k) in b.label_cardinality() {
+                let e = card.entry(n).or_default();
+                *e = (*e).max(k);
+            }
+        }
+        let (wal_bytes, wal_segments) = self.wal.lock().disk_usage();
+        s.wal_bytes = wal_bytes;
+        s.wal_segments = wal_segments as u64;
+        let mut card: Vec<(String, usize)> = card.into_iter().collect();
+        card.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        card.truncate(10);
+        s.top_label_names = card;
+        s.series_by_metric = heads
+            .last()
+            .map(|h| h.series_by_metric(10))
+            .unwrap_or_default();
+        s.finish();
+        s
+    }
+}
+
+pub(super) fn block_name(seq: u64) -> String {
+    format!("{seq:012}")
+}

@@ -1,0 +1,9 @@
+//! The data model every engine and every crate above the store shares.
+
+pub mod labels;
+pub mod matcher;
+pub mod sample;
+
+pub use labels::{Label, Labels};
+pub use matcher::{MatchOp, Matcher};
+pub use sample::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};

@@ -1,0 +1,213 @@
+//! Label sets: the identity of a series. Always sorted by name, names unique.
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+pub const METRIC_NAME: &str = "__name__";
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Label {
+    pub name: String,
+    pub value: String,
+}
+
+impl Label {
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Label {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// A sorted set of labels. Construct with [`Labels::from_pairs`] (sorts) or
+/// [`Labels::from_sorted`] (trusts the caller, validated by [`Labels::validate`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Labels(Vec<Label>);
+
+impl Labels {
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
+        let mut v: Vec<Label> = pairs.into_iter().map(|(n, v)| Label::new(n, v)).collect();
+        v.sort();
+        v.dedup_by(|a, b| a.name == b.name);
+        Labels(v)
+    }
+
+    /// Labels already sorted by name. Use [`Labels::validate`] on untrusted input.
+    pub fn from_sorted(v: Vec<Label>) -> Self {
+        Labels(v)
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Label> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|l| l.name.as_str().cmp(name))
+            .ok()
+            .map(|i| self.0[i].value.as_str())
+    }
+
+    pub fn metric_name(&self) -> Option<&str> {
+        self.get(METRIC_NAME)
+    }
+
+    pub fn into_vec(self) -> Vec<Label> {
+        self.0
+    }
+
+    pub fn as_slice(&self) -> &[Label] {
+        &self.0
+    }
+
+    /// A stable 64-bit hash of the label set (xxh3 over name/value with separators).
+    /// Collisions are possible; the store checks full label equality behind it.
+    pub fn hash64(&self) -> u64 {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        for l in &self.0 {
+            h.update(l.name.as_bytes());
+            h.update(&[0xff]);
+            h.update(l.value.as_bytes());
+            h.update(&[0xff]);
+        }
+        h.digest()
+    }
+
+    /// Checks what remote_write and every other writer must hold: a non-empty metric name,
+    /// valid label names, names sorted and unique, no empty values (an empty value is the
+    /// same as an absent label in PromQL, so it must not be stored).
+    pub fn validate(&self) -> Result<()> {
+        for (i, l) in self.0.iter().enumerate() {
+            if !is_valid_label_name(&l.name) {
+                return Err(Error::BadInput(format!(
+                    "label name {:?} is invalid: must match [a-zA-Z_][a-zA-Z0-9_]*",
+                    l.name
+                )));
+            }
+            if l.value.is_empty() && l.name == METRIC_NAME {
+                return Err(Error::BadInput(format!(
+                    "series {self} has an empty metric name"
+                )));
+            }
+            if l.value.is_empty() {
+                return Err(Error::BadInput(format!(
+                    "label {:?} of series {self} has an empty value: leave the label out instead",
+                    l.name
+                )));
+            }
+            if i > 0 {
+                let prev = &self.0[i - 1].name;
+                if *prev == l.name {
+                    return Err(Error::BadInput(format!(
+                        "duplicate label name {:?} in series {self}",
+                        l.name
+                    )));
+                }
+                if *prev > l.name {
+                    return Err(Error::BadInput(format!(
+                        "labels of series {self} are not sorted by name: {:?} comes after {:?}",
+                        l.name, prev
+                    )));
+                }
+            }
+        }
+        match self.metric_name() {
+            None => Err(Error::BadInput(format!(
+                "series {self} has no metric name: the {METRIC_NAME} label is required"
+            ))),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+pub fn is_valid_label_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    match bytes.next() {
+        Some(b) if b.is_ascii_alphabetic() || b == b'_' => {}
+        _ => return false,
+    }
+    bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+impl fmt::Display for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("{")?;
+        for (i, l) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}={:?}", l.name, l.value)?;
+        }
+        f.write_str("}")
+    }
+}
+
+impl<'a> IntoIterator for &'a Labels {
+    type Item = &'a Label;
+    type IntoIter = std::slice::Iter<'a, Label>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_names_order_and_values() {
+        let ok = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
+        assert!(ok.validate().is_ok());
+        let no_name = Labels::from_pairs([("job", "a")]);
+        assert!(no_name
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("no metric name"));
+        let bad = Labels::from_sorted(vec![Label::new("__name__", "up"), Label::new("2xx", "a")]);
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("\"2xx\" is invalid"));
+        let unsorted = Labels::from_sorted(vec![
+            Label::new("__name__", "up"),
+            Label::new("z", "1"),
+            Label::new("a", "1"),
+        ]);
+        assert!(unsorted
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("not sorted"));
+        let dup = Labels::from_sorted(vec![
+            Label::new("__name__", "up"),
+            Label::new("a", "1"),
+            Label::new("a", "2"),
+        ]);
+        assert!(dup
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("duplicate"));
+    }
+
+    #[test]
+    fn hash_is_order_sensitive_on_boundaries() {
+        let a = Labels::from_pairs([("a", "bc")]);
+        let b = Labels::from_pairs([("ab", "c")]);
+        assert_ne!(a.hash64(), b.hash64());
+    }
+}
