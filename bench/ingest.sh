@@ -143,7 +143,7 @@ END_S=$((END_MS / 1000))
 log "work dir $WORK; series=$SERIES duration=$DURATION interval=$INTERVAL concurrency=$CONCURRENCY batch=$BATCH end=$END_MS"
 
 STEPS=0
-declare -A VER RATE WALL SAMPLES PEAK RSS_END DISK DISK_NOTE SERIES_SEEN NOTE
+declare -A LOAD VER RATE WALL SAMPLES PEAK RSS_END DISK DISK_NOTE SERIES_SEEN NOTE
 
 # ---------------------------------------------------------------- one system
 # start_<sys> sets: SPID URL DATA READY_URL READY_ANY
@@ -232,7 +232,8 @@ run_system() {
     NOTE[$sys]="skipped: $LOOKOUT_BIN missing"
     return 0
   fi
-  log "=== $sys (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+  LOAD[$sys]=$(cut -d' ' -f1-3 /proc/loadavg)
+  log "=== $sys (load: ${LOAD[$sys]})"
   VER[$sys]=$(version_of "$sys")
   "start_$sys"
   PIDS+=("$SPID")
@@ -327,7 +328,7 @@ REPORT="$OUT_DIR/ingest.md"
   echo
   for sys in $SYSTEMS; do
     if [[ -z "${VER[$sys]:-}" ]]; then echo "- $sys: ${NOTE[$sys]:-not run}"; continue; fi
-    echo "- $sys: ingest wall $(fmt "${WALL[$sys]:-}" 1) s for $(fmt_int "${SAMPLES[$sys]:-}") samples; RSS at end $(fmt "$(awk -v k="${RSS_END[$sys]:-0}" 'BEGIN {print k / 1024}')" 0) MiB; count({job=\"node\"}) = ${SERIES_SEEN[$sys]:-n/a}; disk: ${DISK_NOTE[$sys]:-}${NOTE[$sys]:+; ${NOTE[$sys]}}"
+    echo "- $sys: ingest wall $(fmt "${WALL[$sys]:-}" 1) s for $(fmt_int "${SAMPLES[$sys]:-}") samples; RSS at end $(fmt "$(awk -v k="${RSS_END[$sys]:-0}" 'BEGIN {print k / 1024}')" 0) MiB; count({job=\"node\"}) = ${SERIES_SEEN[$sys]:-n/a}; load avg before: ${LOAD[$sys]}; disk: ${DISK_NOTE[$sys]:-}${NOTE[$sys]:+; ${NOTE[$sys]}}"
   done
 } >"$REPORT"
 cat "$REPORT"

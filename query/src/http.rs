@@ -1,6 +1,9 @@
 //! HTTP APIs in the shapes Grafana's datasources expect.
 
 pub mod errors;
+pub mod params;
+pub mod selector;
+pub mod series;
 pub mod status;
 
 use std::sync::Arc;
@@ -15,5 +18,5 @@ pub struct QueryState {
 }
 
 pub fn router(state: QueryState) -> Router {
-    status::routes().with_state(state)
+    status::routes().merge(series::routes()).with_state(state)
 }

@@ -12,6 +12,14 @@ pub fn success(data: serde_json::Value) -> Response {
     Json(json!({"status": "success", "data": data})).into_response()
 }
 
+/// Success with `warnings`, which Prometheus leaves out when empty.
+pub fn success_with_warnings(data: serde_json::Value, warnings: Vec<String>) -> Response {
+    if warnings.is_empty() {
+        return success(data);
+    }
+    Json(json!({"status": "success", "data": data, "warnings": warnings})).into_response()
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (kind, status) = self.error_type();

@@ -1,0 +1,202 @@
+//! Series metadata and raw export: `/api/v1/series`, `/api/v1/labels`,
+//! `/api/v1/label/<name>/values` (GET and POST form, `match[]`, `start`, `end`, `limit`),
+//! and `/api/v1/export`, which streams raw samples as JSON lines
+//! (`{"metric":{...},"values":[...],"timestamps":[...]}`, the VictoriaMetrics shape).
+
+use std::collections::BTreeSet;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use lookout_store::{Labels, SelectHints, Series};
+use serde_json::{json, Map, Value};
+
+use super::errors::success_with_warnings;
+use super::params::{Params, MAX_TIME, MIN_TIME};
+use super::selector::parse_all;
+use super::status::tenant;
+use super::QueryState;
+use crate::error::{Error, Result};
+
+pub fn routes() -> Router<QueryState> {
+    Router::new()
+        .route("/api/v1/series", get(series).post(series))
+        .route("/api/v1/labels", get(labels).post(labels))
+        .route("/api/v1/label/{name}/values", get(label_values))
+        .route("/api/v1/export", get(export).post(export))
+}
+
+pub fn labels_json(l: &Labels) -> Value {
+    let mut m = Map::with_capacity(l.len());
+    for x in l {
+        m.insert(x.name.clone(), Value::String(x.value.clone()));
+    }
+    Value::Object(m)
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(format!("query task failed: {e}")))?
+}
+
+fn limited<T>(mut v: Vec<T>, limit: Option<usize>) -> (Vec<T>, Vec<String>) {
+    match limit {
+        Some(l) if l > 0 && v.len() > l => {
+            v.truncate(l);
+            (v, vec![format!("results truncated due to limit of {l}")])
+        }
+        _ => (v, Vec::new()),
+    }
+}
+
+async fn series(
+    State(st): State<QueryState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response> {
+    let p = Params::from_request(&uri, &headers, &body);
+    let tenant = tenant(&st, &headers)?;
+    let sels = p.all("match[]");
+    if sels.is_empty() {
+        return Err(Error::BadData("no match[] parameter provided".into()));
+    }
+    let groups = parse_all(&sels)?;
+    let (start, end) = (p.time("start", MIN_TIME)?, p.time("end", MAX_TIME)?);
+    let limit = p.usize("limit")?;
+    let store = st.store.clone();
+    let found = blocking(move || {
+        let mut all: BTreeSet<Labels> = BTreeSet::new();
+        let hints = SelectHints {
+            series_only: true,
+            limit: 0,
+        };
+        for g in &groups {
+            for s in store.select(&tenant, g, start, end, &hints)? {
+                all.insert(s.labels);
+            }
+        }
+        Ok(all.into_iter().collect::<Vec<_>>())
+    })
+    .await?;
+    let (found, warnings) = limited(found, limit);
+    let data: Vec<Value> = found.iter().map(labels_json).collect();
+    Ok(success_with_warnings(Value::Array(data), warnings))
+}
+
+async fn labels(
+    State(st): State<QueryState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response> {
+    let p = Params::from_request(&uri, &headers, &body);
+    names_or_values(st, &headers, p, None).await
+}
+
+async fn label_values(
+    State(st): State<QueryState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    let p = Params::from_request(&uri, &headers, &Bytes::new());
+    if !lookout_store::model::labels::is_valid_label_name(&name) {
+        return Err(Error::BadData(format!("invalid label name: {name:?}")));
+    }
+    names_or_values(st, &headers, p, Some(name)).await
+}
+
+async fn names_or_values(
+    st: QueryState,
+    headers: &HeaderMap,
+    p: Params,
+    name: Option<String>,
+) -> Result<Response> {
+    let tenant = tenant(&st, headers)?;
+    let groups = parse_all(&p.all("match[]"))?;
+    let (start, end) = (p.time("start", MIN_TIME)?, p.time("end", MAX_TIME)?);
+    let limit = p.usize("limit")?;
+    let store = st.store.clone();
+    let out = blocking(move || {
+        let groups = if groups.is_empty() {
+            vec![Vec::new()]
+        } else {
+            groups
+        };
+        let mut all = BTreeSet::new();
+        for g in &groups {
+            let v = match &name {
+                None => store.label_names(&tenant, g, start, end)?,
+                Some(n) => store.label_values(&tenant, n, g, start, end)?,
+            };
+            all.extend(v);
+        }
+        Ok(all.into_iter().collect::<Vec<String>>())
+    })
+    .await?;
+    let (out, warnings) = limited(out, limit);
+    Ok(success_with_warnings(json!(out), warnings))
+}
+
+fn value_json(v: f64) -> Value {
+    if v.is_finite() {
+        json!(v)
+    } else if v.is_nan() {
+        json!("NaN")
+    } else if v > 0.0 {
+        json!("+Inf")
+    } else {
+        json!("-Inf")
+    }
+}
+
+fn export_line(s: &Series, out: &mut Vec<u8>) {
+    let line = json!({
+        "metric": labels_json(&s.labels),
+        "values": s.samples.iter().map(|x| value_json(x.v)).collect::<Vec<_>>(),
+        "timestamps": s.samples.iter().map(|x| x.t).collect::<Vec<_>>(),
+    });
+    // Serializing a json! value cannot fail.
+    let _ = serde_json::to_writer(&mut *out, &line);
+    out.push(b'\n');
+}
+
+async fn export(
+    State(st): State<QueryState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response> {
+    let p = Params::from_request(&uri, &headers, &body);
+    let tenant = tenant(&st, &headers)?;
+    let sels = p.all("match[]");
+    if sels.is_empty() {
+        return Err(Error::BadData("no match[] parameter provided".into()));
+    }
+    let groups = parse_all(&sels)?;
+    let (start, end) = (p.time("start", MIN_TIME)?, p.time("end", MAX_TIME)?);
+    let store = st.store.clone();
+    let body = blocking(move || {
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for g in &groups {
+            for s in store.select(&tenant, g, start, end, &SelectHints::default())? {
+                if seen.insert(s.labels.clone()) {
+                    export_line(&s, &mut out);
+                }
+            }
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/stream+json")],
+        Body::from(body),
+    )
+        .into_response())
+}
