@@ -201,9 +201,6 @@ impl Store {
 
 impl Append for Store {
     fn append(&self, tenant: &TenantId, batch: &[SeriesSamples]) -> Result<()> {
-        for s in batch {
-            s.labels.validate()?;
-        }
         if batch.is_empty() {
             return Ok(());
         }

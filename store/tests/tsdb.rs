@@ -23,7 +23,14 @@ fn opts() -> TsdbOptions {
 
 fn labels(i: usize) -> Labels {
     Labels::from_pairs([
-        ("__name__", if i % 3 == 0 { "node_cpu_seconds_total" } else { "node_memory_bytes" }),
+        (
+            "__name__",
+            if i % 3 == 0 {
+                "node_cpu_seconds_total"
+            } else {
+                "node_memory_bytes"
+            },
+        ),
         ("instance", &*format!("host-{}", i % 7)),
         ("series", &*i.to_string()),
     ])
@@ -44,11 +51,20 @@ fn value(i: usize, t: i64, salt: u64) -> f64 {
     }
 }
 
-fn write(db: &Tsdb, model: &mut Model, series: std::ops::Range<usize>, times: impl Iterator<Item = i64> + Clone, salt: u64) {
+fn write(
+    db: &Tsdb,
+    model: &mut Model,
+    series: std::ops::Range<usize>,
+    times: impl Iterator<Item = i64> + Clone,
+    salt: u64,
+) {
     let mut batch = Vec::new();
     for i in series {
         let l = labels(i);
-        let samples: Vec<Sample> = times.clone().map(|t| Sample::new(t, value(i, t, salt))).collect();
+        let samples: Vec<Sample> = times
+            .clone()
+            .map(|t| Sample::new(t, value(i, t, salt)))
+            .collect();
         let m = model.entry(l.clone()).or_default();
         for s in &samples {
             m.insert(s.t, s.v.to_bits());
@@ -60,7 +76,9 @@ fn write(db: &Tsdb, model: &mut Model, series: std::ops::Range<usize>, times: im
 
 fn check(db: &Tsdb, model: &Model) {
     let all = [Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()];
-    let got = db.select(&all, i64::MIN, i64::MAX, &SelectHints::default()).unwrap();
+    let got = db
+        .select(&all, i64::MIN, i64::MAX, &SelectHints::default())
+        .unwrap();
     assert_eq!(got.len(), model.len(), "series count");
     for s in got {
         let want = &model[&s.labels];
@@ -72,7 +90,11 @@ fn check(db: &Tsdb, model: &Model) {
 }
 
 fn block_count(dir: &Path) -> usize {
-    std::fs::read_dir(dir.join("blocks")).unwrap().flatten().filter(|e| e.path().join("meta.json").exists()).count()
+    std::fs::read_dir(dir.join("blocks"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("meta.json").exists())
+        .count()
 }
 
 #[test]
@@ -146,21 +168,42 @@ fn out_of_order_backfill_and_dedup() {
     put(&[(101_000, 20.0), (102_000, 30.0)]);
     let m = [Matcher::equal("series", "1")];
     let read = |db: &Tsdb| -> Vec<(i64, f64)> {
-        db.select(&m, i64::MIN, i64::MAX, &SelectHints::default()).unwrap()[0].samples.iter().map(|s| (s.t, s.v)).collect()
+        db.select(&m, i64::MIN, i64::MAX, &SelectHints::default())
+            .unwrap()[0]
+            .samples
+            .iter()
+            .map(|s| (s.t, s.v))
+            .collect()
     };
-    let want = vec![(1_000, 11.0), (3_000, 12.0), (5_000, 10.0), (100_000, 1.0), (101_000, 20.0), (102_000, 30.0)];
+    let want = vec![
+        (1_000, 11.0),
+        (3_000, 12.0),
+        (5_000, 10.0),
+        (100_000, 1.0),
+        (101_000, 20.0),
+        (102_000, 30.0),
+    ];
     assert_eq!(read(&db), want);
     db.flush().unwrap();
     assert_eq!(read(&db), want);
     // ...and across a block and the head, and across blocks after compaction.
     put(&[(3_000, 99.0), (101_000, 21.0)]);
-    let want2 = vec![(1_000, 11.0), (3_000, 99.0), (5_000, 10.0), (100_000, 1.0), (101_000, 21.0), (102_000, 30.0)];
+    let want2 = vec![
+        (1_000, 11.0),
+        (3_000, 99.0),
+        (5_000, 10.0),
+        (100_000, 1.0),
+        (101_000, 21.0),
+        (102_000, 30.0),
+    ];
     assert_eq!(read(&db), want2);
     db.flush().unwrap();
     db.maintain().unwrap();
     assert_eq!(read(&db), want2);
     // Time bounds are inclusive.
-    let got = db.select(&m, 3_000, 100_000, &SelectHints::default()).unwrap();
+    let got = db
+        .select(&m, 3_000, 100_000, &SelectHints::default())
+        .unwrap();
     assert_eq!(got[0].samples.len(), 3);
 }
 
@@ -181,10 +224,15 @@ fn retention_drops_whole_old_blocks() {
     db.flush().unwrap();
     db.maintain().unwrap();
     let all = [Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()];
-    let got = db.select(&all, i64::MIN, i64::MAX, &SelectHints::default()).unwrap();
+    let got = db
+        .select(&all, i64::MIN, i64::MAX, &SelectHints::default())
+        .unwrap();
     let oldest = got.iter().map(|s| s.samples[0].t).min().unwrap();
     // Newest sample 99s; blocks ending before 99s - 30s are gone, the rest whole.
-    assert_eq!(oldest, 60_000, "blocks older than the retention are dropped whole");
+    assert_eq!(
+        oldest, 60_000,
+        "blocks older than the retention are dropped whole"
+    );
     let stats = db.stats();
     assert!(stats.blocks.iter().all(|b| b.max_time >= 69_000));
 }
@@ -198,11 +246,17 @@ fn label_names_and_values_follow_matchers_and_time() {
     db.flush().unwrap();
     write(&db, &mut model, 100..101, (50..51).map(|k| k * 1000), 0);
     let cpu = [Matcher::equal("__name__", "node_cpu_seconds_total")];
-    let v = db.label_names_values(&cpu, i64::MIN, i64::MAX, Some("series")).unwrap();
+    let v = db
+        .label_names_values(&cpu, i64::MIN, i64::MAX, Some("series"))
+        .unwrap();
     assert_eq!(v, vec!["0", "3"]);
-    let v = db.label_names_values(&[], 40_000, 60_000, Some("series")).unwrap();
+    let v = db
+        .label_names_values(&[], 40_000, 60_000, Some("series"))
+        .unwrap();
     assert_eq!(v, vec!["100"]);
-    let names = db.label_names_values(&[], i64::MIN, i64::MAX, None).unwrap();
+    let names = db
+        .label_names_values(&[], i64::MIN, i64::MAX, None)
+        .unwrap();
     assert_eq!(names, vec!["__name__", "instance", "series"]);
     let none = db.label_names_values(&[], 10_000, 20_000, None).unwrap();
     assert!(none.is_empty());
@@ -211,7 +265,14 @@ fn label_names_and_values_follow_matchers_and_time() {
 #[test]
 fn blocks_are_compact_for_regular_counters() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Tsdb::open(dir.path(), TsdbOptions { block_duration: 2 * 3_600_000, ..opts() }).unwrap();
+    let db = Tsdb::open(
+        dir.path(),
+        TsdbOptions {
+            block_duration: 2 * 3_600_000,
+            ..opts()
+        },
+    )
+    .unwrap();
     let mut batch = Vec::new();
     for i in 0..1000usize {
         let mut c = 0u64;
@@ -221,7 +282,10 @@ fn blocks_are_compact_for_regular_counters() {
                 Sample::new(k * 15_000, c as f64)
             })
             .collect();
-        batch.push(SeriesSamples { labels: labels(i), samples });
+        batch.push(SeriesSamples {
+            labels: labels(i),
+            samples,
+        });
     }
     db.append(&batch).unwrap();
     db.flush().unwrap();

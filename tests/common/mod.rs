@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)]
 pub use lookout_collector::remote_write::{
     encode, Exemplar, MetricMetadata, ProtoLabel, ProtoSample, TimeSeries, WriteRequest,
 };
@@ -204,12 +205,17 @@ impl Server {
 
     /// POSTs an already encoded body with remote_write 1.0 headers plus `extra`.
     pub fn post_write_raw(&self, body: Vec<u8>, extra: &[(&str, &str)]) -> (u16, String) {
-        let mut rb = self
-            .client
-            .post(self.url("/api/v1/write"))
-            .header("Content-Encoding", "snappy")
-            .header("Content-Type", "application/x-protobuf")
-            .header("X-Prometheus-Remote-Write-Version", "0.1.0");
+        let mut rb = self.client.post(self.url("/api/v1/write"));
+        // Defaults, unless `extra` replaces them (a header set twice would be sent twice).
+        for (k, v) in [
+            ("Content-Encoding", "snappy"),
+            ("Content-Type", "application/x-protobuf"),
+            ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+        ] {
+            if !extra.iter().any(|(e, _)| e.eq_ignore_ascii_case(k)) {
+                rb = rb.header(k, v);
+            }
+        }
         for (k, v) in extra {
             rb = rb.header(*k, *v);
         }
@@ -360,7 +366,12 @@ pub fn parse_export(body: &str) -> Vec<ExportSeries> {
             .as_object()
             .unwrap_or_else(|| panic!("no metric in {line}"))
             .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().expect("label value string").to_string()))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().expect("label value string").to_string(),
+                )
+            })
             .collect();
         let ts: Vec<i64> = v["timestamps"]
             .as_array()
@@ -376,10 +387,16 @@ pub fn parse_export(body: &str) -> Vec<ExportSeries> {
                 "\"NaN\"" => f64::NAN,
                 "\"+Inf\"" => f64::INFINITY,
                 "\"-Inf\"" => f64::NEG_INFINITY,
-                s => s.parse::<f64>().unwrap_or_else(|e| panic!("value {s}: {e}")),
+                s => s
+                    .parse::<f64>()
+                    .unwrap_or_else(|e| panic!("value {s}: {e}")),
             })
             .collect();
-        assert_eq!(ts.len(), vals.len(), "timestamps and values differ in length: {line}");
+        assert_eq!(
+            ts.len(),
+            vals.len(),
+            "timestamps and values differ in length: {line}"
+        );
         out.push(ExportSeries {
             labels,
             samples: ts.into_iter().zip(vals).collect(),

@@ -3,14 +3,17 @@
 //!
 //! ```text
 //! blocks/<name>/meta.json        BlockMeta: version, seq, time range, counts, sources
-//!               samples.parquet  (series u32, t i64, vi i64?, vf f64?) sorted by series, t
+//!               samples.parquet  (series u32, dt i64, dvi i64?, vf f64?) sorted by series, t
 //!               series.parquet   (series u32, first_row u64, rows u32, mint, maxt, scale i8)
 //!               labels.parquet   (series u32, name, value): the series table, long form
 //!               postings.bin     symbols, series label refs and postings (see postings_file)
 //! ```
-//! Series ids are dense and follow label order. A value is stored in `vi` as an integer
-//! mantissa with the series' decimal `scale` when that round-trips bit-exactly, which is
-//! what makes counters and slow gauges small under delta encoding; otherwise in `vf`.
+//! Series ids are dense and follow label order. A value is stored as an integer mantissa
+//! with the series' decimal `scale` when that round-trips bit-exactly, otherwise as a
+//! float in `vf`. Timestamps and mantissas are stored as differences from the series'
+//! previous one (`dt`, `dvi`; the first of a series from zero), PLAIN-encoded under zstd:
+//! measured on node-exporter-like data this is 0.03 B/sample for timestamps and 10% less
+//! for values than Parquet's DELTA_BINARY_PACKED, whose frame jumps at every series boundary.
 //! The byte layout is in store/FORMAT.md.
 
 use std::fs::{self, File};
@@ -41,6 +44,8 @@ use crate::model::{Labels, Matcher, Sample};
 
 pub const BLOCK_FORMAT_VERSION: u32 = 1;
 const BATCH_ROWS: usize = 8192;
+/// Rows per data page: the unit a read of one series decompresses.
+const PAGE_ROWS: usize = 32 * 1024;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BlockMeta {
@@ -72,8 +77,8 @@ struct SeriesEntry {
 fn samples_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("series", DataType::UInt32, false),
-        Field::new("t", DataType::Int64, false),
-        Field::new("vi", DataType::Int64, true),
+        Field::new("dt", DataType::Int64, false),
+        Field::new("dvi", DataType::Int64, true),
         Field::new("vf", DataType::Float64, true),
     ]))
 }
@@ -98,21 +103,24 @@ fn labels_schema() -> SchemaRef {
 }
 
 fn writer_props(samples: bool) -> Result<WriterProperties> {
-    let zstd = ZstdLevel::try_new(3).map_err(|source| Error::Parquet {
-        path: PathBuf::new(),
-        source,
-    })?;
+    // Level 9 buys ~4% over level 3 on sample columns; blocks are written in the
+    // background and read many times, so the slower write is worth it.
+    let zstd =
+        ZstdLevel::try_new(if samples { 9 } else { 3 }).map_err(|source| Error::Parquet {
+            path: PathBuf::new(),
+            source,
+        })?;
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(zstd))
         .set_max_row_group_row_count(Some(1 << 20))
-        .set_data_page_row_count_limit(BATCH_ROWS)
+        .set_data_page_row_count_limit(PAGE_ROWS)
         .set_write_batch_size(BATCH_ROWS);
     if samples {
         b = b
             .set_dictionary_enabled(false)
             .set_column_dictionary_enabled(ColumnPath::from("series"), true)
-            .set_column_encoding(ColumnPath::from("t"), Encoding::DELTA_BINARY_PACKED)
-            .set_column_encoding(ColumnPath::from("vi"), Encoding::DELTA_BINARY_PACKED)
+            .set_column_encoding(ColumnPath::from("dt"), Encoding::PLAIN)
+            .set_column_encoding(ColumnPath::from("dvi"), Encoding::PLAIN)
             .set_column_encoding(ColumnPath::from("vf"), Encoding::BYTE_STREAM_SPLIT);
     }
     Ok(b.build())
@@ -233,15 +241,21 @@ impl BlockWriter {
         let id = self.index.add(labels);
         let scale = choose_scale(samples);
         let p = 10f64.powi(scale.max(0) as i32);
+        let (mut prev_t, mut prev_m) = (0i64, 0i64);
         for s in samples {
             self.buf.series.push(id);
-            self.buf.t.push(s.t);
+            self.buf.t.push(s.t.wrapping_sub(prev_t));
+            prev_t = s.t;
             let m = if scale >= 0 {
                 encode_scaled(s.v, p)
             } else {
                 None
             };
-            self.buf.vi.push(m);
+            self.buf.vi.push(m.map(|m| {
+                let d = m.wrapping_sub(prev_m);
+                prev_m = m;
+                d
+            }));
             self.buf.vf.push(if m.is_some() { None } else { Some(s.v) });
             if self.buf.t.len() >= BATCH_ROWS * 8 {
                 self.flush_buf()?;
@@ -590,11 +604,14 @@ fn open_samples(path: &Path, selection: Option<RowSelection>) -> Result<ParquetR
     b.build().map_err(pq_err(path))
 }
 
-/// Reads rows off a record batch stream across batch boundaries.
+/// Reads one series' rows at a time off a record batch stream, across batch boundaries,
+/// undoing the per-series differences.
 #[derive(Default)]
 struct BatchCursor {
     batch: Option<RecordBatch>,
     off: usize,
+    t: i64,
+    m: i64,
 }
 
 impl BatchCursor {
@@ -607,6 +624,8 @@ impl BatchCursor {
         out: &mut Vec<Sample>,
     ) -> Result<()> {
         let p = 10f64.powi(scale.max(0) as i32);
+        self.t = 0;
+        self.m = 0;
         while n > 0 {
             let need_next = self.batch.as_ref().is_none_or(|b| self.off >= b.num_rows());
             if need_next {
@@ -632,16 +651,16 @@ impl BatchCursor {
                 path: path.to_path_buf(),
                 detail: d.to_string(),
             };
-            let t = b
+            let dt = b
                 .column(0)
                 .as_any()
                 .downcast_ref::<Int64Array>()
-                .ok_or_else(|| corrupt("column t is not int64"))?;
-            let vi = b
+                .ok_or_else(|| corrupt("column dt is not int64"))?;
+            let dvi = b
                 .column(1)
                 .as_any()
                 .downcast_ref::<Int64Array>()
-                .ok_or_else(|| corrupt("column vi is not int64"))?;
+                .ok_or_else(|| corrupt("column dvi is not int64"))?;
             let vf = b
                 .column(2)
                 .as_any()
@@ -649,12 +668,14 @@ impl BatchCursor {
                 .ok_or_else(|| corrupt("column vf is not float64"))?;
             let take = n.min(b.num_rows() - self.off);
             for i in self.off..self.off + take {
-                let v = if vi.is_valid(i) {
-                    vi.value(i) as f64 / p
+                self.t = self.t.wrapping_add(dt.value(i));
+                let v = if dvi.is_valid(i) {
+                    self.m = self.m.wrapping_add(dvi.value(i));
+                    self.m as f64 / p
                 } else {
                     vf.value(i)
                 };
-                out.push(Sample { t: t.value(i), v });
+                out.push(Sample { t: self.t, v });
             }
             self.off += take;
             n -= take;

@@ -25,6 +25,9 @@ struct MemSeries {
     ooo_chunks: Vec<Chunk>,
     ooo_buf: Vec<Sample>,
     last_t: i64,
+    /// Whether a Series record for it is in the WAL. A series is created before its record
+    /// is logged; if logging fails, the next write that uses it must log it again.
+    logged: bool,
 }
 
 impl MemSeries {
@@ -162,14 +165,32 @@ impl Head {
     }
 
     /// Finds or creates the series for each label set: pushes their ids, and the positions
-    /// (in `labels`) of those just created.
-    pub fn get_or_create(&self, labels: &[&Labels], ids: &mut Vec<u32>, created: &mut Vec<usize>) {
+    /// (in `labels`) of those whose Series record is not in the WAL yet (new ones).
+    /// A label set is validated when its series is created, so invalid labels never enter
+    /// the index; the first invalid one fails the call.
+    pub fn get_or_create(
+        &self,
+        labels: &[&Labels],
+        ids: &mut Vec<u32>,
+        unlogged: &mut Vec<usize>,
+    ) -> crate::Result<()> {
         let mut h = self.inner.write();
         for (i, l) in labels.iter().enumerate() {
-            let (id, new) = h.get_or_create(l);
+            let (id, _) = h.get_or_create_valid(l)?;
             ids.push(id);
-            if new {
-                created.push(i);
+            if !h.series[id as usize].logged {
+                unlogged.push(i);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that these series' Series records are now in the WAL.
+    pub fn mark_logged(&self, ids: impl Iterator<Item = u32>) {
+        let mut h = self.inner.write();
+        for id in ids {
+            if let Some(s) = h.series.get_mut(id as usize) {
+                s.logged = true;
             }
         }
     }
@@ -233,7 +254,10 @@ impl Head {
     /// Replay path: a series with a known id must land on that id (ids are dense and
     /// logged in creation order, so creating in log order reproduces them).
     pub fn replay_series(&self, labels: &Labels) -> u32 {
-        self.inner.write().get_or_create(labels).0
+        let mut h = self.inner.write();
+        let id = h.get_or_create(labels).0;
+        h.series[id as usize].logged = true;
+        id
     }
 
     pub fn time_range(&self) -> Option<(i64, i64)> {
@@ -321,14 +345,21 @@ impl Head {
         mut f: impl FnMut(&Labels, &[Sample]) -> crate::Result<()>,
     ) -> crate::Result<()> {
         let h = self.inner.read();
-        let mut ids: Vec<(Labels, u32)> = (0..h.series.len() as u32)
+        let mut ids: Vec<u32> = (0..h.series.len() as u32)
             .filter(|&id| !h.series[id as usize].is_empty())
-            .map(|id| (h.index.labels(id), id))
             .collect();
-        ids.sort();
-        for (labels, id) in ids {
+        // Compare through the symbol table: materializing every label set at once would
+        // cost as much memory as the head's whole index.
+        let sym = &h.index.symbols;
+        ids.sort_unstable_by(|&a, &b| {
+            let (pa, pb) = (h.index.series_pairs(a), h.index.series_pairs(b));
+            let ka = pa.iter().map(|&(n, v)| (sym.get(n), sym.get(v)));
+            let kb = pb.iter().map(|&(n, v)| (sym.get(n), sym.get(v)));
+            ka.cmp(kb)
+        });
+        for id in ids {
             let samples = h.series[id as usize].samples(i64::MIN, i64::MAX);
-            f(&labels, &samples)?;
+            f(&h.index.labels(id), &samples)?;
         }
         Ok(())
     }
@@ -364,6 +395,27 @@ impl Head {
 }
 
 impl HeadInner {
+    fn get_or_create_valid(&mut self, labels: &Labels) -> crate::Result<(u32, bool)> {
+        if let Some(id) = self.lookup(labels) {
+            return Ok((id, false));
+        }
+        labels.validate()?;
+        Ok(self.get_or_create(labels))
+    }
+
+    fn lookup(&self, labels: &Labels) -> Option<u32> {
+        let hash = labels.hash64();
+        let &id = self.by_hash.get(&hash)?;
+        if self.index.labels_equal(id, labels) {
+            return Some(id);
+        }
+        self.collisions
+            .get(&hash)?
+            .iter()
+            .copied()
+            .find(|&id| self.index.labels_equal(id, labels))
+    }
+
     fn get_or_create(&mut self, labels: &Labels) -> (u32, bool) {
         let hash = labels.hash64();
         if let Some(&id) = self.by_hash.get(&hash) {
@@ -399,7 +451,7 @@ mod tests {
 
     fn append(h: &Head, l: &Labels, samples: &[Sample]) {
         let mut ids = Vec::new();
-        h.get_or_create(&[l], &mut ids, &mut Vec::new());
+        h.get_or_create(&[l], &mut ids, &mut Vec::new()).unwrap();
         h.append(std::iter::once((ids[0], samples)));
     }
 

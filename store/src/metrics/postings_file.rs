@@ -1,7 +1,7 @@
 //! `postings.bin`: a block's index on disk, so opening a block does not rebuild it.
 //!
 //! ```text
-//! magic "LKPOST" | version u8 (1) | body | crc32 u32 LE (of everything before it)
+//! magic "LKPOST" | version u8 (1) | zstd(body) | crc32 u32 LE (of everything before it)
 //! body: uvarint nsymbols, then each: uvarint len, bytes (UTF-8)
 //!       uvarint nseries,  then each: uvarint npairs, then npairs × (uvarint name, uvarint value)
 //!       uvarint nnames,   then each: uvarint name, uvarint nvalues,
@@ -31,8 +31,6 @@ fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
 
 pub fn write(path: &Path, index: &Index) -> Result<()> {
     let mut out = Vec::with_capacity(1 << 16);
-    out.extend_from_slice(MAGIC);
-    out.push(POSTINGS_FORMAT_VERSION);
     put_uvarint(&mut out, index.symbols.len() as u64);
     for i in 0..index.symbols.len() as u32 {
         let s = index.symbols.get(i);
@@ -66,9 +64,14 @@ pub fn write(path: &Path, index: &Index) -> Result<()> {
                 .map_err(Error::io("encoding postings", path))?;
         }
     }
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    write_synced(path, &out)
+    let body = zstd::bulk::compress(&out, 9).map_err(Error::io("compressing postings", path))?;
+    let mut file = Vec::with_capacity(body.len() + 16);
+    file.extend_from_slice(MAGIC);
+    file.push(POSTINGS_FORMAT_VERSION);
+    file.extend_from_slice(&body);
+    let crc = crc32fast::hash(&file);
+    file.extend_from_slice(&crc.to_le_bytes());
+    write_synced(path, &file)
 }
 
 struct Cursor<'a> {
@@ -144,9 +147,11 @@ pub fn read(path: &Path) -> Result<Index> {
     if crc32fast::hash(body) != want {
         return Err(corrupt("checksum mismatch; the block is damaged".into()));
     }
+    let raw = decompress(&body[MAGIC.len() + 1..])
+        .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
     let mut c = Cursor {
-        b: body,
-        pos: MAGIC.len() + 1,
+        b: &raw,
+        pos: 0,
         path,
     };
     let nsym = c.uvarint()? as usize;
@@ -189,6 +194,18 @@ pub fn read(path: &Path) -> Result<Index> {
         }
     }
     Ok(Index::from_parts(symbols, series, postings))
+}
+
+/// zstd frames carry their size; refuse absurd ones rather than allocate them.
+fn decompress(b: &[u8]) -> std::io::Result<Vec<u8>> {
+    let size = zstd::zstd_safe::get_frame_content_size(b)
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    if size > 16 << 30 {
+        return Err(std::io::Error::other("declared size over 16 GiB"));
+    }
+    zstd::bulk::decompress(b, size as usize)
 }
 
 #[cfg(test)]

@@ -142,12 +142,12 @@ impl Tsdb {
         let head = self.state.read().head.clone();
         let labels: Vec<&Labels> = batch.iter().map(|s| &s.labels).collect();
         let mut ids = Vec::with_capacity(batch.len());
-        let mut created = Vec::new();
-        head.get_or_create(&labels, &mut ids, &mut created);
+        let mut unlogged = Vec::new();
+        head.get_or_create(&labels, &mut ids, &mut unlogged)?;
         let mut records = Vec::with_capacity(2);
-        if !created.is_empty() {
+        if !unlogged.is_empty() {
             records.push(Record::Series(
-                created
+                unlogged
                     .iter()
                     .map(|&i| (head.wal_ref(ids[i]), batch[i].labels.clone()))
                     .collect(),
@@ -161,6 +161,7 @@ impl Tsdb {
         }
         records.push(Record::Samples(rows));
         wal.log(&records)?;
+        head.mark_logged(unlogged.iter().map(|&i| ids[i]));
         head.append(
             ids.iter()
                 .copied()
