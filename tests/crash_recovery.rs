@@ -552,3 +552,91 @@ fn sigkill_during_flush_loses_nothing() {
         );
     }
 }
+
+/// Blocks dropped by retention stay dropped after a SIGKILL: once the API stops serving
+/// them, a restart must not bring them back, and no half-deleted block may be left for
+/// every later start to complain about.
+#[test]
+fn retention_drops_survive_sigkill() {
+    let cfg = "block_duration: 1m\nretention:\n  time: 30m\nmaintenance_interval: 100ms\n";
+    let minute = 60_000;
+    let newest = BASE_MS + 60 * minute;
+    let horizon = newest - 30 * minute;
+    let samples: Vec<(i64, f64)> = (0..=360)
+        .map(|k| (BASE_MS + k * 10_000, k as f64 * 1.5))
+        .collect();
+    let mut failures = Vec::new();
+    for round in 0..2 {
+        let dir = TestDir::new();
+        let mut srv = Server::start(&dir.data(), Some(cfg));
+        srv.write_ok(&request(vec![common::series(
+            &[("__name__", "ret_test")],
+            &samples,
+        )]));
+        // Poll fast; kill the moment the API shows retention applied.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let served_min = loop {
+            let (code, body) = srv.get("/api/v1/status/tsdb", None);
+            assert_eq!(code, 200, "{body}");
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let lk = &v["data"]["lookout"];
+            let blocks = lk["blocks"].as_array().unwrap();
+            let min = blocks.iter().map(|b| b["max_time"].as_i64().unwrap()).min();
+            if lk["head"]["samples"] == 0 && min.is_some_and(|m| m >= horizon) {
+                break min.unwrap();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "retention not applied within 15s: {v}\n{}",
+                srv.logs()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        srv.kill9();
+        let srv = Server::start(&dir.data(), Some(cfg));
+        let st = srv.tsdb_status(None);
+        let back: Vec<String> = st["lookout"]["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["max_time"].as_i64().unwrap() < horizon)
+            .map(|b| format!("{} {}..{}", b["name"], b["min_time"], b["max_time"]))
+            .collect();
+        let oldest = srv
+            .export("ret_test", None)
+            .first()
+            .and_then(|s| s.samples.first().copied());
+        let logs = srv.logs();
+        let errors: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("ERROR") || l.contains("WARN"))
+            .collect();
+        if !back.is_empty()
+            || oldest.is_some_and(|(t, _)| t < horizon - 6 * minute)
+            || !errors.is_empty()
+        {
+            failures.push(format!(
+                "round {round}: before the kill the oldest served block ended at {served_min}; after the restart: blocks older than the horizon {back:?}, oldest sample {oldest:?}, log errors {errors:#?}"
+            ));
+        }
+        // Every sample within retention is still there.
+        let got = srv.export("ret_test", None);
+        let kept: Vec<(i64, f64)> = got[0]
+            .samples
+            .iter()
+            .copied()
+            .filter(|&(t, _)| t >= horizon)
+            .collect();
+        let want: Vec<(i64, f64)> = samples
+            .iter()
+            .copied()
+            .filter(|&(t, _)| t >= horizon)
+            .collect();
+        assert_eq!(kept, want, "round {round}");
+    }
+    assert!(
+        failures.is_empty(),
+        "retention undone by a crash:\n{}",
+        failures.join("\n")
+    );
+}

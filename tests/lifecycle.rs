@@ -445,11 +445,37 @@ fn maintenance_cuts_blocks_and_applies_retention() {
     loop {
         match check(&srv) {
             Ok(()) => break,
-            Err(e) if std::time::Instant::now() > deadline => panic!("after 15s: {e}"),
+            Err(e) if std::time::Instant::now() > deadline => {
+                panic!("after 15s: {e}\nserver log:\n{}", srv.logs())
+            }
             Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
     }
+    let blocks = |srv: &Server| -> Vec<String> {
+        srv.tsdb_status(None)["lookout"]["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                format!(
+                    "{} {}..{} level {}",
+                    b["name"], b["min_time"], b["max_time"], b["level"]
+                )
+            })
+            .collect()
+    };
+    // Block files are removed just after the API stops serving them; give that a moment
+    // (the crash case is retention_drops_survive_sigkill in crash_recovery.rs).
+    std::thread::sleep(Duration::from_millis(1000));
+    let before = blocks(&srv);
+    let log_before = srv.logs();
     drop(srv);
     let srv = Server::start(&dir.data(), Some(cfg));
-    check(&srv).unwrap_or_else(|e| panic!("after restart: {e}"));
+    check(&srv).unwrap_or_else(|e| {
+        panic!(
+            "after a kill and restart: {e}\nblocks before: {before:#?}\nblocks after: {:#?}\nlog before:\n{log_before}\nlog after:\n{}",
+            blocks(&srv),
+            srv.logs()
+        )
+    });
 }

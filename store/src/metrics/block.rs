@@ -37,6 +37,7 @@ use parquet::schema::types::ColumnPath;
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 
+use super::chunk::encode_scaled;
 use super::postings::Index;
 use super::postings_file;
 use crate::error::{Error, Result};
@@ -139,17 +140,6 @@ fn choose_scale(samples: &[Sample]) -> i8 {
         return e;
     }
     -1
-}
-
-fn encode_scaled(v: f64, p: f64) -> Option<i64> {
-    if !v.is_finite() || (v == 0.0 && v.is_sign_negative()) {
-        return None;
-    }
-    let m = (v * p).round();
-    if m.abs() > 9.007_199_254_740_992e15 {
-        return None;
-    }
-    ((m / p).to_bits() == v.to_bits()).then_some(m as i64)
 }
 
 fn pq_err(path: &Path) -> impl FnOnce(parquet::errors::ParquetError) -> Error + '_ {
