@@ -79,8 +79,10 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        let cfg: Config = serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
-        cfg.validate()?;
+        let cfg: Config = serde_yaml::from_str(text)
+            .map_err(|e| anyhow::anyhow!("{}", locate(text, &e.to_string())))?;
+        cfg.validate()
+            .map_err(|e| anyhow::anyhow!("{}", locate(text, &e.to_string())))?;
         Ok(cfg)
     }
 
@@ -93,7 +95,7 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         if self.block_duration.0 < 60_000 {
             anyhow::bail!(
-                "block_duration {} is too short: use at least 1m (2h is the default)",
+                "block_duration: {} is too short: use at least 1m (2h is the default)",
                 self.block_duration
             );
         }
@@ -101,6 +103,40 @@ impl Config {
             anyhow::bail!("maintenance_interval must be at least 100ms");
         }
         Ok(())
+    }
+}
+
+/// Gives an error the line it is about. serde_yaml places errors raised while reading a
+/// value at the start of the enclosing mapping, or nowhere; the offending value or key,
+/// quoted in the message, finds the right line.
+fn locate(text: &str, msg: &str) -> String {
+    let base = match msg.rfind(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    };
+    let key_line = |k: &str| {
+        text.lines()
+            .position(|l| l.trim_start().starts_with(&format!("{k}:")))
+    };
+    let unknown = base
+        .split("unknown field `")
+        .nth(1)
+        .and_then(|r| r.split('`').next());
+    let quoted = base.split('"').nth(1).filter(|q| !q.is_empty());
+    let key = base
+        .split(':')
+        .next()
+        .and_then(|k| k.rsplit('.').next())
+        .filter(|k| !k.contains(' '));
+    let found = match (unknown, quoted) {
+        (Some(u), _) => key_line(u),
+        (None, Some(q)) => text.lines().position(|l| l.contains(q)),
+        (None, None) if msg.contains(" at line ") => return msg.to_string(),
+        (None, None) => key.and_then(key_line),
+    };
+    match found {
+        Some(n) => format!("{base} at line {}", n + 1),
+        None => msg.to_string(),
     }
 }
 
@@ -137,11 +173,23 @@ mod tests {
     }
 
     #[test]
-    fn bad_values_say_what_to_write() {
+    fn bad_values_say_what_to_write_and_where() {
         let e = Config::parse("block_duration: 2 hours\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("15s"), "{e}");
+        assert!(e.contains("15s") && e.contains("line 1"), "{e}");
+        let e = Config::parse("listen: x\nretention:\n  time: 1d\n  size: -5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("negative") && e.contains("line 4"), "{e}");
+        let e = Config::parse("data: d\nretention:\n  time: 1d\n  size: lots\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("512MiB") && e.contains("line 4"), "{e}");
+        let e = Config::parse("data: d\nblock_duration: 10s\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("too short") && e.contains("line 2"), "{e}");
     }
 
     #[test]

@@ -113,7 +113,7 @@ fn writer_props(samples: bool) -> Result<WriterProperties> {
         })?;
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(zstd))
-        .set_max_row_group_row_count(Some(1 << 20))
+        .set_max_row_group_row_count(Some(1 << 18))
         .set_data_page_row_count_limit(PAGE_ROWS)
         .set_write_batch_size(BATCH_ROWS);
     if samples {
@@ -403,10 +403,21 @@ impl Drop for Block {
 }
 
 impl Block {
-    /// Marks the block for removal once no reader holds it.
+    /// Marks the block for removal once no reader holds it. Its meta.json is renamed away
+    /// at once, so a crash before the directory is gone cannot bring the block back: a
+    /// block directory without meta.json is removed at open.
     pub fn mark_obsolete(&self) {
-        self.obsolete
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        if self
+            .obsolete
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
+        let meta = self.dir.join("meta.json");
+        let gone = self.dir.join("meta.json.obsolete");
+        if let Err(e) = fs::rename(&meta, &gone).and_then(|()| File::open(&self.dir)?.sync_all()) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "could not retire a block's meta.json");
+        }
     }
 
     pub fn open(dir: &Path) -> Result<Block> {

@@ -30,6 +30,12 @@ pub(super) fn open_blocks(blocks_dir: &Path) -> Result<Vec<Arc<Block>>> {
         if !path.is_dir() {
             continue;
         }
+        if !path.join("meta.json").exists() {
+            // Retired by retention or compaction; a crash interrupted its removal.
+            tracing::info!(dir = %path.display(), "removing a retired block");
+            fs::remove_dir_all(&path).map_err(Error::io("removing a retired block", &path))?;
+            continue;
+        }
         match Block::open(&path) {
             Ok(b) => blocks.push(b),
             Err(e) => {
