@@ -168,15 +168,17 @@ impl Head {
     /// (in `labels`) of those whose Series record is not in the WAL yet (new ones).
     /// A label set is validated when its series is created, so invalid labels never enter
     /// the index; the first invalid one fails the call.
+    /// Takes each label set with its [`Labels::hash64`], computed by the caller outside
+    /// the write path's locks.
     pub fn get_or_create(
         &self,
-        labels: &[&Labels],
+        labels: &[(&Labels, u64)],
         ids: &mut Vec<u32>,
         unlogged: &mut Vec<usize>,
     ) -> crate::Result<()> {
         let mut h = self.inner.write();
-        for (i, l) in labels.iter().enumerate() {
-            let (id, _) = h.get_or_create_valid(l)?;
+        for (i, &(l, hash)) in labels.iter().enumerate() {
+            let (id, _) = h.get_or_create_valid(l, hash)?;
             ids.push(id);
             if !h.series[id as usize].logged {
                 unlogged.push(i);
@@ -395,16 +397,15 @@ impl Head {
 }
 
 impl HeadInner {
-    fn get_or_create_valid(&mut self, labels: &Labels) -> crate::Result<(u32, bool)> {
-        if let Some(id) = self.lookup(labels) {
+    fn get_or_create_valid(&mut self, labels: &Labels, hash: u64) -> crate::Result<(u32, bool)> {
+        if let Some(id) = self.lookup(labels, hash) {
             return Ok((id, false));
         }
         labels.validate()?;
-        Ok(self.get_or_create(labels))
+        Ok(self.get_or_create_hashed(labels, hash))
     }
 
-    fn lookup(&self, labels: &Labels) -> Option<u32> {
-        let hash = labels.hash64();
+    fn lookup(&self, labels: &Labels, hash: u64) -> Option<u32> {
         let &id = self.by_hash.get(&hash)?;
         if self.index.labels_equal(id, labels) {
             return Some(id);
@@ -417,7 +418,10 @@ impl HeadInner {
     }
 
     fn get_or_create(&mut self, labels: &Labels) -> (u32, bool) {
-        let hash = labels.hash64();
+        self.get_or_create_hashed(labels, labels.hash64())
+    }
+
+    fn get_or_create_hashed(&mut self, labels: &Labels, hash: u64) -> (u32, bool) {
         if let Some(&id) = self.by_hash.get(&hash) {
             if self.index.labels_equal(id, labels) {
                 return (id, false);
@@ -451,7 +455,7 @@ mod tests {
 
     fn append(h: &Head, l: &Labels, samples: &[Sample]) {
         let mut ids = Vec::new();
-        h.get_or_create(&[l], &mut ids, &mut Vec::new()).unwrap();
+        h.get_or_create(&[(l, l.hash64())], &mut ids, &mut Vec::new()).unwrap();
         h.append(std::iter::once((ids[0], samples)));
     }
 

@@ -138,9 +138,10 @@ impl Tsdb {
 
     /// Appends a batch; durable (in the WAL) when it returns.
     pub fn append(&self, batch: &[SeriesSamples]) -> Result<()> {
+        // Hashing happens before the lock, so concurrent writers do it in parallel.
+        let labels: Vec<(&Labels, u64)> = batch.iter().map(|s| (&s.labels, s.labels.hash64())).collect();
         let mut wal = self.wal.lock();
         let head = self.state.read().head.clone();
-        let labels: Vec<&Labels> = batch.iter().map(|s| &s.labels).collect();
         let mut ids = Vec::with_capacity(batch.len());
         let mut unlogged = Vec::new();
         head.get_or_create(&labels, &mut ids, &mut unlogged)?;
