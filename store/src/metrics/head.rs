@@ -342,10 +342,8 @@ impl Head {
     }
 
     /// Every series with samples, sorted by labels, with all its samples: the block writer's input.
-    pub fn for_each_sorted(
-        &self,
-        mut f: impl FnMut(&Labels, &[Sample]) -> crate::Result<()>,
-    ) -> crate::Result<()> {
+    /// Ids of the series with samples, in label order: the block writer's input order.
+    pub fn sorted_ids(&self) -> Vec<u32> {
         let h = self.inner.read();
         let mut ids: Vec<u32> = (0..h.series.len() as u32)
             .filter(|&id| !h.series[id as usize].is_empty())
@@ -359,11 +357,59 @@ impl Head {
             let kb = pb.iter().map(|&(n, v)| (sym.get(n), sym.get(v)));
             ka.cmp(kb)
         });
-        for id in ids {
-            let samples = h.series[id as usize].samples(i64::MIN, i64::MAX);
-            f(&h.index.labels(id), &samples)?;
+        ids
+    }
+
+    /// Calls `f` with each of `ids` that has samples in `[mint, maxt]`, and those samples.
+    pub fn for_each_in(
+        &self,
+        ids: &[u32],
+        mint: i64,
+        maxt: i64,
+        mut f: impl FnMut(&Labels, &[Sample]) -> crate::Result<()>,
+    ) -> crate::Result<()> {
+        let h = self.inner.read();
+        for &id in ids {
+            let Some(s) = h.series.get(id as usize) else {
+                continue;
+            };
+            let samples = s.samples(mint, maxt);
+            if !samples.is_empty() {
+                f(&h.index.labels(id), &samples)?;
+            }
         }
         Ok(())
+    }
+
+    /// The aligned periods (`t.div_euclid(period)`) that hold samples.
+    pub fn periods(&self, period: i64) -> std::collections::BTreeSet<i64> {
+        let h = self.inner.read();
+        let mut out = std::collections::BTreeSet::new();
+        let mut add = |mint: i64, maxt: i64| {
+            out.extend(mint.div_euclid(period)..=maxt.div_euclid(period));
+        };
+        let mut buf = Vec::new();
+        for s in &h.series {
+            for c in s.chunks.iter().chain(&s.ooo_chunks) {
+                if (c.maxt.div_euclid(period) - c.mint.div_euclid(period)) < 4 {
+                    add(c.mint, c.maxt);
+                } else {
+                    // Backfill can put samples years apart in one chunk: only their periods count.
+                    buf.clear();
+                    c.samples_into(&mut buf);
+                    for x in &buf {
+                        add(x.t, x.t);
+                    }
+                }
+            }
+            if !s.open.is_empty() {
+                add(s.open.mint(), s.open.maxt());
+            }
+            for x in &s.ooo_buf {
+                add(x.t, x.t);
+            }
+        }
+        out
     }
 
     pub fn stats(&self) -> (HeadStats, Vec<(String, usize)>) {
@@ -455,7 +501,8 @@ mod tests {
 
     fn append(h: &Head, l: &Labels, samples: &[Sample]) {
         let mut ids = Vec::new();
-        h.get_or_create(&[(l, l.hash64())], &mut ids, &mut Vec::new()).unwrap();
+        h.get_or_create(&[(l, l.hash64())], &mut ids, &mut Vec::new())
+            .unwrap();
         h.append(std::iter::once((ids[0], samples)));
     }
 

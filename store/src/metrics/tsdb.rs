@@ -139,7 +139,10 @@ impl Tsdb {
     /// Appends a batch; durable (in the WAL) when it returns.
     pub fn append(&self, batch: &[SeriesSamples]) -> Result<()> {
         // Hashing happens before the lock, so concurrent writers do it in parallel.
-        let labels: Vec<(&Labels, u64)> = batch.iter().map(|s| (&s.labels, s.labels.hash64())).collect();
+        let labels: Vec<(&Labels, u64)> = batch
+            .iter()
+            .map(|s| (&s.labels, s.labels.hash64()))
+            .collect();
         let mut wal = self.wal.lock();
         let head = self.state.read().head.clone();
         let mut ids = Vec::with_capacity(batch.len());
@@ -326,33 +329,19 @@ impl Tsdb {
     fn persist_head(&self, head: &Arc<Head>) -> Result<()> {
         let blocks_dir = self.blocks_dir();
         let period = self.opts.block_duration.max(1);
-        let mut writers: BTreeMap<i64, BlockWriter> = BTreeMap::new();
-        head.for_each_sorted(|labels, samples| {
-            let mut start = 0;
-            while start < samples.len() {
-                let k = samples[start].t.div_euclid(period);
-                let end_t = (k + 1).saturating_mul(period);
-                let end = start + samples[start..].partition_point(|s| s.t < end_t);
-                let w = match writers.entry(k) {
-                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::btree_map::Entry::Vacant(e) => {
-                        let seq = self.alloc_seq();
-                        e.insert(BlockWriter::create(
-                            &blocks_dir,
-                            &block_name(seq),
-                            seq,
-                            0,
-                            Vec::new(),
-                        )?)
-                    }
-                };
-                w.add_series(labels, &samples[start..end])?;
-                start = end;
-            }
-            Ok(())
-        })?;
+        // One period at a time, so only one writer's index and buffers are alive at once.
+        let ids = head.sorted_ids();
         let mut opened = Vec::new();
-        for (_, w) in writers {
+        for k in head.periods(period) {
+            let (mint, maxt) = (
+                k.saturating_mul(period),
+                (k + 1).saturating_mul(period).saturating_sub(1),
+            );
+            let seq = self.alloc_seq();
+            let mut w = BlockWriter::create(&blocks_dir, &block_name(seq), seq, 0, Vec::new())?;
+            head.for_each_in(&ids, mint, maxt, |labels, samples| {
+                w.add_series(labels, samples)
+            })?;
             if let Some(meta) = w.finish()? {
                 opened.push(Arc::new(Block::open(&blocks_dir.join(&meta.name))?));
             }
