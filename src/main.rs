@@ -50,7 +50,17 @@ enum CheckCmd {
     Config { file: PathBuf },
 }
 
+/// `mi_option_purge_delay` in mimalloc.h, which libmimalloc-sys does not name.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() -> std::process::ExitCode {
+    // Return freed pages to the OS at once: remote_write decoding frees megabytes a second
+    // on many threads, and mimalloc's default 10ms delay held ~60% more RSS (measured with
+    // 20k series). LOOKOUT users can still override it with MIMALLOC_PURGE_DELAY.
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets a plain integer option before any thread is started.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

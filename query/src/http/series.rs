@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use lookout_store::{Labels, SelectHints, Series};
+use lookout_store::{Labels, Matcher, SelectHints, Series, TenantId};
 use serde_json::{json, Map, Value};
 
 use super::errors::success_with_warnings;
@@ -53,6 +53,27 @@ fn limited<T>(mut v: Vec<T>, limit: Option<usize>) -> (Vec<T>, Vec<String>) {
     }
 }
 
+/// What `/api/v1/series` and `/api/v1/export` select: the tenant, the matcher groups of
+/// the required `match[]` parameters, and the time range.
+fn selection(
+    st: &QueryState,
+    headers: &HeaderMap,
+    p: &Params,
+) -> Result<(TenantId, Vec<Vec<Matcher>>, i64, i64)> {
+    let tenant = tenant(st, headers)?;
+    let sels = p.all("match[]");
+    if sels.is_empty() {
+        return Err(Error::BadData("no match[] parameter provided".into()));
+    }
+    let groups = parse_all(&sels)?;
+    Ok((
+        tenant,
+        groups,
+        p.time("start", MIN_TIME)?,
+        p.time("end", MAX_TIME)?,
+    ))
+}
+
 async fn series(
     State(st): State<QueryState>,
     headers: HeaderMap,
@@ -60,13 +81,7 @@ async fn series(
     body: Bytes,
 ) -> Result<Response> {
     let p = Params::from_request(&uri, &headers, &body);
-    let tenant = tenant(&st, &headers)?;
-    let sels = p.all("match[]");
-    if sels.is_empty() {
-        return Err(Error::BadData("no match[] parameter provided".into()));
-    }
-    let groups = parse_all(&sels)?;
-    let (start, end) = (p.time("start", MIN_TIME)?, p.time("end", MAX_TIME)?);
+    let (tenant, groups, start, end) = selection(&st, &headers, &p)?;
     let limit = p.usize("limit")?;
     let store = st.store.clone();
     let found = blocking(move || {
@@ -173,13 +188,7 @@ async fn export(
     body: Bytes,
 ) -> Result<Response> {
     let p = Params::from_request(&uri, &headers, &body);
-    let tenant = tenant(&st, &headers)?;
-    let sels = p.all("match[]");
-    if sels.is_empty() {
-        return Err(Error::BadData("no match[] parameter provided".into()));
-    }
-    let groups = parse_all(&sels)?;
-    let (start, end) = (p.time("start", MIN_TIME)?, p.time("end", MAX_TIME)?);
+    let (tenant, groups, start, end) = selection(&st, &headers, &p)?;
     let store = st.store.clone();
     let body = blocking(move || {
         let mut seen = BTreeSet::new();
