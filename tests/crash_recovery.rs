@@ -39,7 +39,7 @@ fn value(s: usize, i: u64) -> f64 {
     match i % 13 {
         0 => -x,
         5 => x * 1e-9 + 0.1,
-        7 if s % 50 == 0 => 0.0,
+        7 if s.is_multiple_of(50) => 0.0,
         11 => x * 1e12 / 3.0,
         _ => x,
     }

@@ -25,7 +25,7 @@ fn labels(i: usize) -> Labels {
     Labels::from_pairs([
         (
             "__name__",
-            if i % 3 == 0 {
+            if i.is_multiple_of(3) {
                 "node_cpu_seconds_total"
             } else {
                 "node_memory_bytes"

@@ -356,7 +356,7 @@ fn write_dod(w: &mut BitWriter, dod: i64) {
 
 fn fits(v: i64, bits: u32) -> bool {
     let lim = 1i64 << (bits - 1);
-    v >= -lim + 1 && v <= lim
+    v > -lim && v <= lim
 }
 
 /// Inverse of the bucket encoding: the range is asymmetric (`-(2^(n-1)-1) ..= 2^(n-1)`),
