@@ -29,7 +29,7 @@ pub struct TimeSeries {
     pub histograms: Vec<Vec<u8>>,
 }
 
-#[derive(Clone, PartialEq, Message)]
+#[derive(Clone, PartialEq, Eq, Hash, Message)]
 pub struct ProtoLabel {
     #[prost(string, tag = "1")]
     pub name: String,

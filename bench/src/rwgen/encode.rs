@@ -15,61 +15,11 @@ use std::time::Instant;
 // remote_write 1.0 protobuf messages (prometheus/prompb/remote.proto, types.proto)
 // ---------------------------------------------------------------------------
 
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct WriteRequest {
-    #[prost(message, repeated, tag = "1")]
-    pub timeseries: Vec<TimeSeries>,
-    #[prost(message, repeated, tag = "3")]
-    pub metadata: Vec<MetricMetadata>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct TimeSeries {
-    #[prost(message, repeated, tag = "1")]
-    pub labels: Vec<Label>,
-    #[prost(message, repeated, tag = "2")]
-    pub samples: Vec<Sample>,
-    #[prost(message, repeated, tag = "3")]
-    pub exemplars: Vec<Exemplar>,
-}
-
-#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
-pub struct Label {
-    #[prost(string, tag = "1")]
-    pub name: String,
-    #[prost(string, tag = "2")]
-    pub value: String,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Sample {
-    #[prost(double, tag = "1")]
-    pub value: f64,
-    #[prost(int64, tag = "2")]
-    pub timestamp: i64,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Exemplar {
-    #[prost(message, repeated, tag = "1")]
-    pub labels: Vec<Label>,
-    #[prost(double, tag = "2")]
-    pub value: f64,
-    #[prost(int64, tag = "3")]
-    pub timestamp: i64,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct MetricMetadata {
-    #[prost(int32, tag = "1")]
-    pub r#type: i32,
-    #[prost(string, tag = "2")]
-    pub metric_family_name: String,
-    #[prost(string, tag = "4")]
-    pub help: String,
-    #[prost(string, tag = "5")]
-    pub unit: String,
-}
+// The remote_write messages are the collector's own, so the generator and the receiver
+// cannot drift apart.
+pub use lookout_collector::remote_write::{
+    ProtoLabel as Label, ProtoSample as Sample, TimeSeries, WriteRequest,
+};
 
 pub fn encode_labels(labels: &[(String, String)]) -> Vec<u8> {
     let mut ls: Vec<Label> = labels
@@ -84,6 +34,7 @@ pub fn encode_labels(labels: &[(String, String)]) -> Vec<u8> {
         labels: ls,
         samples: vec![],
         exemplars: vec![],
+        histograms: vec![],
     }
     .encode_to_vec()
 }
