@@ -4,8 +4,15 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The request or query is wrong: a parse error, a bad parameter.
     #[error("{0}")]
     BadData(String),
+    /// The query is valid but cannot be evaluated (e.g. many-to-many matching, a limit).
+    #[error("{0}")]
+    Execution(String),
+    /// The query ran longer than the configured timeout.
+    #[error("query timed out in {0}")]
+    Timeout(String),
     #[error(transparent)]
     Store(#[from] lookout_store::Error),
     #[error("internal error: {0}")]
@@ -18,6 +25,8 @@ impl Error {
         use lookout_store::ErrorClass;
         match self {
             Error::BadData(_) => ("bad_data", 400),
+            Error::Execution(_) => ("execution", 422),
+            Error::Timeout(_) => ("timeout", 503),
             Error::Internal(_) => ("internal", 500),
             Error::Store(e) => match e.class() {
                 ErrorClass::BadInput => ("bad_data", 400),

@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod http;
+pub mod promql;
 
 pub use error::{Error, Result};
 pub use http::{router, QueryState};

@@ -1,0 +1,1 @@
+//! PromQL functions' arithmetic, separate from the evaluator's bookkeeping.

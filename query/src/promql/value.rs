@@ -1,0 +1,57 @@
+//! The values a PromQL query returns: scalar, string, instant vector and range vector.
+
+use lookout_store::Labels;
+
+/// One float point of a series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    /// Milliseconds since the Unix epoch.
+    pub t: i64,
+    pub v: f64,
+}
+
+/// One element of an instant vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub labels: Labels,
+    pub t: i64,
+    pub v: f64,
+}
+
+/// One series of a range vector (matrix), points sorted by time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeSeries {
+    pub labels: Labels,
+    pub points: Vec<Point>,
+}
+
+/// A query result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Scalar {
+        t: i64,
+        v: f64,
+    },
+    String {
+        t: i64,
+        s: String,
+    },
+    /// An instant vector. Series order is meaningful only after `sort`, `sort_desc`,
+    /// `sort_by_label`, `topk` and `bottomk`.
+    Vector(Vec<Sample>),
+    /// A range vector: what a range query returns (series sorted by labels), or an
+    /// instant query of a matrix selector or subquery.
+    Matrix(Vec<RangeSeries>),
+}
+
+impl Value {
+    /// Prometheus' `resultType` name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Scalar { .. } => "scalar",
+            Value::String { .. } => "string",
+            Value::Vector(_) => "vector",
+            Value::Matrix(_) => "matrix",
+        }
+    }
+}
