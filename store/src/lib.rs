@@ -8,6 +8,7 @@
 //! HTTP, PromQL or scraping; nothing outside it sees WAL segments, chunks or Parquet files.
 
 pub mod error;
+pub mod metadata;
 pub mod metrics;
 pub mod model;
 pub mod tenant;
@@ -16,6 +17,7 @@ pub mod wal;
 mod store;
 
 pub use error::{Error, ErrorClass, Result};
+pub use metadata::{MetadataSource, MetricMetadata};
 pub use metrics::stats::TsdbStats;
 pub use model::{Label, Labels, MatchOp, Matcher, Sample};
 pub use store::{Store, StoreOptions};
