@@ -7,7 +7,9 @@
 //! down to the order of floating point operations where that changes results.
 //!
 //! - [`kahan`]: compensated summation shared by the other modules.
-//! - [`range`]: functions of one series' window (`rate`, `deriv`, `*_over_time`, …).
+//! - [`range`]: functions of one series' window that follow its movement (`rate`,
+//!   `deriv`, `resets`, …); re-exports [`over_time`].
+//! - [`over_time`]: aggregations of a window (`avg_over_time`, `ts_of_max_over_time`, …).
 //! - [`quantile`]: `quantile`, `histogram_quantile` and `histogram_fraction` over classic
 //!   buckets.
 //! - [`time`]: the calendar functions (`year`, `month`, `day_of_week`, …).

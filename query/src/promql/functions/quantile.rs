@@ -119,9 +119,8 @@ pub fn bucket_quantile(q: f64, buckets: &mut Vec<Bucket>) -> BucketQuantile {
         return result;
     }
     let mut rank = q * observations;
-    // First bucket (the +Inf one excluded) whose cumulative count reaches the rank;
-    // counts are monotonic now, so this is a binary search as in Prometheus.
-    let b = buckets[..n - 1].partition_point(|bucket| bucket.count < rank);
+    // First bucket (the +Inf one excluded) whose cumulative count reaches the rank.
+    let b = go_search(n - 1, |i| buckets[i].count >= rank);
     result.value = if b == n - 1 {
         buckets[n - 2].upper
     } else if b == 0 && buckets[0].upper <= 0.0 {
@@ -206,6 +205,23 @@ pub fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<Bucket>) -> f64
         _ => total,
     };
     (clamp(upper_rank) - clamp(lower_rank)) / total
+}
+
+/// Go's `sort.Search`: the smallest `i` in `0..n` for which `f(i)` holds, assuming `f` is
+/// false and then true. Done by hand rather than with `partition_point` so that a
+/// predicate that is not monotonic (NaN counts) probes the same indices as Prometheus and
+/// lands on the same bucket.
+fn go_search(n: usize, f: impl Fn(usize) -> bool) -> usize {
+    let (mut i, mut j) = (0, n);
+    while i < j {
+        let h = i + (j - i) / 2;
+        if f(h) {
+            j = h;
+        } else {
+            i = h + 1;
+        }
+    }
+    i
 }
 
 /// Sorts by upper bound and merges buckets with equal bounds. Returns false (leaving
@@ -434,6 +450,15 @@ mod tests {
         assert!(r.fixed_precision);
         assert!(!r.forced_monotonic);
         assert_eq!(r.value, 0.5);
+    }
+
+    #[test]
+    fn go_search_probes_like_go() {
+        assert_eq!(go_search(0, |_| true), 0);
+        assert_eq!(go_search(5, |i| i >= 3), 3);
+        assert_eq!(go_search(5, |_| false), 5);
+        // Not monotonic: Go probes 2 (false), then 4 (true), then 3 (false) and answers 4.
+        assert_eq!(go_search(5, |i| i == 0 || i == 4), 4);
     }
 
     #[test]
