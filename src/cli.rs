@@ -1,4 +1,5 @@
 //! Subcommands other than `serve`.
 
 pub mod check;
+pub mod query;
 pub mod tsdb;

@@ -24,6 +24,7 @@ pub struct Config {
     pub limits: Limits,
     /// How often head cuts, compaction and retention are checked.
     pub maintenance_interval: Duration,
+    pub query: Query,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -42,6 +43,39 @@ pub struct Limits {
     pub max_decoded_body_size: ByteSize,
 }
 
+/// PromQL engine settings (Prometheus' `--query.*` flags).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Query {
+    /// How far back an instant selector looks for a sample.
+    pub lookback_delta: Duration,
+    /// Longest a query may run; a request's `timeout` parameter can only shorten it.
+    pub timeout: Duration,
+    /// Most samples a query may hold in memory at once.
+    pub max_samples: usize,
+}
+
+impl Query {
+    pub fn engine_options(&self) -> lookout_query::promql::EngineOptions {
+        lookout_query::promql::EngineOptions {
+            lookback_delta_ms: self.lookback_delta.0,
+            max_samples: self.max_samples,
+            timeout: std::time::Duration::from_millis(self.timeout.0.max(1) as u64),
+            ..Default::default()
+        }
+    }
+}
+
+impl Default for Query {
+    fn default() -> Self {
+        Query {
+            lookback_delta: Duration(5 * 60_000),
+            timeout: Duration(2 * 60_000),
+            max_samples: 50_000_000,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -52,6 +86,7 @@ impl Default for Config {
             multi_tenant: false,
             limits: Limits::default(),
             maintenance_interval: Duration(30_000),
+            query: Query::default(),
         }
     }
 }
@@ -101,6 +136,15 @@ impl Config {
         }
         if self.maintenance_interval.0 < 100 {
             anyhow::bail!("maintenance_interval must be at least 100ms");
+        }
+        if self.query.lookback_delta.0 < 1 {
+            anyhow::bail!("query.lookback_delta must be positive (5m is the default)");
+        }
+        if self.query.timeout.0 < 1 {
+            anyhow::bail!("query.timeout must be positive (2m is the default)");
+        }
+        if self.query.max_samples == 0 {
+            anyhow::bail!("query.max_samples must be positive (50000000 is the default)");
         }
         Ok(())
     }
@@ -190,6 +234,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("too short") && e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn query_section() {
+        let c =
+            Config::parse("query:\n  lookback_delta: 1m\n  timeout: 30s\n  max_samples: 1000\n")
+                .unwrap();
+        assert_eq!(c.query.lookback_delta.0, 60_000);
+        assert_eq!(c.query.timeout.0, 30_000);
+        assert_eq!(c.query.max_samples, 1000);
+        assert_eq!(Config::default().query.timeout.0, 120_000);
+        let e = Config::parse("query:\n  lookback: 1m\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lookback") && e.contains("line 2"), "{e}");
     }
 
     #[test]

@@ -37,6 +37,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: cli::tsdb::TsdbCmd,
     },
+    /// Run a PromQL query on a server and print the result.
+    Query(cli::query::QueryArgs),
     /// Check a configuration file and report every error with its line.
     Check {
         #[command(subcommand)]
@@ -71,6 +73,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.cmd {
         Cmd::Serve(args) => serve::run(args),
         Cmd::Tsdb { cmd } => cli::tsdb::run(cmd),
+        Cmd::Query(args) => cli::query::run(args),
         Cmd::Check {
             cmd: CheckCmd::Config { file },
         } => cli::check::config(&file),

@@ -12,6 +12,7 @@ use axum::routing::get;
 use axum::Router;
 use lookout_collector::remote_write::Limits;
 use lookout_collector::IngestState;
+use lookout_query::promql::Engine;
 use lookout_query::QueryState;
 use lookout_store::metrics::TsdbOptions;
 use lookout_store::{Store, StoreOptions};
@@ -86,6 +87,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let query = lookout_query::router(QueryState {
         store: store.clone(),
         multi_tenant: cfg.multi_tenant,
+        engine: Engine::new(cfg.query.engine_options()),
     });
     let app = Router::new()
         .route("/-/healthy", get(|| async { "Lookout is Healthy.\n" }))

@@ -1,7 +1,12 @@
 //! HTTP APIs in the shapes Grafana's datasources expect.
 
+pub mod buildinfo;
 pub mod errors;
+pub mod exemplars;
+pub mod format;
+pub mod metadata;
 pub mod params;
+pub mod query;
 pub mod selector;
 pub mod series;
 pub mod status;
@@ -11,12 +16,22 @@ use std::sync::Arc;
 use axum::Router;
 use lookout_store::Store;
 
+use crate::promql::Engine;
+
 #[derive(Clone)]
 pub struct QueryState {
     pub store: Arc<Store>,
     pub multi_tenant: bool,
+    /// Evaluates PromQL with the configured lookback, timeout and sample limit.
+    pub engine: Engine,
 }
 
 pub fn router(state: QueryState) -> Router {
-    status::routes().merge(series::routes()).with_state(state)
+    status::routes()
+        .merge(series::routes())
+        .merge(query::routes())
+        .merge(metadata::routes())
+        .merge(exemplars::routes())
+        .merge(buildinfo::routes())
+        .with_state(state)
 }

@@ -1,0 +1,124 @@
+//! What this server is, in Prometheus' shapes: `/api/v1/status/buildinfo`,
+//! `/api/v1/status/runtimeinfo`, `/api/v1/status/flags` and `/api/v1/status/config`.
+//!
+//! buildinfo claims a Prometheus version: Grafana's datasource gates features on it
+//! (`match[]` on label endpoints from 2.24, and more in 3.x), and it must carry no
+//! `features` key, which would make Grafana take the server for Mimir and try its ruler
+//! API. Lookout's own version travels in the extra `lookoutVersion` field.
+
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
+
+use super::errors::success;
+use super::QueryState;
+
+/// The Prometheus release whose HTTP API and PromQL this server follows.
+pub const PROMETHEUS_VERSION: &str = "3.5.0";
+
+/// When the query API was built (the process start, near enough); for runtimeinfo.
+static STARTED: OnceLock<SystemTime> = OnceLock::new();
+
+pub fn routes() -> Router<QueryState> {
+    STARTED.get_or_init(SystemTime::now);
+    Router::new()
+        .route("/api/v1/status/buildinfo", get(buildinfo))
+        .route("/api/v1/status/runtimeinfo", get(runtimeinfo))
+        .route("/api/v1/status/flags", get(flags))
+        .route("/api/v1/status/config", get(config))
+}
+
+async fn buildinfo() -> Response {
+    success(json!({
+        "version": PROMETHEUS_VERSION,
+        "revision": option_env!("LOOKOUT_GIT_REVISION").unwrap_or("unknown"),
+        "branch": option_env!("LOOKOUT_GIT_BRANCH").unwrap_or("unknown"),
+        "buildUser": "lookout",
+        "buildDate": option_env!("LOOKOUT_BUILD_DATE").unwrap_or("unknown"),
+        // Not Go: the field is kept because clients read it.
+        "goVersion": "n/a",
+        "lookoutVersion": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+async fn runtimeinfo() -> Response {
+    let started = STARTED.get().copied().unwrap_or_else(SystemTime::now);
+    let start: chrono::DateTime<chrono::Utc> = started.into();
+    let cwd = std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    success(json!({
+        "startTime": start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "CWD": cwd,
+        "reloadConfigSuccess": true,
+        "lastConfigTime": start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "corruptionCount": 0,
+        "goroutineCount": 0,
+        "GOMAXPROCS": threads,
+        "GOMEMLIMIT": i64::MAX,
+        "GOGC": "",
+        "GODEBUG": "",
+        "storageRetention": "",
+    }))
+}
+
+/// Prometheus' flag names for the settings Lookout has, with their values.
+async fn flags(State(st): State<QueryState>) -> Response {
+    let o = &st.engine.opts;
+    success(json!({
+        "query.lookback-delta": duration_text(o.lookback_delta_ms),
+        "query.max-samples": o.max_samples.to_string(),
+        "query.timeout": duration_text(o.timeout.as_millis() as i64),
+    }))
+}
+
+/// Lookout's configuration is its own YAML (`lookout.yaml`), not Prometheus'; this answers
+/// with an empty Prometheus configuration so clients that read it get valid YAML.
+async fn config() -> Response {
+    success(json!({ "yaml": "global: {}\n" }))
+}
+
+/// Milliseconds as a Prometheus duration string: `5m`, `1h30m`, `1500ms`.
+fn duration_text(ms: i64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    let mut rest = ms;
+    for (unit, len) in [
+        ("y", 365 * 86_400_000),
+        ("w", 7 * 86_400_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ] {
+        if rest >= len {
+            out.push_str(&format!("{}{unit}", rest / len));
+            rest %= len;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_text(300_000), "5m");
+        assert_eq!(duration_text(120_000), "2m");
+        assert_eq!(duration_text(5_400_500), "1h30m500ms");
+        assert_eq!(duration_text(0), "0s");
+    }
+}
