@@ -27,7 +27,9 @@ pub struct Window<'a> {
     pub points: &'a [Point],
     /// Exclusive start, ms: evaluation time minus offset minus range.
     pub range_start: i64,
-    /// Inclusive end, ms: evaluation time minus offset.
+    /// Inclusive end, ms: evaluation time minus offset. With `@ t` this is `t` minus the
+    /// written offset (Prometheus turns `@` into an extra offset from the evaluation
+    /// time), so the extrapolation of `rate` is relative to the `@` window.
     pub range_end: i64,
 }
 
