@@ -8,6 +8,7 @@
 pub mod engine;
 pub mod eval;
 pub mod functions;
+mod positions;
 pub mod storage;
 pub mod value;
 
