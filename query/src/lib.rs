@@ -6,6 +6,7 @@
 pub mod error;
 pub mod http;
 pub mod promql;
+pub mod promqltest;
 
 pub use error::{Error, Result};
 pub use http::{router, QueryState};
