@@ -26,6 +26,8 @@ pub fn routes() -> Router<QueryState> {
         .route("/api/v1/series", get(series).post(series))
         .route("/api/v1/labels", get(labels).post(labels))
         .route("/api/v1/label/{name}/values", get(label_values))
+        // Some Grafana 12 builds ask for the plural path.
+        .route("/api/v1/labels/{name}/values", get(label_values))
         .route("/api/v1/export", get(export).post(export))
 }
 
@@ -120,10 +122,49 @@ async fn label_values(
     Path(name): Path<String>,
 ) -> Result<Response> {
     let p = Params::from_request(&uri, &headers, &Bytes::new());
+    let name = unescape_label_name(&name);
     if !lookout_store::model::labels::is_valid_label_name(&name) {
         return Err(Error::BadData(format!("invalid label name: {name:?}")));
     }
     names_or_values(st, &headers, p, Some(name)).await
+}
+
+/// Decodes Prometheus' "values" escaping of a label name in a path (`U__` prefix, `__` for
+/// `_`, `_<hex>_` for any other code point), which Grafana applies to names that are not
+/// legacy-valid. A name that does not decode is returned as it is.
+fn unescape_label_name(name: &str) -> String {
+    let Some(rest) = name.strip_prefix("U__") else {
+        return name.to_string();
+    };
+    let mut out = String::with_capacity(rest.len());
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        if c != '_' {
+            out.push(c);
+            continue;
+        }
+        let mut hex = String::new();
+        let mut closed = false;
+        for h in chars.by_ref() {
+            if h == '_' {
+                closed = true;
+                break;
+            }
+            hex.push(h);
+        }
+        if !closed {
+            return name.to_string();
+        }
+        if hex.is_empty() {
+            out.push('_');
+            continue;
+        }
+        match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+            Some(c) => out.push(c),
+            None => return name.to_string(),
+        }
+    }
+    out
 }
 
 async fn names_or_values(
@@ -208,4 +249,21 @@ async fn export(
         Body::from(body),
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_label_names() {
+        assert_eq!(unescape_label_name("job"), "job");
+        assert_eq!(
+            unescape_label_name("U__http_2e_status__code"),
+            "http.status_code"
+        );
+        assert_eq!(unescape_label_name("U__a_1F600_"), "a\u{1F600}");
+        assert_eq!(unescape_label_name("U__bad_zz_"), "U__bad_zz_");
+        assert_eq!(unescape_label_name("U__open_2e"), "U__open_2e");
+    }
 }
