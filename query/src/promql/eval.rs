@@ -109,7 +109,7 @@ pub fn run(
             )));
         }
         let v = ev.eval(expr)?;
-        ev.to_matrix(v)?
+        ev.range_result(v)?
     };
     let mut annotations: Vec<Annotation> = Vec::new();
     for (kind, message, node) in &ev.annotations {
@@ -304,7 +304,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// A range query's result: a matrix sorted by labels, names dropped where marked.
-    fn to_matrix(&mut self, v: Val) -> Result<Value> {
+    fn range_result(&mut self, v: Val) -> Result<Value> {
         match v {
             Val::Scalar(vals) => {
                 let points = vals
@@ -372,8 +372,7 @@ impl<'a> Evaluator<'a> {
                         {
                             merged.push(target.points[a]);
                             a += 1;
-                        } else if a == target.points.len() || s.points[b].t < target.points[a].t
-                        {
+                        } else if a == target.points.len() || s.points[b].t < target.points[a].t {
                             merged.push(s.points[b]);
                             b += 1;
                         } else {

@@ -63,15 +63,15 @@ fn tokenize(q: &str) -> Vec<Tok> {
                 i += 1;
             }
             i = (i + 1).min(b.len());
-        } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+        } else if c.is_ascii_digit()
+            || (c == b'.' && b.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
+        {
             while i < b.len() {
                 let d = b[i];
-                if d.is_ascii_alphanumeric() || d == b'.' || d == b'_' {
-                    i += 1;
-                } else if (d == b'+' || d == b'-')
+                let exponent_sign = (d == b'+' || d == b'-')
                     && matches!(b[i - 1], b'e' | b'E')
-                    && !q[start..i].starts_with("0x")
-                {
+                    && !q[start..i].starts_with("0x");
+                if d.is_ascii_alphanumeric() || d == b'.' || d == b'_' || exponent_sign {
                     i += 1;
                 } else {
                     break;
@@ -113,7 +113,10 @@ impl Walker<'_> {
     }
 
     fn pos(&self) -> usize {
-        self.toks.get(self.i).map(|t| t.start).unwrap_or(self.q.len())
+        self.toks
+            .get(self.i)
+            .map(|t| t.start)
+            .unwrap_or(self.q.len())
     }
 
     fn expect(&mut self, s: &str) {
@@ -197,8 +200,8 @@ impl Walker<'_> {
                 loop {
                     match self.cur().to_ascii_lowercase().as_str() {
                         "bool" => self.i += 1,
-                        "on" | "ignoring" | "group_left" | "group_right" | "fill"
-                        | "fill_left" | "fill_right" => {
+                        "on" | "ignoring" | "group_left" | "group_right" | "fill" | "fill_left"
+                        | "fill_right" => {
                             self.i += 1;
                             if self.cur() == "(" {
                                 self.skip_group();

@@ -101,7 +101,10 @@ impl Evaluator<'_> {
                 if let Some(bad) = q.iter().find(|q| !(0.0..=1.0).contains(*q)) {
                     self.warn(
                         a.param.as_deref().unwrap_or(node),
-                        format!("quantile value should be between 0 and 1, got {}", format_float(*bad)),
+                        format!(
+                            "quantile value should be between 0 and 1, got {}",
+                            format_float(*bad)
+                        ),
                     );
                 }
                 let mut out: Vec<Series> = groups
@@ -113,7 +116,7 @@ impl Evaluator<'_> {
                     })
                     .collect();
                 let mut buf: Vec<Vec<f64>> = vec![Vec::new(); groups.len()];
-                for i in 0..steps {
+                for (i, &qi) in q.iter().enumerate() {
                     for b in buf.iter_mut() {
                         b.clear();
                     }
@@ -124,7 +127,7 @@ impl Evaluator<'_> {
                     }
                     for (g, b) in buf.iter_mut().enumerate() {
                         if !b.is_empty() {
-                            out[g].vals[i] = quantile(q[i], b);
+                            out[g].vals[i] = quantile(qi, b);
                         }
                     }
                 }
@@ -225,7 +228,7 @@ impl Evaluator<'_> {
                 }
                 continue;
             }
-            if p >= 9.223_372_036_854_775_807e18 || p <= -9.223_372_036_854_775_808e18 {
+            if p >= i64::MAX as f64 || p < i64::MIN as f64 {
                 return Err(Error::Execution(format!(
                     "Scalar value {} overflows int64",
                     format_float(p)
@@ -242,12 +245,12 @@ impl Evaluator<'_> {
                     .filter(|&j| !is_absent(input[j].vals[i]))
                     .collect();
                 match op {
-                    "topk" => present.sort_by(|&a, &b| {
-                        desc_nan_last(input[a].vals[i], input[b].vals[i])
-                    }),
-                    "bottomk" => present.sort_by(|&a, &b| {
-                        asc_nan_last(input[a].vals[i], input[b].vals[i])
-                    }),
+                    "topk" => {
+                        present.sort_by(|&a, &b| desc_nan_last(input[a].vals[i], input[b].vals[i]))
+                    }
+                    "bottomk" => {
+                        present.sort_by(|&a, &b| asc_nan_last(input[a].vals[i], input[b].vals[i]))
+                    }
                     _ => {}
                 }
                 for &j in present.iter().take(k.min(present.len() as i64) as usize) {
@@ -345,16 +348,8 @@ fn accumulate(op: &str, st: &mut Acc, v: f64) {
             st.mean = m;
             st.c = c;
         }
-        "max" => {
-            if st.value < v || st.value.is_nan() {
-                st.value = v;
-            }
-        }
-        "min" => {
-            if st.value > v || st.value.is_nan() {
-                st.value = v;
-            }
-        }
+        "max" if st.value < v || st.value.is_nan() => st.value = v,
+        "min" if st.value > v || st.value.is_nan() => st.value = v,
         "stddev" | "stdvar" => {
             let delta = v - st.mean;
             st.mean += delta / st.count;

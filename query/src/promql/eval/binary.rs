@@ -105,12 +105,20 @@ impl Evaluator<'_> {
                     })
                     .collect(),
             )),
-            (Val::Vector(v), Val::Scalar(s)) => {
-                Ok(Val::Vector(self.vector_scalar(op, v, &s, false, return_bool)?))
-            }
-            (Val::Scalar(s), Val::Vector(v)) => {
-                Ok(Val::Vector(self.vector_scalar(op, v, &s, true, return_bool)?))
-            }
+            (Val::Vector(v), Val::Scalar(s)) => Ok(Val::Vector(self.vector_scalar(
+                op,
+                v,
+                &s,
+                false,
+                return_bool,
+            )?)),
+            (Val::Scalar(s), Val::Vector(v)) => Ok(Val::Vector(self.vector_scalar(
+                op,
+                v,
+                &s,
+                true,
+                return_bool,
+            )?)),
             (Val::Vector(l), Val::Vector(r)) => {
                 let (on, names) = match b.modifier.as_ref().and_then(|m| m.matching.as_ref()) {
                     Some(LabelModifier::Include(ls)) => (true, ls.labels.clone()),
@@ -298,9 +306,9 @@ impl Evaluator<'_> {
                     continue;
                 };
                 if one_to_one && !seen.insert(many_sig[m]) {
-                    return Err(Error::Execution(format!(
-                        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
-                    )));
+                    return Err(Error::Execution(
+                        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
+                    ));
                 }
                 let ov = one[o].vals[i];
                 let (l, r) = if swapped { (ov, mv) } else { (mv, ov) };

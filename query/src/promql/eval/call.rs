@@ -19,12 +19,32 @@ use crate::promql::value::RangeSeries;
 fn range_arg(name: &str) -> Option<usize> {
     Some(match name {
         "quantile_over_time" => 1,
-        "rate" | "increase" | "delta" | "irate" | "idelta" | "deriv" | "predict_linear"
-        | "resets" | "changes" | "avg_over_time" | "sum_over_time" | "min_over_time"
-        | "max_over_time" | "count_over_time" | "last_over_time" | "first_over_time"
-        | "present_over_time" | "stddev_over_time" | "stdvar_over_time" | "mad_over_time"
-        | "ts_of_min_over_time" | "ts_of_max_over_time" | "ts_of_last_over_time"
-        | "ts_of_first_over_time" | "double_exponential_smoothing" | "holt_winters"
+        "rate"
+        | "increase"
+        | "delta"
+        | "irate"
+        | "idelta"
+        | "deriv"
+        | "predict_linear"
+        | "resets"
+        | "changes"
+        | "avg_over_time"
+        | "sum_over_time"
+        | "min_over_time"
+        | "max_over_time"
+        | "count_over_time"
+        | "last_over_time"
+        | "first_over_time"
+        | "present_over_time"
+        | "stddev_over_time"
+        | "stdvar_over_time"
+        | "mad_over_time"
+        | "ts_of_min_over_time"
+        | "ts_of_max_over_time"
+        | "ts_of_last_over_time"
+        | "ts_of_first_over_time"
+        | "double_exponential_smoothing"
+        | "holt_winters"
         | "absent_over_time" => 0,
         _ => return None,
     })
@@ -265,10 +285,7 @@ impl Evaluator<'_> {
                         if is_absent(*x) {
                             continue;
                         }
-                        let (l, h) = (
-                            lo.as_ref().map(|l| l[i]),
-                            hi.as_ref().map(|h| h[i]),
-                        );
+                        let (l, h) = (lo.as_ref().map(|l| l[i]), hi.as_ref().map(|h| h[i]));
                         if let (Some(l), Some(h)) = (l, h) {
                             if h < l {
                                 *x = ABSENT;
@@ -397,7 +414,8 @@ impl Evaluator<'_> {
                         v.sort_by(|a, b| {
                             let mut o = std::cmp::Ordering::Equal;
                             for l in &labels {
-                                let (x, y) = (a.labels.get(l).unwrap_or(""), b.labels.get(l).unwrap_or(""));
+                                let (x, y) =
+                                    (a.labels.get(l).unwrap_or(""), b.labels.get(l).unwrap_or(""));
                                 o = natural_cmp(x, y);
                                 if o != std::cmp::Ordering::Equal {
                                     break;
@@ -432,7 +450,13 @@ impl Evaluator<'_> {
     }
 
     /// A range-vector function over every series and step.
-    fn eval_range_fn(&mut self, node: &Expr, name: &str, args: &[&Expr], idx: usize) -> Result<Val> {
+    fn eval_range_fn(
+        &mut self,
+        node: &Expr,
+        name: &str,
+        args: &[&Expr],
+        idx: usize,
+    ) -> Result<Val> {
         let steps = self.steps();
         // Scalar parameters first, as Prometheus evaluates arguments in order.
         let mut params: Vec<Vec<f64>> = Vec::new();
@@ -596,7 +620,8 @@ impl Evaluator<'_> {
     fn eval_histogram_fn(&mut self, node: &Expr, name: &str, args: &[&Expr]) -> Result<Val> {
         let steps = self.steps();
         // Parameters and the vector, in argument order.
-        let (vec_arg, qs, bounds, label): (&Expr, Vec<Vec<f64>>, Option<(Vec<f64>, Vec<f64>)>, Option<String>) =
+        type Bounds = Option<(Vec<f64>, Vec<f64>)>;
+        let (vec_arg, qs, bounds, label): (&Expr, Vec<Vec<f64>>, Bounds, Option<String>) =
             match name {
                 "histogram_quantile" => (args[1], vec![self.eval_scalar(args[0])?], None, None),
                 "histogram_fraction" => {
@@ -615,10 +640,17 @@ impl Evaluator<'_> {
             };
         for q in &qs {
             if let Some(bad) = q.iter().find(|q| !(0.0..=1.0).contains(*q)) {
-                let at = if name == "histogram_quantile" { args[0] } else { node };
+                let at = if name == "histogram_quantile" {
+                    args[0]
+                } else {
+                    node
+                };
                 self.warn(
                     at,
-                    format!("quantile value should be between 0 and 1, got {}", format_float(*bad)),
+                    format!(
+                        "quantile value should be between 0 and 1, got {}",
+                        format_float(*bad)
+                    ),
                 );
             }
         }

@@ -60,11 +60,7 @@ pub fn without(labels: &Labels, names: &[&str]) -> Labels {
 
 /// Sets (or, with an empty value, removes) one label.
 pub fn with_label(labels: &Labels, name: &str, value: &str) -> Labels {
-    let mut v: Vec<Label> = labels
-        .iter()
-        .filter(|l| l.name != name)
-        .cloned()
-        .collect();
+    let mut v: Vec<Label> = labels.iter().filter(|l| l.name != name).cloned().collect();
     if !value.is_empty() {
         let pos = v.partition_point(|l| l.name.as_str() < name);
         v.insert(pos, Label::new(name, value));
@@ -77,11 +73,11 @@ pub fn with_label(labels: &Labels, name: &str, value: &str) -> Labels {
 pub fn signature(labels: &Labels, include: bool, names: &[String], skip_name: bool) -> u64 {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     for l in labels.iter() {
-        let listed = names.iter().any(|n| *n == l.name);
+        let listed = names.contains(&l.name);
         let keep = if include {
             listed
         } else {
-            !listed && !(skip_name && l.name == "__name__")
+            !(listed || skip_name && l.name == "__name__")
         };
         if keep {
             h.update(l.name.as_bytes());
@@ -99,11 +95,11 @@ pub fn select_labels(labels: &Labels, include: bool, names: &[String], skip_name
         labels
             .iter()
             .filter(|l| {
-                let listed = names.iter().any(|n| *n == l.name);
+                let listed = names.contains(&l.name);
                 if include {
                     listed
                 } else {
-                    !listed && !(skip_name && l.name == "__name__")
+                    !(listed || skip_name && l.name == "__name__")
                 }
             })
             .cloned()
