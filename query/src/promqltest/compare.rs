@@ -311,15 +311,14 @@ pub fn format_expected(ev: &Eval) -> String {
     match &ev.expected {
         Expected::Scalar(v) => format!("scalar {}", format_float(*v)),
         Expected::Series(s) if s.is_empty() => "no series".into(),
-        Expected::Series(s) => s
-            .iter()
-            .map(|e| {
+        Expected::Series(s) => std::iter::once(format!("{} series:", s.len()))
+            .chain(s.iter().map(|e| {
                 format!(
                     "{} {}",
                     format_labels(&e.labels),
                     super::script::format_values(&e.values)
                 )
-            })
+            }))
             .collect::<Vec<_>>()
             .join("\n"),
     }
@@ -357,11 +356,11 @@ pub fn format_value(value: &Value) -> String {
         lines.push(format!("… and {} more series", n - MAX_PRINTED_SERIES));
     }
     let kind = if matches!(value, Value::Vector(_)) {
-        "vector"
+        format!("vector of {n} series:")
     } else {
-        "matrix (value@t_ms)"
+        format!("matrix of {n} series (value@t_ms):")
     };
-    format!("{kind}:\n{}", lines.join("\n"))
+    format!("{kind}\n{}", lines.join("\n"))
 }
 
 #[cfg(test)]

@@ -58,25 +58,26 @@ impl FileReport {
     }
 }
 
-fn indent(text: &str, prefix: &str) -> String {
-    text.lines()
-        .map(|l| format!("{prefix}{l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 impl fmt::Display for EvalFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "    check:    {}", self.check)?;
         writeln!(f, "    error:    {}", self.message)?;
-        writeln!(f, "    expected:")?;
-        writeln!(f, "{}", indent(&self.expected, "      "))?;
+        block(f, "expected:", &self.expected)?;
         if let Some(got) = &self.got {
-            writeln!(f, "    got:")?;
-            writeln!(f, "{}", indent(got, "      "))?;
+            block(f, "got:     ", got)?;
         }
         Ok(())
     }
+}
+
+/// `title first line` and the other lines indented below it.
+fn block(f: &mut fmt::Formatter<'_>, title: &str, text: &str) -> fmt::Result {
+    let mut lines = text.lines();
+    writeln!(f, "    {title} {}", lines.next().unwrap_or(""))?;
+    for l in lines {
+        writeln!(f, "                {l}")?;
+    }
+    Ok(())
 }
 
 impl fmt::Display for FileReport {
