@@ -67,6 +67,8 @@ pub(crate) struct Evaluator<'a> {
     /// The top-level query's start and end, which `start()` and `end()` stand for.
     pub query_start: i64,
     pub query_end: i64,
+    /// The top-level query's step (0 for an instant query), which `step()` stands for.
+    pub query_step: i64,
     pub grid: Grid,
     pub deadline: Instant,
     pub annotations: Vec<(AnnotationKind, String, *const Expr)>,
@@ -91,6 +93,7 @@ pub fn run(
         storage,
         query_start: start,
         query_end: end,
+        query_step: step,
         grid,
         deadline: Instant::now() + engine.opts.timeout,
         annotations: Vec::new(),

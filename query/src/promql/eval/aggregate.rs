@@ -313,15 +313,10 @@ fn ratio_offset(labels: &Labels) -> f64 {
 }
 
 fn accumulate(op: &str, st: &mut Acc, v: f64) {
-    if st.count == 0.0 {
+    // Welford from an empty state, so a lone Inf or NaN gives NaN as in Prometheus.
+    if st.count == 0.0 && !matches!(op, "stddev" | "stdvar") {
         st.count = 1.0;
-        match op {
-            "stddev" | "stdvar" => {
-                st.mean = v;
-                st.value = 0.0;
-            }
-            _ => st.value = v,
-        }
+        st.value = v;
         return;
     }
     st.count += 1.0;

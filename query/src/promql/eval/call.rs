@@ -226,6 +226,35 @@ impl Evaluator<'_> {
                     .collect(),
             )),
             "pi" => Ok(Val::Scalar(vec![std::f64::consts::PI; steps])),
+            "start" => Ok(Val::Scalar(vec![self.query_start as f64 / 1000.0; steps])),
+            "end" => Ok(Val::Scalar(vec![self.query_end as f64 / 1000.0; steps])),
+            "range" => Ok(Val::Scalar(vec![
+                (self.query_end - self.query_start) as f64
+                    / 1000.0;
+                steps
+            ])),
+            "step" => Ok(Val::Scalar(vec![self.query_step as f64 / 1000.0; steps])),
+            "min_of" | "max_of" => {
+                let mut acc: Option<Vec<f64>> = None;
+                for a in &args {
+                    let v = self.eval_scalar(a)?;
+                    acc = Some(match acc {
+                        None => v,
+                        Some(prev) => prev
+                            .into_iter()
+                            .zip(v)
+                            .map(|(x, y)| {
+                                if name == "min_of" {
+                                    go_min(x, y)
+                                } else {
+                                    go_max(x, y)
+                                }
+                            })
+                            .collect(),
+                    });
+                }
+                Ok(Val::Scalar(acc.unwrap_or_else(|| vec![f64::NAN; steps])))
+            }
             "vector" => {
                 let v = self.eval_scalar(args[0])?;
                 Ok(Val::Vector(vec![Series {
