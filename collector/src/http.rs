@@ -68,6 +68,7 @@ async fn write(
     let histograms = tokio::task::spawn_blocking(move || -> Result<usize, Error> {
         let d = remote_write::decode(&body, limits)?;
         sink.append(&tenant, &d.batch)?;
+        crate::metrics::record_remote_write(d.batch.iter().map(|s| s.samples.len() as u64).sum());
         Ok(d.histograms)
     })
     .await

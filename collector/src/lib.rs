@@ -5,7 +5,9 @@
 
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod remote_write;
+pub mod scrape;
 
 pub use error::{Error, Result};
 pub use http::{router, IngestState};

@@ -1,0 +1,99 @@
+//! The collector's own metrics, declared once here and rendered in the text format by
+//! [`render`] for Lookout's `/metrics`. Plain atomics: they are bumped once per scrape or
+//! request, never per sample.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use crate::scrape::cache::Outcome;
+
+pub const SCRAPES_TOTAL: &str = "lookout_scrape_scrapes_total";
+pub const SCRAPE_FAILURES_TOTAL: &str = "lookout_scrape_failures_total";
+pub const SCRAPE_SAMPLES_TOTAL: &str = "lookout_scrape_samples_total";
+pub const SCRAPE_STALE_MARKERS_TOTAL: &str = "lookout_scrape_stale_markers_total";
+pub const SCRAPE_EXEMPLARS_TOTAL: &str = "lookout_scrape_exemplars_total";
+pub const SCRAPE_DUPLICATES_TOTAL: &str = "lookout_scrape_duplicate_samples_total";
+pub const SCRAPE_SECONDS_TOTAL: &str = "lookout_scrape_duration_seconds_total";
+pub const REMOTE_WRITE_REQUESTS_TOTAL: &str = "lookout_remote_write_requests_total";
+pub const REMOTE_WRITE_SAMPLES_TOTAL: &str = "lookout_remote_write_samples_total";
+
+static SCRAPES: AtomicU64 = AtomicU64::new(0);
+static FAILURES: AtomicU64 = AtomicU64::new(0);
+static SAMPLES: AtomicU64 = AtomicU64::new(0);
+static STALE: AtomicU64 = AtomicU64::new(0);
+static EXEMPLARS: AtomicU64 = AtomicU64::new(0);
+static DUPLICATES: AtomicU64 = AtomicU64::new(0);
+static SCRAPE_MICROS: AtomicU64 = AtomicU64::new(0);
+static RW_REQUESTS: AtomicU64 = AtomicU64::new(0);
+static RW_SAMPLES: AtomicU64 = AtomicU64::new(0);
+
+pub fn record_scrape(o: &Outcome, ok: bool, took: Duration) {
+    SCRAPES.fetch_add(1, Relaxed);
+    if !ok {
+        FAILURES.fetch_add(1, Relaxed);
+    }
+    SAMPLES.fetch_add(o.post_relabel, Relaxed);
+    STALE.fetch_add(o.stale_markers, Relaxed);
+    EXEMPLARS.fetch_add(o.exemplars, Relaxed);
+    DUPLICATES.fetch_add(o.duplicates, Relaxed);
+    SCRAPE_MICROS.fetch_add(took.as_micros() as u64, Relaxed);
+}
+
+pub fn record_remote_write(samples: u64) {
+    RW_REQUESTS.fetch_add(1, Relaxed);
+    RW_SAMPLES.fetch_add(samples, Relaxed);
+}
+
+/// Appends the collector's metrics, with HELP and TYPE, to `out`.
+pub fn render(out: &mut String) {
+    let counters: [(&str, &str, u64); 8] = [
+        (SCRAPES_TOTAL, "Scrapes attempted.", SCRAPES.load(Relaxed)),
+        (
+            SCRAPE_FAILURES_TOTAL,
+            "Scrapes that failed (up == 0).",
+            FAILURES.load(Relaxed),
+        ),
+        (
+            SCRAPE_SAMPLES_TOTAL,
+            "Scraped samples after metric relabeling.",
+            SAMPLES.load(Relaxed),
+        ),
+        (
+            SCRAPE_STALE_MARKERS_TOTAL,
+            "Staleness markers written for vanished series and targets.",
+            STALE.load(Relaxed),
+        ),
+        (
+            SCRAPE_EXEMPLARS_TOTAL,
+            "OpenMetrics exemplars seen (counted, not stored).",
+            EXEMPLARS.load(Relaxed),
+        ),
+        (
+            SCRAPE_DUPLICATES_TOTAL,
+            "Samples dropped because their series appeared twice in one scrape.",
+            DUPLICATES.load(Relaxed),
+        ),
+        (
+            REMOTE_WRITE_REQUESTS_TOTAL,
+            "remote_write requests received.",
+            RW_REQUESTS.load(Relaxed),
+        ),
+        (
+            REMOTE_WRITE_SAMPLES_TOTAL,
+            "remote_write samples received.",
+            RW_SAMPLES.load(Relaxed),
+        ),
+    ];
+    for (name, help, v) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+        );
+    }
+    let secs = SCRAPE_MICROS.load(Relaxed) as f64 / 1e6;
+    let _ = writeln!(
+        out,
+        "# HELP {SCRAPE_SECONDS_TOTAL} Time spent scraping (fetch, parse, append).\n# TYPE {SCRAPE_SECONDS_TOTAL} counter\n{SCRAPE_SECONDS_TOTAL} {secs}"
+    );
+}

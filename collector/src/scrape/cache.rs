@@ -1,0 +1,435 @@
+//! One target's series cache: raw series text → labels, so that a series seen before
+//! costs a hash lookup and no allocation; and the bookkeeping behind staleness markers.
+//!
+//! Each scrape parses the payload into `pending` first and only then commits it, so a
+//! scrape that fails half-way (invalid line, a limit exceeded) appends nothing of its
+//! samples. Like Prometheus, a failed scrape counts as an empty one: every series of the
+//! last successful scrape gets a staleness marker, and so does every series that vanished
+//! between two successful scrapes. Series with explicit timestamps never get one.
+//!
+//! The batch handed to the store owns its labels, so labels move from the cache into the
+//! batch and back after the append ([`SeriesCache::restore`]) instead of being cloned.
+
+use std::collections::{BTreeMap, HashMap};
+
+use lookout_store::model::sample::STALE_NAN;
+use lookout_store::{Label, Labels, MetricMetadata, Sample, SeriesSamples};
+use xxhash_rust::xxh3::Xxh3Builder;
+
+use super::parse::{parse_series, Entry, Format, Parser};
+use super::relabel::{LabelMap, Relabeler};
+
+/// What a job's scrape loops share: label handling and limits (0 = no limit).
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub honor_labels: bool,
+    pub honor_timestamps: bool,
+    pub sample_limit: u64,
+    pub label_limit: u64,
+    pub label_name_length_limit: u64,
+    pub label_value_length_limit: u64,
+    pub body_size_limit: u64,
+    pub metric_relabel: Relabeler,
+}
+
+/// The figures of one scrape, for the synthetic series and the API.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    pub scraped: u64,
+    pub post_relabel: u64,
+    pub added: u64,
+    pub duplicates: u64,
+    pub exemplars: u64,
+    pub stale_markers: u64,
+}
+
+/// The synthetic series every scrape writes, in this order.
+pub const REPORT_METRICS: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
+
+struct CacheEntry {
+    /// None while the labels travel in the batch, or for a series metric relabeling dropped.
+    labels: Option<Labels>,
+    dropped: bool,
+    buf: Vec<Sample>,
+    /// The scrape attempt that last reported the series (duplicate detection, eviction).
+    cur: u64,
+    /// The last successful scrape that appended it.
+    last: u64,
+    explicit_ts: bool,
+}
+
+pub struct SeriesCache {
+    map: HashMap<Box<[u8]>, u32, Xxh3Builder>,
+    entries: Vec<CacheEntry>,
+    free: Vec<u32>,
+    gen: u64,
+    prev_ok: u64,
+    pending: Vec<(u32, f64, Option<i64>)>,
+    batch: Vec<SeriesSamples>,
+    /// Cache entry of each batch element, `u32::MAX` for report series.
+    batch_idx: Vec<u32>,
+    report: Vec<Labels>,
+    report_written: bool,
+    metadata: Vec<MetricMetadata>,
+}
+
+impl Default for SeriesCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SeriesCache {
+    pub fn new() -> SeriesCache {
+        SeriesCache {
+            map: HashMap::with_hasher(Xxh3Builder::new()),
+            entries: Vec::new(),
+            free: Vec::new(),
+            gen: 0,
+            prev_ok: 0,
+            pending: Vec::new(),
+            batch: Vec::new(),
+            batch_idx: Vec::new(),
+            report: Vec::new(),
+            report_written: false,
+            metadata: Vec::new(),
+        }
+    }
+
+    /// The batch built by the last [`ingest`](Self::ingest)/[`report`](Self::report)/
+    /// [`stale_all`](Self::stale_all), to hand to the store.
+    pub fn batch(&self) -> &[SeriesSamples] {
+        &self.batch
+    }
+
+    /// Series the cache knows (kept or dropped).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// HELP/TYPE/UNIT of the last successful scrape.
+    pub fn metadata(&self) -> &[MetricMetadata] {
+        &self.metadata
+    }
+
+    /// Parses a payload and builds the batch: its samples and the staleness markers of the
+    /// series that vanished. On error the batch holds the staleness markers of every series
+    /// of the last successful scrape instead, and the error says what was wrong.
+    pub fn ingest(
+        &mut self,
+        body: &[u8],
+        format: Format,
+        target: &LabelMap,
+        s: &Settings,
+        ts: i64,
+    ) -> Result<Outcome, (String, Outcome)> {
+        debug_assert!(self.batch.is_empty(), "restore() after every batch");
+        self.gen += 1;
+        self.pending.clear();
+        let mut out = Outcome::default();
+        match self.parse(body, format, target, s, &mut out) {
+            Ok(metadata) => {
+                if metadata != self.metadata {
+                    self.metadata = metadata;
+                }
+            }
+            Err(e) => {
+                self.pending.clear();
+                out.stale_markers = self.push_stale(ts, None);
+                self.prev_ok = 0;
+                return Err((e, out));
+            }
+        }
+        let gen = self.gen;
+        for k in 0..self.pending.len() {
+            let (idx, v, t) = self.pending[k];
+            let e = &mut self.entries[idx as usize];
+            e.last = gen;
+            e.explicit_ts = t.is_some();
+            let Some(labels) = e.labels.take() else {
+                continue;
+            };
+            let mut buf = std::mem::take(&mut e.buf);
+            buf.clear();
+            buf.push(Sample::new(t.unwrap_or(ts), v));
+            self.batch.push(SeriesSamples {
+                labels,
+                samples: buf,
+            });
+            self.batch_idx.push(idx);
+        }
+        out.stale_markers = self.push_stale(ts, Some(gen));
+        self.prev_ok = gen;
+        Ok(out)
+    }
+
+    fn parse(
+        &mut self,
+        body: &[u8],
+        format: Format,
+        target: &LabelMap,
+        s: &Settings,
+        out: &mut Outcome,
+    ) -> Result<Vec<MetricMetadata>, String> {
+        let mut p = Parser::new(body, format);
+        let mut meta: BTreeMap<&str, (&str, std::borrow::Cow<'_, str>, &str)> = BTreeMap::new();
+        let gen = self.gen;
+        while let Some(entry) = p.next().map_err(|e| e.to_string())? {
+            let (series, value, timestamp, exemplar) = match entry {
+                Entry::Sample {
+                    series,
+                    value,
+                    timestamp,
+                    exemplar,
+                } => (series, value, timestamp, exemplar),
+                Entry::Help { name, text } => {
+                    meta.entry(name).or_insert(("unknown", "".into(), "")).1 = text;
+                    continue;
+                }
+                Entry::Type { name, kind } => {
+                    meta.entry(name).or_insert(("unknown", "".into(), "")).0 = kind;
+                    continue;
+                }
+                Entry::Unit { name, unit } => {
+                    meta.entry(name).or_insert(("unknown", "".into(), "")).2 = unit;
+                    continue;
+                }
+            };
+            out.scraped += 1;
+            out.exemplars += exemplar as u64;
+            let idx = match self.map.get(series) {
+                Some(&i) => i,
+                None => {
+                    let i = self.add(series, target, s)?;
+                    out.added += 1;
+                    i
+                }
+            };
+            let e = &mut self.entries[idx as usize];
+            if e.cur == gen {
+                // Prometheus keeps the first sample of a series and rejects the rest.
+                out.duplicates += 1;
+                continue;
+            }
+            e.cur = gen;
+            if e.dropped {
+                continue;
+            }
+            out.post_relabel += 1;
+            if s.sample_limit > 0 && out.post_relabel > s.sample_limit {
+                return Err(format!(
+                    "sample_limit exceeded: more than {} samples after metric relabeling",
+                    s.sample_limit
+                ));
+            }
+            let t = if s.honor_timestamps { timestamp } else { None };
+            self.pending.push((idx, value, t));
+        }
+        Ok(meta
+            .into_iter()
+            .map(|(name, (kind, help, unit))| MetricMetadata {
+                metric: name.to_string(),
+                kind: if kind == "untyped" { "unknown" } else { kind }.to_string(),
+                help: help.into_owned(),
+                unit: unit.to_string(),
+            })
+            .collect())
+    }
+
+    /// A series seen for the first time: its labels with the target's merged in, metric
+    /// relabeling, limits.
+    fn add(&mut self, series: &[u8], target: &LabelMap, s: &Settings) -> Result<u32, String> {
+        let (name, pairs) = parse_series(series)?;
+        let mut lb: LabelMap = pairs.into_iter().collect();
+        lb.insert("__name__".into(), name);
+        merge_target_labels(&mut lb, target, s.honor_labels);
+        let mut labels = None;
+        let dropped = !s.metric_relabel.is_empty() && !s.metric_relabel.process(&mut lb);
+        if !dropped {
+            check_limits(&lb, s)?;
+            let l = Labels::from_sorted(lb.into_iter().map(|(n, v)| Label::new(n, v)).collect());
+            l.validate().map_err(|e| e.to_string())?;
+            labels = Some(l);
+        }
+        let entry = CacheEntry {
+            labels,
+            dropped,
+            buf: Vec::with_capacity(1),
+            cur: 0,
+            last: 0,
+            explicit_ts: false,
+        };
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.entries[i as usize] = entry;
+                i
+            }
+            None => {
+                self.entries.push(entry);
+                (self.entries.len() - 1) as u32
+            }
+        };
+        self.map.insert(series.into(), idx);
+        Ok(idx)
+    }
+
+    /// Staleness markers at `ts` for the series of the last successful scrape that are not
+    /// in scrape `now` (all of them when `now` is None).
+    fn push_stale(&mut self, ts: i64, now: Option<u64>) -> u64 {
+        if self.prev_ok == 0 {
+            return 0;
+        }
+        let mut n = 0;
+        for (i, e) in self.entries.iter_mut().enumerate() {
+            if e.last != self.prev_ok || Some(e.last) == now || e.dropped || e.explicit_ts {
+                continue;
+            }
+            let Some(labels) = e.labels.take() else {
+                continue;
+            };
+            let mut buf = std::mem::take(&mut e.buf);
+            buf.clear();
+            buf.push(Sample::new(ts, STALE_NAN));
+            self.batch.push(SeriesSamples {
+                labels,
+                samples: buf,
+            });
+            self.batch_idx.push(i as u32);
+            n += 1;
+        }
+        n
+    }
+
+    /// Appends the synthetic series of this scrape to the batch.
+    pub fn report(&mut self, target: &LabelMap, ts: i64, up: bool, duration_s: f64, o: &Outcome) {
+        if self.report.is_empty() {
+            self.report = REPORT_METRICS
+                .iter()
+                .map(|m| {
+                    let mut lb = target.clone();
+                    lb.insert("__name__".into(), m.to_string());
+                    Labels::from_sorted(lb.into_iter().map(|(n, v)| Label::new(n, v)).collect())
+                })
+                .collect();
+        }
+        let values = [
+            if up { 1.0 } else { 0.0 },
+            duration_s,
+            o.scraped as f64,
+            o.post_relabel as f64,
+            o.added as f64,
+        ];
+        for (l, v) in self.report.iter().zip(values) {
+            self.batch.push(SeriesSamples {
+                labels: l.clone(),
+                samples: vec![Sample::new(ts, v)],
+            });
+            self.batch_idx.push(u32::MAX);
+        }
+        self.report_written = true;
+    }
+
+    /// The batch that ends a target: staleness markers for every series of its last
+    /// successful scrape and for its synthetic series.
+    pub fn stale_all(&mut self, ts: i64) -> u64 {
+        let mut n = self.push_stale(ts, None);
+        self.prev_ok = 0;
+        if self.report_written {
+            for l in &self.report {
+                self.batch.push(SeriesSamples {
+                    labels: l.clone(),
+                    samples: vec![Sample::new(ts, STALE_NAN)],
+                });
+                self.batch_idx.push(u32::MAX);
+                n += 1;
+            }
+            self.report_written = false;
+        }
+        n
+    }
+
+    /// Moves the batch's labels back into the cache and forgets series that were absent
+    /// from the last two scrapes (their staleness marker is written by then).
+    pub fn restore(&mut self) {
+        for (ss, idx) in self.batch.drain(..).zip(self.batch_idx.drain(..)) {
+            if idx == u32::MAX {
+                continue;
+            }
+            let e = &mut self.entries[idx as usize];
+            e.labels = Some(ss.labels);
+            e.buf = ss.samples;
+        }
+        if self.prev_ok == self.gen && self.gen % 16 == 0 {
+            let gen = self.gen;
+            let entries = &mut self.entries;
+            let free = &mut self.free;
+            self.map.retain(|_, idx| {
+                let e = &mut entries[*idx as usize];
+                let keep = e.cur + 1 >= gen;
+                if !keep {
+                    e.labels = None;
+                    e.buf = Vec::new();
+                    free.push(*idx);
+                }
+                keep
+            });
+        }
+    }
+}
+
+/// Target labels win over the series' own unless `honor_labels`; a series label they
+/// override is kept as `exported_<name>` (and `exported_exported_<name>`...).
+fn merge_target_labels(lb: &mut LabelMap, target: &LabelMap, honor_labels: bool) {
+    for (k, v) in target {
+        match lb.get(k) {
+            None => {
+                lb.insert(k.clone(), v.clone());
+            }
+            Some(_) if honor_labels => {}
+            Some(old) => {
+                let old = old.clone();
+                let mut name = format!("exported_{k}");
+                while lb.contains_key(&name) {
+                    name = format!("exported_{name}");
+                }
+                lb.insert(name, old);
+                lb.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+fn check_limits(lb: &LabelMap, s: &Settings) -> Result<(), String> {
+    if s.label_limit > 0 && lb.len() as u64 > s.label_limit {
+        return Err(format!(
+            "label_limit exceeded: a series has {} labels, the limit is {}",
+            lb.len(),
+            s.label_limit
+        ));
+    }
+    for (k, v) in lb {
+        if s.label_name_length_limit > 0 && k.len() as u64 > s.label_name_length_limit {
+            return Err(format!(
+                "label_name_length_limit exceeded: label name {k:?} is longer than {}",
+                s.label_name_length_limit
+            ));
+        }
+        if s.label_value_length_limit > 0 && v.len() as u64 > s.label_value_length_limit {
+            return Err(format!(
+                "label_value_length_limit exceeded: the value of label {k:?} is longer than {}",
+                s.label_value_length_limit
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,388 @@
+//! The scrape manager: one pool per job, one scrape loop per target, discovery tasks that
+//! keep each pool's targets current, and configuration reloads that keep what did not
+//! change. A reload leaves an unchanged job alone; a changed job's loops are replaced,
+//! and each replacement inherits its predecessor's series cache and status, so series
+//! stay continuous and nothing is marked stale that is still scraped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use lookout_store::{Append, MetadataSource, MetricMetadata, TenantId};
+use parking_lot::RwLock;
+use tokio::sync::{oneshot, Mutex};
+use tokio::task::JoinHandle;
+
+use super::cache::{SeriesCache, Settings};
+use super::config::ScrapeConfig;
+use super::discovery::Discovery;
+use super::relabel::Relabeler;
+use super::scraper::{Auth, JobClient, ScrapeLoop, Stop};
+use super::target::{populate, DroppedTarget, Target};
+use crate::error::{Error, Result};
+
+/// What the API shows of a pool.
+#[derive(Clone, Default)]
+pub struct PoolView {
+    pub active: Vec<Arc<Target>>,
+    pub dropped: Vec<DroppedTarget>,
+}
+
+struct Running {
+    target: Arc<Target>,
+    gen: u64,
+    stop: oneshot::Sender<Stop>,
+    handle: JoinHandle<SeriesCache>,
+}
+
+struct Pool {
+    cfg: ScrapeConfig,
+    gen: u64,
+    settings: Arc<Settings>,
+    client: Arc<JobClient>,
+    relabel: Relabeler,
+    tenant: TenantId,
+    running: HashMap<u64, Running>,
+    discovery: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    sink: Arc<dyn Append>,
+    state: Mutex<BTreeMap<String, Pool>>,
+    views: RwLock<BTreeMap<String, PoolView>>,
+    gen: std::sync::atomic::AtomicU64,
+}
+
+/// Cheap to clone; every clone drives the same scrapes.
+#[derive(Clone)]
+pub struct Manager {
+    shared: Arc<Shared>,
+}
+
+/// How long a stopping loop may take to write its staleness markers.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Manager {
+    pub fn new(sink: Arc<dyn Append>) -> Manager {
+        Manager {
+            shared: Arc::new(Shared {
+                sink,
+                state: Mutex::new(BTreeMap::new()),
+                views: RwLock::new(BTreeMap::new()),
+                gen: std::sync::atomic::AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The pools and their targets, for the API.
+    pub fn pools(&self) -> BTreeMap<String, PoolView> {
+        self.shared.views.read().clone()
+    }
+
+    /// Applies resolved scrape configs (see [`super::config::resolve`]). Everything is
+    /// checked before anything changes, so a bad config leaves the running one in place.
+    pub async fn apply(&self, jobs: Vec<ScrapeConfig>) -> Result<()> {
+        let mut built = Vec::with_capacity(jobs.len());
+        for j in jobs {
+            let settings = settings(&j)?;
+            let client = client(&j)?;
+            let relabel = Relabeler::new(&j.relabel_configs).map_err(Error::BadRequest)?;
+            let tenant = match &j.tenant {
+                Some(t) => TenantId::new(t)?,
+                None => TenantId::default_tenant(),
+            };
+            built.push((j, settings, client, relabel, tenant));
+        }
+        let mut state = self.shared.state.lock().await;
+        let wanted: std::collections::HashSet<String> =
+            built.iter().map(|b| b.0.job_name.clone()).collect();
+        let gone: Vec<String> = state
+            .keys()
+            .filter(|k| !wanted.contains(*k))
+            .cloned()
+            .collect();
+        for job in gone {
+            if let Some(p) = state.remove(&job) {
+                stop_pool(p).await;
+            }
+            self.shared.views.write().remove(&job);
+        }
+        for (cfg, settings, client, relabel, tenant) in built {
+            let job = cfg.job_name.clone();
+            let old = state.remove(&job);
+            if let Some(p) = &old {
+                if p.cfg == cfg {
+                    state.insert(job, old.unwrap_or_else(|| unreachable!()));
+                    continue;
+                }
+            }
+            let gen = self
+                .shared
+                .gen
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
+            let running = match old {
+                Some(mut p) => {
+                    if let Some(d) = p.discovery.take() {
+                        d.abort();
+                    }
+                    std::mem::take(&mut p.running)
+                }
+                None => HashMap::new(),
+            };
+            let discovery = Discovery::new(&cfg);
+            let task = tokio::spawn(discover(
+                Arc::downgrade(&self.shared),
+                job.clone(),
+                gen,
+                discovery,
+            ));
+            state.insert(
+                job,
+                Pool {
+                    cfg,
+                    gen,
+                    settings: Arc::new(settings),
+                    client: Arc::new(client),
+                    relabel,
+                    tenant,
+                    running,
+                    discovery: Some(task),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Stops every loop, writing staleness markers, and waits for them (at shutdown).
+    pub async fn stop(&self) {
+        let mut state = self.shared.state.lock().await;
+        let pools = std::mem::take(&mut *state);
+        for (_, p) in pools {
+            stop_pool(p).await;
+        }
+        self.shared.views.write().clear();
+    }
+}
+
+async fn stop_pool(mut p: Pool) {
+    if let Some(d) = p.discovery.take() {
+        d.abort();
+    }
+    let mut handles = Vec::new();
+    for (_, r) in p.running.drain() {
+        let _ = r.stop.send(Stop::Stale);
+        handles.push(r.handle);
+    }
+    for h in handles {
+        let _ = tokio::time::timeout(STOP_TIMEOUT, h).await;
+    }
+}
+
+async fn discover(shared: Weak<Shared>, job: String, gen: u64, mut d: Discovery) {
+    loop {
+        if let Some(groups) = d.poll(Instant::now()) {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            sync(&shared, &job, gen, &groups).await;
+        }
+        if !d.has_files() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Brings a pool's loops in line with its discovered groups.
+async fn sync(shared: &Shared, job: &str, gen: u64, groups: &[super::target::TargetGroup]) {
+    let mut state = shared.state.lock().await;
+    let Some(pool) = state.get_mut(job) else {
+        return;
+    };
+    if pool.gen != gen {
+        return;
+    }
+    let (targets, dropped) = populate(&pool.cfg, &pool.relabel, groups);
+    let keep: std::collections::HashSet<u64> = targets.iter().map(|t| t.hash).collect();
+    let gone: Vec<u64> = pool
+        .running
+        .keys()
+        .filter(|h| !keep.contains(*h))
+        .copied()
+        .collect();
+    for h in gone {
+        if let Some(r) = pool.running.remove(&h) {
+            // The loop writes the staleness markers itself; no need to wait here.
+            let _ = r.stop.send(Stop::Stale);
+        }
+    }
+    let mut active = Vec::with_capacity(targets.len());
+    for t in targets {
+        let mut cache = SeriesCache::new();
+        match pool.running.remove(&t.hash) {
+            Some(r) if r.gen == pool.gen => {
+                active.push(r.target.clone());
+                pool.running.insert(t.hash, r);
+                continue;
+            }
+            Some(r) => {
+                // Same target, changed job: hand the cache and status to the new loop.
+                let _ = r.stop.send(Stop::Handover);
+                if let Ok(Ok(c)) = tokio::time::timeout(STOP_TIMEOUT, r.handle).await {
+                    cache = c;
+                }
+                *t.status.lock() = r.target.status();
+            }
+            None => {}
+        }
+        let target = Arc::new(t);
+        let (tx, rx) = oneshot::channel();
+        let sl = ScrapeLoop {
+            target: target.clone(),
+            client: pool.client.clone(),
+            settings: pool.settings.clone(),
+            sink: shared.sink.clone(),
+            tenant: pool.tenant.clone(),
+            cache,
+        };
+        let handle = tokio::spawn(sl.run(rx));
+        active.push(target.clone());
+        pool.running.insert(
+            target.hash,
+            Running {
+                target,
+                gen: pool.gen,
+                stop: tx,
+                handle,
+            },
+        );
+    }
+    active.sort_by(|a, b| a.labels.cmp(&b.labels));
+    tracing::info!(
+        job,
+        targets = active.len(),
+        dropped = dropped.len(),
+        "scrape targets updated"
+    );
+    shared
+        .views
+        .write()
+        .insert(job.to_string(), PoolView { active, dropped });
+}
+
+fn settings(j: &ScrapeConfig) -> Result<Settings> {
+    Ok(Settings {
+        honor_labels: j.honor_labels,
+        honor_timestamps: j.honor_timestamps,
+        sample_limit: j.sample_limit.unwrap_or(0),
+        label_limit: j.label_limit.unwrap_or(0),
+        label_name_length_limit: j.label_name_length_limit.unwrap_or(0),
+        label_value_length_limit: j.label_value_length_limit.unwrap_or(0),
+        body_size_limit: j.body_size_limit.map(|b| b.0).unwrap_or(0),
+        metric_relabel: Relabeler::new(&j.metric_relabel_configs).map_err(Error::BadRequest)?,
+    })
+}
+
+static CRYPTO: std::sync::Once = std::sync::Once::new();
+
+fn client(j: &ScrapeConfig) -> Result<JobClient> {
+    CRYPTO.call_once(|| {
+        // Fails only when a provider is installed already, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    let job = &j.job_name;
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| {
+            Error::BadRequest(format!("job \"{job}\": cannot read {}: {e}", p.display()))
+        })
+    };
+    let timeout = j.scrape_timeout.unwrap_or_default().as_std();
+    let mut b = reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(timeout.max(Duration::from_millis(100)))
+        .pool_idle_timeout(Duration::from_secs(300))
+        .user_agent(concat!("Lookout/", env!("CARGO_PKG_VERSION")));
+    let tls = &j.tls_config;
+    if tls.server_name.is_some() {
+        return Err(Error::BadRequest(format!(
+            "job \"{job}\": tls_config.server_name is not supported yet"
+        )));
+    }
+    if let Some(ca) = &tls.ca_file {
+        let certs = reqwest::Certificate::from_pem_bundle(&read(ca)?).map_err(|e| {
+            Error::BadRequest(format!(
+                "job \"{job}\": ca_file {} holds no usable PEM certificate: {e}",
+                ca.display()
+            ))
+        })?;
+        b = b.tls_certs_only(certs);
+    }
+    if let (Some(c), Some(k)) = (&tls.cert_file, &tls.key_file) {
+        let mut pem = read(c)?;
+        pem.push(b'\n');
+        pem.extend(read(k)?);
+        let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
+            Error::BadRequest(format!(
+                "job \"{job}\": cert_file/key_file are not a usable PEM certificate and key: {e}"
+            ))
+        })?;
+        b = b.identity(id);
+    }
+    if tls.insecure_skip_verify {
+        b = b.tls_danger_accept_invalid_certs(true);
+    }
+    let client = b.build().map_err(|e| {
+        Error::Internal(format!("job \"{job}\": cannot build the HTTP client: {e}"))
+    })?;
+    let auth = if let Some(ba) = &j.basic_auth {
+        Auth::Basic {
+            user: ba.username.clone(),
+            password: ba.password.clone(),
+            password_file: ba.password_file.clone(),
+        }
+    } else if let Some(a) = &j.authorization {
+        Auth::Header {
+            kind: a.kind.clone(),
+            credentials: a.credentials.clone(),
+            credentials_file: a.credentials_file.clone(),
+        }
+    } else if j.bearer_token.is_some() || j.bearer_token_file.is_some() {
+        Auth::Header {
+            kind: "Bearer".into(),
+            credentials: j.bearer_token.clone(),
+            credentials_file: j.bearer_token_file.clone(),
+        }
+    } else {
+        Auth::None
+    };
+    Ok(JobClient { client, auth })
+}
+
+impl MetadataSource for Manager {
+    fn metadata(&self, metric: Option<&str>, limit: usize) -> Vec<MetricMetadata> {
+        let mut all = std::collections::BTreeSet::new();
+        for pool in self.shared.views.read().values() {
+            for t in &pool.active {
+                let md = t.status.lock().metadata.clone();
+                for m in md.iter() {
+                    if metric.is_none_or(|w| w == m.metric) {
+                        all.insert(m.clone());
+                    }
+                }
+            }
+        }
+        let mut out: Vec<MetricMetadata> = Vec::new();
+        let mut metrics = 0;
+        for m in all {
+            if out.last().is_none_or(|l| l.metric != m.metric) {
+                metrics += 1;
+                if limit > 0 && metrics > limit {
+                    break;
+                }
+            }
+            out.push(m);
+        }
+        out
+    }
+}
