@@ -2,4 +2,5 @@
 
 pub mod check;
 pub mod query;
+pub mod test_promql;
 pub mod tsdb;

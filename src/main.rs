@@ -39,6 +39,11 @@ enum Cmd {
     },
     /// Run a PromQL query on a server and print the result.
     Query(cli::query::QueryArgs),
+    /// Run test scripts: `lookout test promql FILE...`.
+    Test {
+        #[command(subcommand)]
+        cmd: cli::test_promql::TestCmd,
+    },
     /// Check a configuration file and report every error with its line.
     Check {
         #[command(subcommand)]
@@ -74,6 +79,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Serve(args) => serve::run(args),
         Cmd::Tsdb { cmd } => cli::tsdb::run(cmd),
         Cmd::Query(args) => cli::query::run(args),
+        Cmd::Test { cmd } => cli::test_promql::run(cmd),
         Cmd::Check {
             cmd: CheckCmd::Config { file },
         } => cli::check::config(&file),
