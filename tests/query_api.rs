@@ -14,6 +14,16 @@ const S: i64 = 1000;
 /// The data spans [BASE_MS - 30m, BASE_MS + 30m], every 15s.
 const SPAN: i64 = 30 * 60 * S;
 
+/// A ms timestamp as Prometheus writes it in results (a JSON number of seconds).
+fn stamp(ms: i64) -> Value {
+    let s = if ms % 1000 == 0 {
+        format!("{}", ms / 1000)
+    } else {
+        format!("{}.{:03}", ms / 1000, ms % 1000)
+    };
+    serde_json::from_str(&s).unwrap()
+}
+
 /// Unix seconds of a ms timestamp, as a query parameter.
 fn secs(ms: i64) -> String {
     format!("{}", ms as f64 / 1000.0)
@@ -348,8 +358,8 @@ fn range_queries() {
     let values = r[0]["values"].as_array().unwrap();
     assert_eq!(values.len(), 11);
     // 20m after the first sample: 80 steps of 10.
-    assert_eq!(values[0], json!([from as f64 / 1000.0, "800"]));
-    assert_eq!(values[10], json!([to as f64 / 1000.0, "1200"]));
+    assert_eq!(values[0], json!([stamp(from), "800"]));
+    assert_eq!(values[10], json!([stamp(to), "1200"]));
 
     // Float seconds as step, as Grafana sends it; the same answer.
     let body2 = ok_both(
@@ -612,13 +622,15 @@ fn execution_errors() {
         "execution",
         "many-to-many matching not allowed",
     );
-    // More samples than the configured limit.
+    // More samples than the configured limit: 6 series of 241 points.
     assert_error(
         &srv,
-        "/api/v1/query",
+        "/api/v1/query_range",
         &[
-            ("query", "sum_over_time(qa_requests_total[30m])"),
-            ("time", &t),
+            ("query", "qa_fmt"),
+            ("start", &secs(BASE_MS - SPAN)),
+            ("end", &secs(BASE_MS + SPAN)),
+            ("step", "15s"),
         ],
         422,
         "execution",
@@ -752,8 +764,15 @@ fn metadata_exemplars_and_status() {
 fn label_lookups_as_grafana_makes_them() {
     let (_dir, srv) = start();
     let (start, end) = (secs(BASE_MS - 3600 * S), secs(BASE_MS + 3600 * S));
+    // Label values are GET-only, in Prometheus as in Grafana.
     let values = |path: &str, params: &[(&str, &str)]| -> Value {
-        let body = ok_both(&srv, path, params);
+        let body = if path.ends_with("/values") {
+            let (code, _, body) = get(&srv, path, params);
+            assert_eq!(code, 200, "GET {path} {params:?}: {body}");
+            body
+        } else {
+            ok_both(&srv, path, params)
+        };
         json_of(&body)["data"].clone()
     };
     // Metric names, for the metric browser.

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
-use super::errors::success;
+use super::errors::{json_response, success};
 use super::format::{annotations, push_annotations, push_result};
 use super::params::Params;
 use super::status::tenant;
@@ -185,7 +185,7 @@ async fn execute(st: QueryState, headers: &HeaderMap, req: Request) -> Result<Re
         Ok(Err(e)) => return Err(Error::Internal(format!("query task failed: {e}"))),
         Ok(Ok(r)) => r?,
     };
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    Ok(json_response(StatusCode::OK, body))
 }
 
 /// Timings and counts for `data.stats`.
