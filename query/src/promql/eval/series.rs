@@ -110,14 +110,18 @@ pub fn select_labels(labels: &Labels, include: bool, names: &[String], skip_name
 /// Joins series whose label sets are equal (after name dropping) into one, failing like
 /// Prometheus when two of them have a value at the same step.
 pub fn merge_same_labels(series: Vec<Series>) -> Result<Vec<Series>> {
-    let mut index: HashMap<(Labels, bool), usize> = HashMap::with_capacity(series.len());
+    // Keyed by label hash; equal hashes are compared in full before merging. Series that
+    // only become equal once names are dropped at the end are checked then; here, series
+    // equal now (with the same pending drop) are merged.
+    let mut index: HashMap<(u64, bool), Vec<usize>> = HashMap::with_capacity(series.len());
     let mut out: Vec<Series> = Vec::with_capacity(series.len());
     for s in series {
-        // Series that only become equal once names are dropped at the end are checked
-        // then; here, series equal now (with the same pending drop) are merged.
-        let key = (s.labels.clone(), s.drop_name);
-        match index.get(&key) {
-            Some(&i) => {
+        let key = (s.labels.hash64(), s.drop_name);
+        let found = index
+            .get(&key)
+            .and_then(|c| c.iter().copied().find(|&i| out[i].labels == s.labels));
+        match found {
+            Some(i) => {
                 let target = &mut out[i];
                 for (a, b) in target.vals.iter_mut().zip(s.vals.iter()) {
                     if !is_absent(*b) {
@@ -131,7 +135,7 @@ pub fn merge_same_labels(series: Vec<Series>) -> Result<Vec<Series>> {
                 }
             }
             None => {
-                index.insert(key, out.len());
+                index.entry(key).or_default().push(out.len());
                 out.push(s);
             }
         }
