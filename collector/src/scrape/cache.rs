@@ -30,6 +30,10 @@ pub struct Settings {
     pub label_value_length_limit: u64,
     pub body_size_limit: u64,
     pub metric_relabel: Relabeler,
+    /// Changes whenever something that shapes a series' labels changes (honor_labels,
+    /// metric relabeling, label limits): a cache handed over across such a reload forgets
+    /// its label sets, and the old ones go stale.
+    pub labels_fingerprint: u64,
 }
 
 /// The figures of one scrape, for the synthetic series and the API.
@@ -77,6 +81,9 @@ pub struct SeriesCache {
     report: Vec<Labels>,
     report_written: bool,
     metadata: Vec<MetricMetadata>,
+    fingerprint: Option<u64>,
+    /// Entries no longer reachable from `map`, freed after their staleness marker.
+    orphans: Vec<u32>,
 }
 
 impl Default for SeriesCache {
@@ -99,6 +106,8 @@ impl SeriesCache {
             report: Vec::new(),
             report_written: false,
             metadata: Vec::new(),
+            fingerprint: None,
+            orphans: Vec::new(),
         }
     }
 
@@ -136,6 +145,12 @@ impl SeriesCache {
         debug_assert!(self.batch.is_empty(), "restore() after every batch");
         self.gen += 1;
         self.pending.clear();
+        if self.fingerprint != Some(s.labels_fingerprint) {
+            if self.fingerprint.is_some() {
+                self.orphans.extend(self.map.drain().map(|(_, i)| i));
+            }
+            self.fingerprint = Some(s.labels_fingerprint);
+        }
         let mut out = Outcome::default();
         match self.parse(body, format, target, s, &mut out) {
             Ok(metadata) => {
@@ -369,6 +384,14 @@ impl SeriesCache {
             e.labels = Some(ss.labels);
             e.buf = ss.samples;
         }
+        if self.prev_ok == self.gen && !self.orphans.is_empty() {
+            for i in std::mem::take(&mut self.orphans) {
+                let e = &mut self.entries[i as usize];
+                e.labels = None;
+                e.buf = Vec::new();
+                self.free.push(i);
+            }
+        }
         if self.prev_ok == self.gen && self.gen % 16 == 0 {
             let gen = self.gen;
             let entries = &mut self.entries;
@@ -432,4 +455,270 @@ fn check_limits(lb: &LabelMap, s: &Settings) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lookout_store::model::sample::is_stale_nan;
+
+    fn target() -> LabelMap {
+        [("instance", "h:1"), ("job", "j")]
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            honor_timestamps: true,
+            ..Default::default()
+        }
+    }
+
+    /// (labels, t, v) of the batch, then restore.
+    fn take(c: &mut SeriesCache) -> Vec<(String, i64, f64)> {
+        let v = c
+            .batch()
+            .iter()
+            .flat_map(|s| {
+                s.samples
+                    .iter()
+                    .map(move |x| (s.labels.to_string(), x.t, x.v))
+            })
+            .collect();
+        c.restore();
+        v
+    }
+
+    fn scrape(
+        c: &mut SeriesCache,
+        body: &str,
+        s: &Settings,
+        ts: i64,
+    ) -> (Result<Outcome, String>, Vec<(String, i64, f64)>) {
+        let r = c
+            .ingest(body.as_bytes(), Format::Text, &target(), s, ts)
+            .map_err(|(e, _)| e);
+        (r, take(c))
+    }
+
+    #[test]
+    fn vanished_series_get_a_staleness_marker_once() {
+        let s = settings();
+        let mut c = SeriesCache::new();
+        let (r, b) = scrape(&mut c, "a 1\nb{x=\"1\"} 2\n", &s, 1000);
+        assert_eq!(r.unwrap().added, 2);
+        assert_eq!(b.len(), 2);
+        assert!(
+            b[0].0.contains("instance") && b[0].0.contains("job"),
+            "{b:?}"
+        );
+        let (r, b) = scrape(&mut c, "a 3\n", &s, 2000);
+        assert_eq!(r.unwrap().stale_markers, 1);
+        assert_eq!(b.len(), 2);
+        let stale: Vec<_> = b.iter().filter(|x| is_stale_nan(x.2)).collect();
+        assert_eq!(stale.len(), 1);
+        assert!(
+            stale[0].0.contains("\"b\"") && stale[0].1 == 2000,
+            "{stale:?}"
+        );
+        let (_, b) = scrape(&mut c, "a 4\n", &s, 3000);
+        assert_eq!(b.len(), 1, "the marker is written once: {b:?}");
+        // The series comes back.
+        let (r, b) = scrape(&mut c, "a 5\nb{x=\"1\"} 6\n", &s, 4000);
+        assert_eq!(r.unwrap().added, 0, "still cached");
+        assert_eq!(b.len(), 2);
+    }
+
+    #[test]
+    fn a_failed_scrape_stales_everything_and_appends_nothing() {
+        let s = settings();
+        let mut c = SeriesCache::new();
+        scrape(&mut c, "a 1\nb 2\n", &s, 1000);
+        let (r, b) = scrape(&mut c, "a 1\nb 2\nthis is not valid\n", &s, 2000);
+        assert!(r.unwrap_err().contains("line 3"));
+        assert_eq!(b.len(), 2);
+        assert!(b.iter().all(|x| is_stale_nan(x.2) && x.1 == 2000));
+        let (_, b) = scrape(&mut c, "garbage\n", &s, 3000);
+        assert!(b.is_empty(), "no second marker: {b:?}");
+        let (r, b) = scrape(&mut c, "a 1\n", &s, 4000);
+        assert!(r.is_ok());
+        assert_eq!(
+            b,
+            vec![(
+                "{__name__=\"a\", instance=\"h:1\", job=\"j\"}".to_string(),
+                4000,
+                1.0
+            )]
+        );
+    }
+
+    #[test]
+    fn explicit_timestamps_are_kept_and_never_staled() {
+        let s = settings();
+        let mut c = SeriesCache::new();
+        let (_, b) = scrape(&mut c, "a 1 500\nb 2\n", &s, 1000);
+        assert_eq!(b[0].1, 500);
+        let (_, b) = scrape(&mut c, "\n", &s, 2000);
+        assert_eq!(b.len(), 1, "only b: {b:?}");
+        let s2 = Settings {
+            honor_timestamps: false,
+            ..Default::default()
+        };
+        let (_, b) = scrape(&mut c, "a 1 500\n", &s2, 3000);
+        assert_eq!(b[0].1, 3000, "honor_timestamps: false uses the scrape time");
+    }
+
+    #[test]
+    fn duplicates_keep_the_first_sample() {
+        let s = settings();
+        let mut c = SeriesCache::new();
+        let (r, b) = scrape(&mut c, "a 1\na 2\nb{x=\"1\"} 3\nb{x=\"1\"} 4\n", &s, 1000);
+        assert_eq!(r.unwrap().duplicates, 2);
+        assert_eq!(b.iter().map(|x| x.2).collect::<Vec<_>>(), vec![1.0, 3.0]);
+    }
+
+    #[test]
+    fn target_labels_and_honor_labels() {
+        let mut c = SeriesCache::new();
+        let (_, b) = scrape(
+            &mut c,
+            "a{job=\"mine\",exported_job=\"x\"} 1\n",
+            &settings(),
+            1,
+        );
+        assert_eq!(
+            b[0].0,
+            "{__name__=\"a\", exported_exported_job=\"mine\", exported_job=\"x\", instance=\"h:1\", job=\"j\"}"
+        );
+        let s = Settings {
+            honor_labels: true,
+            ..settings()
+        };
+        let mut c = SeriesCache::new();
+        let (_, b) = scrape(&mut c, "a{job=\"mine\"} 1\n", &s, 1);
+        assert_eq!(b[0].0, "{__name__=\"a\", instance=\"h:1\", job=\"mine\"}");
+    }
+
+    #[test]
+    fn limits_fail_the_scrape() {
+        let mut c = SeriesCache::new();
+        let s = Settings {
+            sample_limit: 2,
+            ..settings()
+        };
+        let (r, _) = scrape(&mut c, "a 1\nb 1\n", &s, 1);
+        assert!(r.is_ok());
+        let (r, b) = scrape(&mut c, "a 1\nb 1\nc 1\n", &s, 2);
+        assert!(r.unwrap_err().contains("sample_limit"));
+        assert!(b.iter().all(|x| is_stale_nan(x.2)));
+        for (s, body, want) in [
+            (
+                Settings {
+                    label_limit: 3,
+                    ..settings()
+                },
+                "a{x=\"1\"} 1\n",
+                "label_limit",
+            ),
+            (
+                Settings {
+                    label_name_length_limit: 4,
+                    ..settings()
+                },
+                "a{long_name=\"1\"} 1\n",
+                "label_name_length_limit",
+            ),
+            (
+                Settings {
+                    label_value_length_limit: 2,
+                    ..settings()
+                },
+                "a{x=\"123\"} 1\n",
+                "label_value_length_limit",
+            ),
+        ] {
+            let mut c = SeriesCache::new();
+            let (r, _) = scrape(&mut c, body, &s, 1);
+            assert!(r.unwrap_err().contains(want));
+        }
+    }
+
+    #[test]
+    fn metric_relabeling_drops_and_rewrites() {
+        let cfgs: Vec<crate::scrape::relabel::RelabelConfig> = serde_yaml::from_str(
+            "[{source_labels: [__name__], regex: 'go_.*', action: drop}, {source_labels: [x], target_label: y}]",
+        )
+        .unwrap();
+        let s = Settings {
+            metric_relabel: Relabeler::new(&cfgs).unwrap(),
+            ..settings()
+        };
+        let mut c = SeriesCache::new();
+        let (r, b) = scrape(&mut c, "go_gc 1\na{x=\"v\"} 2\n", &s, 1);
+        let o = r.unwrap();
+        assert_eq!((o.scraped, o.post_relabel), (2, 1));
+        assert_eq!(
+            b[0].0,
+            "{__name__=\"a\", instance=\"h:1\", job=\"j\", x=\"v\", y=\"v\"}"
+        );
+        let (_, b) = scrape(&mut c, "a{x=\"v\"} 2\n", &s, 2);
+        assert_eq!(b.len(), 1, "no marker for a dropped series");
+    }
+
+    #[test]
+    fn report_series_and_the_end_of_a_target() {
+        let s = settings();
+        let mut c = SeriesCache::new();
+        let o = c
+            .ingest(b"a 1\n", Format::Text, &target(), &s, 1000)
+            .unwrap();
+        c.report(&target(), 1000, true, 0.5, &o);
+        let b = take(&mut c);
+        let names: Vec<_> = b.iter().map(|x| x.0.clone()).collect();
+        for m in REPORT_METRICS {
+            assert!(names.iter().any(|n| n.contains(&format!("\"{m}\""))), "{m}");
+        }
+        assert!(b.iter().any(|x| x.0.contains("\"up\"") && x.2 == 1.0));
+        assert!(b
+            .iter()
+            .any(|x| x.0.contains("scrape_samples_scraped") && x.2 == 1.0));
+        assert_eq!(c.stale_all(2000), 6);
+        let b = take(&mut c);
+        assert!(b.iter().all(|x| is_stale_nan(x.2) && x.1 == 2000));
+        assert_eq!(c.stale_all(3000), 0, "once");
+    }
+
+    #[test]
+    fn metadata_is_kept_per_family() {
+        let mut c = SeriesCache::new();
+        c.ingest(
+            b"# HELP a Help of a.\n# TYPE a counter\na 1\n# TYPE b untyped\nb 1\n",
+            Format::Text,
+            &target(),
+            &settings(),
+            1,
+        )
+        .unwrap();
+        c.restore();
+        let m = c.metadata();
+        assert_eq!(m.len(), 2);
+        assert_eq!(
+            (m[0].metric.as_str(), m[0].kind.as_str(), m[0].help.as_str()),
+            ("a", "counter", "Help of a.")
+        );
+        assert_eq!(m[1].kind, "unknown");
+    }
+
+    #[test]
+    fn forgotten_series_leave_the_cache() {
+        let s = settings();
+        let mut c = SeriesCache::new();
+        scrape(&mut c, "old 1\n", &s, 0);
+        for i in 1..40 {
+            scrape(&mut c, "a 1\n", &s, i);
+        }
+        assert_eq!(c.len(), 1);
+    }
 }

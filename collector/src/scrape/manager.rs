@@ -272,7 +272,18 @@ async fn sync(shared: &Shared, job: &str, gen: u64, groups: &[super::target::Tar
 }
 
 fn settings(j: &ScrapeConfig) -> Result<Settings> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        j.honor_labels,
+        &j.metric_relabel_configs,
+        j.label_limit,
+        j.label_name_length_limit,
+        j.label_value_length_limit,
+    )
+        .hash(&mut h);
     Ok(Settings {
+        labels_fingerprint: h.finish(),
         honor_labels: j.honor_labels,
         honor_timestamps: j.honor_timestamps,
         sample_limit: j.sample_limit.unwrap_or(0),
@@ -384,5 +395,200 @@ impl MetadataSource for Manager {
             out.push(m);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scrape::config::{resolve, GlobalConfig};
+    use lookout_store::model::sample::is_stale_nan;
+    use lookout_store::SeriesSamples;
+
+    /// Remembers every appended sample as (labels, t, v).
+    #[derive(Default)]
+    struct Mem(parking_lot::Mutex<Vec<(String, i64, f64)>>);
+
+    impl Append for Mem {
+        fn append(&self, _t: &TenantId, batch: &[SeriesSamples]) -> lookout_store::Result<()> {
+            let mut v = self.0.lock();
+            for s in batch {
+                for x in &s.samples {
+                    v.push((s.labels.to_string(), x.t, x.v));
+                }
+            }
+            Ok(())
+        }
+    }
+
+    impl Mem {
+        fn count(&self, f: impl Fn(&(String, i64, f64)) -> bool) -> usize {
+            self.0.lock().iter().filter(|x| f(x)).count()
+        }
+    }
+
+    /// A fake exporter on loopback serving whatever `body` holds.
+    async fn exporter(body: Arc<parking_lot::Mutex<String>>) -> String {
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let b = body.clone();
+                async move { b.lock().clone() }
+            }),
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        addr.to_string()
+    }
+
+    fn jobs(y: &str) -> Vec<ScrapeConfig> {
+        let j: Vec<ScrapeConfig> = serde_yaml::from_str(y).unwrap();
+        resolve(&GlobalConfig::default(), &j).unwrap()
+    }
+
+    /// Polls `f` every 20ms for at most 10s.
+    async fn eventually(what: &str, f: impl Fn() -> bool) {
+        for _ in 0..500 {
+            if f() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reload_keeps_running_targets_and_stales_removed_ones() {
+        let body = Arc::new(parking_lot::Mutex::new("# TYPE a gauge\na 1\n".to_string()));
+        let addr = exporter(body.clone()).await;
+        let mem = Arc::new(Mem::default());
+        let m = Manager::new(mem.clone());
+        let cfg = format!(
+            "- job_name: j\n  scrape_interval: 50ms\n  static_configs: [{{targets: ['{addr}']}}]\n"
+        );
+        m.apply(jobs(&cfg)).await.unwrap();
+        eventually("two scrapes", || mem.count(|x| x.0.contains("\"a\"")) >= 2).await;
+        let before = m.pools()["j"].active[0].clone();
+        assert_eq!(before.status().health, super::super::target::Health::Up);
+        assert_eq!(m.metadata(None, 0)[0].kind, "gauge");
+
+        // The same config again: the very same target keeps running.
+        m.apply(jobs(&cfg)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(Arc::ptr_eq(&before, &m.pools()["j"].active[0]));
+
+        // A changed job whose label handling is the same: a new loop takes over the cache
+        // and status, and nothing goes stale.
+        let limited = format!("{cfg}  sample_limit: 1000\n");
+        m.apply(jobs(&limited)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let n = mem.count(|x| x.0.contains("\"a\""));
+        eventually("scrapes after the reload", || {
+            mem.count(|x| x.0.contains("\"a\"")) >= n + 2
+        })
+        .await;
+        assert!(!Arc::ptr_eq(&before, &m.pools()["j"].active[0]));
+        assert_eq!(
+            mem.count(|x| is_stale_nan(x.2)),
+            0,
+            "nothing went stale on reload"
+        );
+
+        // Changed metric relabeling: series change identity, so the old ones go stale but
+        // the target (its `up`) does not.
+        let changed = format!("{limited}  metric_relabel_configs: [{{source_labels: [__name__], target_label: copy}}]\n");
+        m.apply(jobs(&changed)).await.unwrap();
+        eventually("the relabeled series", || {
+            mem.count(|x| x.0.contains("copy=\"a\"")) >= 1
+        })
+        .await;
+        eventually("the old series stale", || {
+            mem.count(|x| x.0.starts_with("{__name__=\"a\", instance") && is_stale_nan(x.2)) == 1
+        })
+        .await;
+        assert_eq!(
+            mem.count(|x| x.0.contains("\"up\"") && is_stale_nan(x.2)),
+            0
+        );
+
+        // The series vanishes from the payload: its staleness marker follows.
+        *body.lock() = "b 1\n".into();
+        eventually("a stale marker for a", || {
+            mem.count(|x| x.0.contains("copy=\"a\"") && is_stale_nan(x.2)) == 1
+        })
+        .await;
+
+        // The job goes away: every series and the synthetic ones go stale.
+        m.apply(vec![]).await.unwrap();
+        eventually("stale up", || {
+            mem.count(|x| x.0.contains("\"up\"") && is_stale_nan(x.2)) == 1
+        })
+        .await;
+        assert!(m.pools().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn file_sd_changes_are_picked_up() {
+        let body = Arc::new(parking_lot::Mutex::new("a 1\n".to_string()));
+        let addr = exporter(body.clone()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("t.yml");
+        std::fs::write(&f, "[]\n").unwrap();
+        let mem = Arc::new(Mem::default());
+        let m = Manager::new(mem.clone());
+        let cfg = format!(
+            "- job_name: f\n  scrape_interval: 50ms\n  file_sd_configs: [{{files: ['{}']}}]\n",
+            f.display()
+        );
+        m.apply(jobs(&cfg)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        std::fs::write(
+            &f,
+            format!("- targets: ['{addr}']\n  labels: {{team: x}}\n"),
+        )
+        .unwrap();
+        eventually("the file's target scraped", || {
+            mem.count(|x| x.0.contains("team=\"x\"") && x.0.contains("\"up\"") && x.2 == 1.0) >= 1
+        })
+        .await;
+        let t = m.pools()["f"].active[0].clone();
+        assert_eq!(t.discovered["__meta_filepath"], f.display().to_string());
+        std::fs::write(&f, "[]\n").unwrap();
+        eventually("the removed target's series stale", || {
+            mem.count(|x| x.0.contains("\"a\"") && is_stale_nan(x.2)) == 1
+        })
+        .await;
+        assert!(m.pools()["f"].active.is_empty());
+        m.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unreachable_or_invalid_target_is_down_with_its_error() {
+        let body = Arc::new(parking_lot::Mutex::new("not a valid line\n".to_string()));
+        let addr = exporter(body.clone()).await;
+        let mem = Arc::new(Mem::default());
+        let m = Manager::new(mem.clone());
+        let cfg = format!("- job_name: bad\n  scrape_interval: 50ms\n  static_configs: [{{targets: ['{addr}', '127.0.0.1:1']}}]\n");
+        m.apply(jobs(&cfg)).await.unwrap();
+        eventually("both targets down", || {
+            let p = m.pools();
+            p.get("bad").is_some_and(|v| {
+                v.active.len() == 2
+                    && v.active.iter().all(|t| {
+                        t.status().health == super::super::target::Health::Down
+                            && !t.status().last_error.is_empty()
+                    })
+            })
+        })
+        .await;
+        let errs: Vec<String> = m.pools()["bad"]
+            .active
+            .iter()
+            .map(|t| t.status().last_error)
+            .collect();
+        assert!(errs.iter().any(|e| e.contains("line 1")), "{errs:?}");
+        assert!(mem.count(|x| x.0.contains("\"up\"") && x.2 == 0.0) >= 2);
+        m.stop().await;
     }
 }
