@@ -25,6 +25,11 @@ pub struct Config {
     /// How often head cuts, compaction and retention are checked.
     pub maintenance_interval: Duration,
     pub query: Query,
+    /// Prometheus' `global:` section (scrape defaults).
+    pub global: lookout_collector::scrape::GlobalConfig,
+    /// Prometheus' `scrape_configs:`. Absent: Lookout scrapes its own `/metrics`
+    /// (job `lookout`); `[]`: no scraping.
+    pub scrape_configs: Option<Vec<lookout_collector::scrape::ScrapeConfig>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -87,6 +92,8 @@ impl Default for Config {
             limits: Limits::default(),
             maintenance_interval: Duration(30_000),
             query: Query::default(),
+            global: Default::default(),
+            scrape_configs: None,
         }
     }
 }
@@ -146,7 +153,25 @@ impl Config {
         if self.query.max_samples == 0 {
             anyhow::bail!("query.max_samples must be positive (50000000 is the default)");
         }
+        self.scrape_jobs(None)?;
         Ok(())
+    }
+
+    /// The scrape jobs with `global:` defaults applied. Without a `scrape_configs` key,
+    /// one job scrapes Lookout itself at `self_addr` (none when `self_addr` is None).
+    pub fn scrape_jobs(
+        &self,
+        self_addr: Option<&str>,
+    ) -> anyhow::Result<Vec<lookout_collector::scrape::ScrapeConfig>> {
+        let jobs = match (&self.scrape_configs, self_addr) {
+            (Some(j), _) => j.clone(),
+            (None, Some(a)) => vec![lookout_collector::scrape::ScrapeConfig::static_job(
+                "lookout", a,
+            )],
+            (None, None) => vec![],
+        };
+        lookout_collector::scrape::config::resolve(&self.global, &jobs)
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
 
@@ -160,7 +185,11 @@ fn locate(text: &str, msg: &str) -> String {
     };
     let key_line = |k: &str| {
         text.lines()
-            .position(|l| l.trim_start().starts_with(&format!("{k}:")))
+            .position(|l| {
+                l.trim_start()
+                    .trim_start_matches("- ")
+                    .starts_with(&format!("{k}:"))
+            })
     };
     let unknown = base
         .split("unknown field `")

@@ -3,6 +3,8 @@
 mod cli;
 mod config;
 mod duration;
+mod reload;
+mod self_metrics;
 mod serve;
 
 use std::path::PathBuf;

@@ -18,6 +18,8 @@ use lookout_store::metrics::TsdbOptions;
 use lookout_store::{Store, StoreOptions};
 
 use crate::config::Config;
+use crate::reload::{self, Reloader};
+use crate::self_metrics::{self, SelfMetrics};
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -30,6 +32,10 @@ pub struct ServeArgs {
     /// Listen address (overrides `listen:`); port 0 picks a free port.
     #[arg(long)]
     listen: Option<String>,
+    /// Do not add the job that scrapes Lookout's own /metrics when the config has no
+    /// `scrape_configs` (tests use this to keep their data to themselves).
+    #[arg(long)]
+    no_self_scrape: bool,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -48,7 +54,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .thread_name("lookout")
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(serve(cfg))
+    rt.block_on(serve(cfg, args.config, args.no_self_scrape))
 }
 
 fn store_options(cfg: &Config) -> StoreOptions {
@@ -62,7 +68,11 @@ fn store_options(cfg: &Config) -> StoreOptions {
     }
 }
 
-async fn serve(cfg: Config) -> anyhow::Result<()> {
+async fn serve(
+    cfg: Config,
+    config_path: Option<PathBuf>,
+    no_self_scrape: bool,
+) -> anyhow::Result<()> {
     let data = cfg.data.clone();
     let opts = store_options(&cfg);
     let started = std::time::Instant::now();
@@ -89,28 +99,59 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         multi_tenant: cfg.multi_tenant,
         engine: Engine::new(cfg.query.engine_options()),
     });
-    let app = Router::new()
-        .route("/-/healthy", get(|| async { "Lookout is Healthy.\n" }))
-        .route("/-/ready", get(|| async { "Lookout is Ready.\n" }))
-        .merge(ingest)
-        .merge(query)
-        .merge(lookout_ui::router());
-
+    let scrape = lookout_collector::scrape::Manager::new(store.clone());
+    let self_metrics = SelfMetrics::new(store.clone(), scrape.clone());
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr: SocketAddr = listener.local_addr()?;
+    let reloader = Arc::new(Reloader {
+        path: config_path,
+        self_addr: (!no_self_scrape).then(|| self_scrape_addr(addr)),
+        manager: scrape.clone(),
+    });
+    scrape
+        .apply(cfg.scrape_jobs(reloader.self_addr.as_deref())?)
+        .await
+        .context("cannot start scraping")?;
+    reload::spawn_sighup(reloader.clone());
+    let app = Router::new()
+        .merge(lookout_collector::scrape::api::router(scrape.clone()))
+        .merge(reload::routes(reloader))
+        .merge(self_metrics.routes())
+        .route("/-/healthy", get(|| async { "Lookout is Healthy.\n" }))
+        .route("/-/ready", get(|| async { "Lookout is Ready.\n" }))
+        .merge(ingest)
+        .merge(query)
+        .merge(lookout_ui::router())
+        .layer(axum::middleware::from_fn_with_state(
+            self_metrics,
+            self_metrics::track,
+        ));
+
     // Tests and scripts read this line to find a port chosen with :0.
     println!("lookout listening on http://{addr}");
     tracing::info!(%addr, "listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    tracing::info!("shutting down: stopping scrapes");
+    scrape.stop().await;
     tracing::info!("shutting down: syncing write-ahead logs");
     let s = store.clone();
     tokio::task::spawn_blocking(move || s.close()).await??;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The address Lookout scrapes itself at: its listen address, with a wildcard host made
+/// loopback.
+fn self_scrape_addr(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("127.0.0.1:{}", addr.port())
+    } else {
+        addr.to_string()
+    }
 }
 
 async fn shutdown_signal() {

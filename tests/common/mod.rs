@@ -80,6 +80,7 @@ impl Server {
             .arg(data)
             .arg("--listen")
             .arg("127.0.0.1:0")
+            .arg("--no-self-scrape")
             .env("LOOKOUT_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -139,7 +139,8 @@ pub struct GlobalConfig {
     pub scrape_timeout: PromDuration,
     /// Read by the rules engine; kept here so that a pasted `global:` section parses.
     pub evaluation_interval: PromDuration,
-    /// Added to every scraped series that does not already carry the label.
+    /// As in Prometheus, not added to stored series: meant for federation, remote_write
+    /// and alerts (which read them from here).
     pub external_labels: BTreeMap<String, String>,
     pub sample_limit: u64,
     pub label_limit: u64,

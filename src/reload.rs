@@ -1,0 +1,75 @@
+//! Configuration reloads: `POST /-/reload` and SIGHUP re-read the config file and apply
+//! its `global:` and `scrape_configs:` to the running scrape manager, which keeps the
+//! targets that did not change. Other sections take effect at the next start. A config
+//! that does not load leaves the running one in place and says why.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::Router;
+use lookout_collector::scrape::Manager;
+
+use crate::config::Config;
+
+pub struct Reloader {
+    /// The config file; None: the embedded defaults.
+    pub path: Option<PathBuf>,
+    /// Where Lookout scrapes itself when the config has no `scrape_configs`; None: never.
+    pub self_addr: Option<String>,
+    pub manager: Manager,
+}
+
+impl Reloader {
+    pub async fn reload(&self) -> anyhow::Result<()> {
+        let cfg = match &self.path {
+            Some(p) => Config::load(p)?,
+            None => Config::default(),
+        };
+        let jobs = cfg.scrape_jobs(self.self_addr.as_deref())?;
+        let n = jobs.len();
+        self.manager.apply(jobs).await?;
+        tracing::info!(jobs = n, "configuration reloaded");
+        Ok(())
+    }
+}
+
+pub fn routes(r: Arc<Reloader>) -> Router {
+    Router::new()
+        .route("/-/reload", post(reload).put(reload))
+        .with_state(r)
+}
+
+async fn reload(State(r): State<Arc<Reloader>>) -> (StatusCode, String) {
+    match r.reload().await {
+        Ok(()) => (StatusCode::OK, String::new()),
+        Err(e) => {
+            tracing::warn!(error = format!("{e:#}"), "reload failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("failed to reload config: {e:#}\n"),
+            )
+        }
+    }
+}
+
+/// Reloads on every SIGHUP until the process ends.
+pub fn spawn_sighup(r: Arc<Reloader>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    tokio::spawn(async move {
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGHUP");
+                return;
+            }
+        };
+        while hup.recv().await.is_some() {
+            if let Err(e) = r.reload().await {
+                tracing::warn!(error = format!("{e:#}"), "reload on SIGHUP failed");
+            }
+        }
+    });
+}
