@@ -281,6 +281,26 @@ mod tests {
     }
 
     #[test]
+    fn without_scrape_configs_lookout_scrapes_itself() {
+        let jobs = Config::default().scrape_jobs(Some("127.0.0.1:9700")).unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].job_name, "lookout");
+        assert_eq!(jobs[0].static_configs[0].targets, vec!["127.0.0.1:9700"]);
+        let c = Config::parse("scrape_configs: []\n").unwrap();
+        assert!(c.scrape_jobs(Some("127.0.0.1:9700")).unwrap().is_empty());
+        let c = Config::parse("global: {scrape_interval: 15s}\nscrape_configs:\n  - job_name: a\n").unwrap();
+        assert_eq!(c.scrape_jobs(None).unwrap()[0].scrape_interval.unwrap().0, 15_000);
+    }
+
+    #[test]
+    fn scrape_config_errors_name_their_line() {
+        let e = Config::parse("listen: x\nscrape_configs:\n  - job_name: a\n    honor_lables: true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("honor_lables") && e.contains("line 4"), "{e}");
+    }
+
+    #[test]
     fn example_config_is_valid() {
         let text = include_str!("../lookout.example.yaml");
         Config::parse(text).unwrap();
