@@ -82,6 +82,7 @@ pub struct SeriesCache {
     report_written: bool,
     metadata: Vec<MetricMetadata>,
     fingerprint: Option<u64>,
+    metadata_hash: Option<u64>,
     /// Entries no longer reachable from `map`, freed after their staleness marker.
     orphans: Vec<u32>,
 }
@@ -107,6 +108,7 @@ impl SeriesCache {
             report_written: false,
             metadata: Vec::new(),
             fingerprint: None,
+            metadata_hash: None,
             orphans: Vec::new(),
         }
     }
@@ -153,9 +155,10 @@ impl SeriesCache {
         }
         let mut out = Outcome::default();
         match self.parse(body, format, target, s, &mut out) {
-            Ok(metadata) => {
-                if metadata != self.metadata {
-                    self.metadata = metadata;
+            Ok(hash) => {
+                if self.metadata_hash != Some(hash) {
+                    self.metadata = collect_metadata(body, format);
+                    self.metadata_hash = Some(hash);
                 }
             }
             Err(e) => {
@@ -195,9 +198,10 @@ impl SeriesCache {
         target: &LabelMap,
         s: &Settings,
         out: &mut Outcome,
-    ) -> Result<Vec<MetricMetadata>, String> {
+    ) -> Result<u64, String> {
         let mut p = Parser::new(body, format);
-        let mut meta: BTreeMap<&str, (&str, std::borrow::Cow<'_, str>, &str)> = BTreeMap::new();
+        // Metadata rarely changes: hash it on the way and rebuild it only when it did.
+        let mut mh = xxhash_rust::xxh3::Xxh3::new();
         let gen = self.gen;
         while let Some(entry) = p.next().map_err(|e| e.to_string())? {
             let (series, value, timestamp, exemplar) = match entry {
@@ -208,15 +212,21 @@ impl SeriesCache {
                     exemplar,
                 } => (series, value, timestamp, exemplar),
                 Entry::Help { name, text } => {
-                    meta.entry(name).or_insert(("unknown", "".into(), "")).1 = text;
+                    mh.update(b"h\xff");
+                    mh.update(name.as_bytes());
+                    mh.update(text.as_bytes());
                     continue;
                 }
                 Entry::Type { name, kind } => {
-                    meta.entry(name).or_insert(("unknown", "".into(), "")).0 = kind;
+                    mh.update(b"t\xff");
+                    mh.update(name.as_bytes());
+                    mh.update(kind.as_bytes());
                     continue;
                 }
                 Entry::Unit { name, unit } => {
-                    meta.entry(name).or_insert(("unknown", "".into(), "")).2 = unit;
+                    mh.update(b"u\xff");
+                    mh.update(name.as_bytes());
+                    mh.update(unit.as_bytes());
                     continue;
                 }
             };
@@ -250,15 +260,7 @@ impl SeriesCache {
             let t = if s.honor_timestamps { timestamp } else { None };
             self.pending.push((idx, value, t));
         }
-        Ok(meta
-            .into_iter()
-            .map(|(name, (kind, help, unit))| MetricMetadata {
-                metric: name.to_string(),
-                kind: if kind == "untyped" { "unknown" } else { kind }.to_string(),
-                help: help.into_owned(),
-                unit: unit.to_string(),
-            })
-            .collect())
+        Ok(mh.digest())
     }
 
     /// A series seen for the first time: its labels with the target's merged in, metric
@@ -408,6 +410,34 @@ impl SeriesCache {
             });
         }
     }
+}
+
+/// HELP/TYPE/UNIT of a payload that parsed, by family, sorted.
+fn collect_metadata(body: &[u8], format: Format) -> Vec<MetricMetadata> {
+    let mut meta: BTreeMap<&str, (&str, std::borrow::Cow<'_, str>, &str)> = BTreeMap::new();
+    let mut p = Parser::new(body, format);
+    while let Ok(Some(e)) = p.next() {
+        match e {
+            Entry::Help { name, text } => {
+                meta.entry(name).or_insert(("unknown", "".into(), "")).1 = text;
+            }
+            Entry::Type { name, kind } => {
+                meta.entry(name).or_insert(("unknown", "".into(), "")).0 = kind;
+            }
+            Entry::Unit { name, unit } => {
+                meta.entry(name).or_insert(("unknown", "".into(), "")).2 = unit;
+            }
+            Entry::Sample { .. } => {}
+        }
+    }
+    meta.into_iter()
+        .map(|(name, (kind, help, unit))| MetricMetadata {
+            metric: name.to_string(),
+            kind: if kind == "untyped" { "unknown" } else { kind }.to_string(),
+            help: help.into_owned(),
+            unit: unit.to_string(),
+        })
+        .collect()
 }
 
 /// Target labels win over the series' own unless `honor_labels`; a series label they
