@@ -592,15 +592,13 @@ impl<'a> Evaluator<'a> {
         let selected = self.select(&ms.vs, first - range + 1, last)?;
         let mut out = Vec::with_capacity(selected.len());
         for s in selected {
-            let points: Vec<Point> = s
-                .samples
-                .iter()
-                .filter(|p| !is_stale_nan(p.v))
-                .map(|p| Point {
-                    t: p.t,
-                    v: series::canonical(p.v),
-                })
-                .collect();
+            let mut points = s.samples;
+            if points.iter().any(|p| p.v.is_nan()) {
+                points.retain(|p| !is_stale_nan(p.v));
+                for p in &mut points {
+                    p.v = series::canonical(p.v);
+                }
+            }
             if !points.is_empty() {
                 out.push(RangeSeries {
                     labels: s.labels,

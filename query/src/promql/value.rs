@@ -2,13 +2,9 @@
 
 use lookout_store::Labels;
 
-/// One float point of a series.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Point {
-    /// Milliseconds since the Unix epoch.
-    pub t: i64,
-    pub v: f64,
-}
+/// One float point of a series: milliseconds since the Unix epoch and a value. The same
+/// type as the store's sample, so selected samples become points without a copy.
+pub type Point = lookout_store::Sample;
 
 /// One element of an instant vector.
 #[derive(Debug, Clone, PartialEq)]

@@ -281,22 +281,47 @@ impl Head {
         series_only: bool,
     ) -> Vec<(Labels, Vec<Sample>)> {
         let h = self.inner.read();
-        let ids = h.index.select(matchers);
-        let mut out = Vec::with_capacity(ids.len() as usize);
-        for id in ids {
-            let Some(s) = h.series.get(id as usize) else {
-                continue;
-            };
+        let ids: Vec<u32> = h.index.select(matchers).into_iter().collect();
+        let one = |id: u32| -> Option<(Labels, Vec<Sample>)> {
+            let s = h.series.get(id as usize)?;
             let samples = s.samples(mint, maxt);
             if samples.is_empty() {
-                continue;
+                return None;
             }
-            out.push((
+            Some((
                 h.index.labels(id),
                 if series_only { Vec::new() } else { samples },
-            ));
+            ))
+        };
+        // Decoding chunks is most of a large select: spread it over the cores.
+        let threads = if ids.len() < 2048 {
+            1
+        } else {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(8)
+        };
+        if threads == 1 {
+            return ids.into_iter().filter_map(one).collect();
         }
-        out
+        let chunk = ids.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = ids
+                .chunks(chunk)
+                .map(|part| {
+                    let one = &one;
+                    scope.spawn(move || part.iter().filter_map(|&id| one(id)).collect::<Vec<_>>())
+                })
+                .collect();
+            let mut out = Vec::with_capacity(ids.len());
+            for p in parts {
+                match p.join() {
+                    Ok(v) => out.extend(v),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            out
+        })
     }
 
     /// Label names (or, with `name`, that label's values) of series matching `matchers`

@@ -137,13 +137,14 @@ impl Evaluator<'_> {
             "sum" | "avg" | "count" | "group" | "min" | "max" | "stddev" | "stdvar" => {
                 let ng = groups.len();
                 let mut acc = vec![Acc::default(); ng * steps];
+                let agg = AggOp::parse(&op);
                 for (s, &g) in input.iter().zip(&group_of) {
                     let row = &mut acc[g * steps..(g + 1) * steps];
                     for (st, &v) in row.iter_mut().zip(&s.vals) {
                         if is_absent(v) {
                             continue;
                         }
-                        accumulate(&op, st, v);
+                        accumulate(agg, st, v);
                     }
                 }
                 let mut out = Vec::with_capacity(ng);
@@ -156,7 +157,7 @@ impl Evaluator<'_> {
                             continue;
                         }
                         any = true;
-                        *slot = finish(&op, st);
+                        *slot = finish(agg, st);
                     }
                     if any {
                         out.push(Series {
@@ -312,21 +313,49 @@ fn ratio_offset(labels: &Labels) -> f64 {
     h.digest() as f64 / u64::MAX as f64
 }
 
-fn accumulate(op: &str, st: &mut Acc, v: f64) {
+/// The aggregations that fold values one at a time.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AggOp {
+    Sum,
+    Avg,
+    Count,
+    Group,
+    Min,
+    Max,
+    Stddev,
+    Stdvar,
+}
+
+impl AggOp {
+    fn parse(op: &str) -> AggOp {
+        match op {
+            "sum" => AggOp::Sum,
+            "avg" => AggOp::Avg,
+            "count" => AggOp::Count,
+            "group" => AggOp::Group,
+            "min" => AggOp::Min,
+            "max" => AggOp::Max,
+            "stddev" => AggOp::Stddev,
+            _ => AggOp::Stdvar,
+        }
+    }
+}
+
+fn accumulate(op: AggOp, st: &mut Acc, v: f64) {
     // Welford from an empty state, so a lone Inf or NaN gives NaN as in Prometheus.
-    if st.count == 0.0 && !matches!(op, "stddev" | "stdvar") {
+    if st.count == 0.0 && !matches!(op, AggOp::Stddev | AggOp::Stdvar) {
         st.count = 1.0;
         st.value = v;
         return;
     }
     st.count += 1.0;
     match op {
-        "sum" => {
+        AggOp::Sum => {
             let (s, c) = kahan_sum_inc(v, st.value, st.c);
             st.value = s;
             st.c = c;
         }
-        "avg" => {
+        AggOp::Avg => {
             if !st.incremental {
                 let (s, c) = kahan_sum_inc(v, st.value, st.c);
                 if !s.is_infinite() {
@@ -343,9 +372,9 @@ fn accumulate(op: &str, st: &mut Acc, v: f64) {
             st.mean = m;
             st.c = c;
         }
-        "max" if st.value < v || st.value.is_nan() => st.value = v,
-        "min" if st.value > v || st.value.is_nan() => st.value = v,
-        "stddev" | "stdvar" => {
+        AggOp::Max if st.value < v || st.value.is_nan() => st.value = v,
+        AggOp::Min if st.value > v || st.value.is_nan() => st.value = v,
+        AggOp::Stddev | AggOp::Stdvar => {
             let delta = v - st.mean;
             st.mean += delta / st.count;
             st.value += delta * (v - st.mean);
@@ -354,20 +383,20 @@ fn accumulate(op: &str, st: &mut Acc, v: f64) {
     }
 }
 
-fn finish(op: &str, st: &Acc) -> f64 {
+fn finish(op: AggOp, st: &Acc) -> f64 {
     match op {
-        "sum" => st.value + st.c,
-        "avg" => {
+        AggOp::Sum => st.value + st.c,
+        AggOp::Avg => {
             if st.incremental {
                 st.mean + st.c
             } else {
                 (st.value + st.c) / st.count
             }
         }
-        "count" => st.count,
-        "group" => 1.0,
-        "stdvar" => st.value / st.count,
-        "stddev" => (st.value / st.count).sqrt(),
+        AggOp::Count => st.count,
+        AggOp::Group => 1.0,
+        AggOp::Stdvar => st.value / st.count,
+        AggOp::Stddev => (st.value / st.count).sqrt(),
         _ => st.value,
     }
 }

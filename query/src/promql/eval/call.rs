@@ -540,87 +540,61 @@ impl Evaluator<'_> {
         }
         let keep_name = matches!(name, "last_over_time" | "first_over_time");
         let counter_fn = matches!(name, "rate" | "increase" | "irate");
+        let grid = self.grid;
+        let job = RangeJob {
+            name,
+            times: &times,
+            range,
+            params: &params,
+            grid,
+        };
+        let work: usize = input.iter().map(|s| s.points.len()).sum::<usize>() + input.len() * steps;
+        let threads = if work < 200_000 {
+            1
+        } else {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(8)
+        };
+        let chunk = input.len().div_ceil(threads.max(1)).max(1);
+        let results: Vec<Result<Vec<Option<Vec<f64>>>>> = if threads <= 1 {
+            vec![input.iter().map(|s| job.series(&s.points)).collect()]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = input
+                    .chunks(chunk)
+                    .map(|part| {
+                        let job = &job;
+                        scope.spawn(move || part.iter().map(|s| job.series(&s.points)).collect())
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(Error::Internal("query worker panicked".into()))
+                        })
+                    })
+                    .collect()
+            })
+        };
+        self.check_deadline()?;
         let mut out = Vec::with_capacity(input.len());
-        for (n, RangeSeries { labels, points }) in input.into_iter().enumerate() {
-            if n % 256 == 0 {
-                self.check_deadline()?;
-            }
-            let mut vals = vec![ABSENT; steps];
-            let mut any = false;
-            let (mut lo, mut hi) = (0usize, 0usize);
-            let mut prev_t = i64::MIN;
-            let mut cached: Option<(i64, Option<f64>)> = None;
-            for (i, &t) in times.iter().enumerate() {
-                if t < prev_t {
-                    lo = 0;
-                    hi = 0;
+        let mut results = results.into_iter();
+        let mut current = Vec::new().into_iter();
+        for RangeSeries { labels, .. } in input {
+            let vals = loop {
+                if let Some(v) = current.next() {
+                    break v;
                 }
-                prev_t = t;
-                while hi < points.len() && points[hi].t <= t {
-                    hi += 1;
+                match results.next() {
+                    Some(r) => current = r?.into_iter(),
+                    None => return Err(Error::Internal("range function lost a series".into())),
                 }
-                while lo < hi && points[lo].t <= t - range {
-                    lo += 1;
-                }
-                if lo == hi {
-                    continue;
-                }
-                // With `@`, every step reads the same window.
-                if let Some((ct, cv)) = cached {
-                    if ct == t && params.is_empty() {
-                        if let Some(v) = cv {
-                            vals[i] = v;
-                            any = true;
-                        }
-                        continue;
-                    }
-                }
-                let w = Window {
-                    points: &points[lo..hi],
-                    range_start: t - range,
-                    range_end: t,
-                };
-                let v = match name {
-                    "rate" => rf::rate(&w),
-                    "increase" => rf::increase(&w),
-                    "delta" => rf::delta(&w),
-                    "irate" => rf::irate(&w),
-                    "idelta" => rf::idelta(&w),
-                    "deriv" => rf::deriv(&w),
-                    "predict_linear" => rf::predict_linear(&w, self.grid.time(i), params[0][i]),
-                    "resets" => rf::resets(&w),
-                    "changes" => rf::changes(&w),
-                    "avg_over_time" => rf::avg_over_time(&w),
-                    "sum_over_time" => rf::sum_over_time(&w),
-                    "min_over_time" => rf::min_over_time(&w),
-                    "max_over_time" => rf::max_over_time(&w),
-                    "count_over_time" => rf::count_over_time(&w),
-                    "last_over_time" => rf::last_over_time(&w),
-                    "first_over_time" => rf::first_over_time(&w),
-                    "present_over_time" => rf::present_over_time(&w),
-                    "stddev_over_time" => rf::stddev_over_time(&w),
-                    "stdvar_over_time" => rf::stdvar_over_time(&w),
-                    "mad_over_time" => rf::mad_over_time(&w),
-                    "ts_of_min_over_time" => rf::ts_of_min_over_time(&w),
-                    "ts_of_max_over_time" => rf::ts_of_max_over_time(&w),
-                    "ts_of_last_over_time" => rf::ts_of_last_over_time(&w),
-                    "ts_of_first_over_time" => rf::ts_of_first_over_time(&w),
-                    "quantile_over_time" => rf::quantile_over_time(&w, params[0][i]),
-                    "double_exponential_smoothing" | "holt_winters" => {
-                        rf::double_exponential_smoothing(&w, params[0][i], params[1][i])
-                            .map_err(Error::Execution)?
-                    }
-                    _ => None,
-                };
-                cached = Some((t, v));
-                if let Some(v) = v {
-                    vals[i] = v;
-                    any = true;
-                }
-            }
-            if !any {
+            };
+            let Some(vals) = vals else {
                 continue;
-            }
+            };
             if counter_fn {
                 if let Some(metric) = labels.metric_name() {
                     if !["_total", "_sum", "_count", "_bucket"]
@@ -753,6 +727,115 @@ impl Evaluator<'_> {
         }
         out.retain(|s| s.vals.iter().any(|v| !is_absent(*v)));
         Ok(Val::Vector(self.merge_same_labels(out)?))
+    }
+}
+
+/// One range function over one series: everything but the series is shared, so series
+/// can be evaluated on several threads.
+struct RangeJob<'a> {
+    name: &'a str,
+    /// The time each step reads at (after `@` and `offset`).
+    times: &'a [i64],
+    range: i64,
+    params: &'a [Vec<f64>],
+    grid: super::Grid,
+}
+
+impl RangeJob<'_> {
+    /// The function's value per step, or `None` if the series gives no value at any step.
+    fn series(&self, points: &[crate::promql::value::Point]) -> Result<Option<Vec<f64>>> {
+        let (name, params, range) = (self.name, self.params, self.range);
+        // Counter resets seen up to each point, so a window without one skips the scan.
+        let resets: Vec<u32> = if matches!(name, "rate" | "increase") {
+            let mut n = 0u32;
+            let mut v = Vec::with_capacity(points.len());
+            for (k, p) in points.iter().enumerate() {
+                if k > 0 && p.v < points[k - 1].v {
+                    n += 1;
+                }
+                v.push(n);
+            }
+            v
+        } else {
+            Vec::new()
+        };
+        let mut vals = vec![ABSENT; self.times.len()];
+        let mut any = false;
+        let (mut lo, mut hi) = (0usize, 0usize);
+        let mut prev_t = i64::MIN;
+        let mut cached: Option<(i64, Option<f64>)> = None;
+        for (i, &t) in self.times.iter().enumerate() {
+            if t < prev_t {
+                lo = 0;
+                hi = 0;
+            }
+            prev_t = t;
+            while hi < points.len() && points[hi].t <= t {
+                hi += 1;
+            }
+            while lo < hi && points[lo].t <= t - range {
+                lo += 1;
+            }
+            if lo == hi {
+                continue;
+            }
+            // With `@`, every step reads the same window.
+            if let Some((ct, cv)) = cached {
+                if ct == t && params.is_empty() {
+                    if let Some(v) = cv {
+                        vals[i] = v;
+                        any = true;
+                    }
+                    continue;
+                }
+            }
+            let w = Window {
+                points: &points[lo..hi],
+                range_start: t - range,
+                range_end: t,
+            };
+            let no_resets = !resets.is_empty() && resets[hi - 1] == resets[lo];
+            let v = match name {
+                "rate" if no_resets => rf::rate_without_resets(&w),
+                "increase" if no_resets => rf::increase_without_resets(&w),
+                "rate" => rf::rate(&w),
+                "increase" => rf::increase(&w),
+                "delta" => rf::delta(&w),
+                "irate" => rf::irate(&w),
+                "idelta" => rf::idelta(&w),
+                "deriv" => rf::deriv(&w),
+                "predict_linear" => rf::predict_linear(&w, self.grid.time(i), params[0][i]),
+                "resets" => rf::resets(&w),
+                "changes" => rf::changes(&w),
+                "avg_over_time" => rf::avg_over_time(&w),
+                "sum_over_time" => rf::sum_over_time(&w),
+                "min_over_time" => rf::min_over_time(&w),
+                "max_over_time" => rf::max_over_time(&w),
+                "count_over_time" => rf::count_over_time(&w),
+                "last_over_time" => rf::last_over_time(&w),
+                "first_over_time" => rf::first_over_time(&w),
+                "present_over_time" => rf::present_over_time(&w),
+                "stddev_over_time" => rf::stddev_over_time(&w),
+                "stdvar_over_time" => rf::stdvar_over_time(&w),
+                "mad_over_time" => rf::mad_over_time(&w),
+                "ts_of_min_over_time" => rf::ts_of_min_over_time(&w),
+                "ts_of_max_over_time" => rf::ts_of_max_over_time(&w),
+                "ts_of_last_over_time" => rf::ts_of_last_over_time(&w),
+                "ts_of_first_over_time" => rf::ts_of_first_over_time(&w),
+                "quantile_over_time" => rf::quantile_over_time(&w, params[0][i]),
+                "double_exponential_smoothing" | "holt_winters" => {
+                    rf::double_exponential_smoothing(&w, params[0][i], params[1][i])
+                        .map_err(Error::Execution)?
+                }
+                _ => None,
+            };
+            cached = Some((t, v));
+            if let Some(v) = v {
+                vals[i] = v;
+                any = true;
+            }
+        }
+        Ok(any.then_some(vals))
     }
 }
 
