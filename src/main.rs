@@ -63,6 +63,9 @@ enum CheckCmd {
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 fn main() -> std::process::ExitCode {
+    // reqwest is built with rustls but no default crypto provider (the scraper brings
+    // ring); without one installed, building any client panics.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     // Return freed pages to the OS at once: remote_write decoding frees megabytes a second
     // on many threads, and mimalloc's default 10ms delay held ~60% more RSS (measured with
     // 20k series). LOOKOUT users can still override it with MIMALLOC_PURGE_DELAY.

@@ -58,6 +58,9 @@ pub struct Server {
 }
 
 pub fn client() -> reqwest::blocking::Client {
+    // reqwest is built with rustls but no default crypto provider (the scraper brings
+    // ring); without one installed, building any client panics.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(20))
         .connect_timeout(Duration::from_secs(5))

@@ -150,6 +150,9 @@ pub fn push(
             v.trim().parse()?,
         );
     }
+    // reqwest is built with rustls but no default crypto provider (the scraper brings
+    // ring); without one installed, building any client panics.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::blocking::Client::builder()
         .no_proxy()
         .timeout(Duration::from_millis(args.request_timeout as u64))
