@@ -617,6 +617,36 @@ mod tests {
         assert_eq!(samples("a 1\n# EOF", Format::OpenMetrics).len(), 1);
     }
 
+    proptest::proptest! {
+        /// Whatever a target sends, parsing ends in entries or an error, never a panic.
+        #[test]
+        fn arbitrary_payloads_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+                                          om in proptest::prelude::any::<bool>()) {
+            let f = if om { Format::OpenMetrics } else { Format::Text };
+            let mut p = Parser::new(&body, f);
+            while let Ok(Some(e)) = p.next() {
+                if let Entry::Sample { series, .. } = e {
+                    let _ = parse_series(series);
+                }
+            }
+        }
+
+        /// Payloads made of plausible pieces: the same, and every parsed series re-parses.
+        #[test]
+        fn plausible_payloads_never_panic(lines in proptest::collection::vec(
+            "(# (HELP|TYPE|UNIT|EOF) ?[a-z_]{0,4} ?[a-z ]{0,6}|[a-z_:]{1,6}(\\{([a-z]{1,3}=\"([a-z\\\\\"n}{,]{0,4})\",?){0,3}\\})? ?(-?[0-9.e+]{1,6}|NaN|[+-]Inf)( -?[0-9.]{1,5})?( # \\{[a-z]=\"x\"\\} 1)?)?", 0..12)) {
+            for f in [Format::Text, Format::OpenMetrics] {
+                let body = lines.join("\n");
+                let mut p = Parser::new(body.as_bytes(), f);
+                while let Ok(Some(e)) = p.next() {
+                    if let Entry::Sample { series, .. } = e {
+                        let _ = parse_series(series);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn content_type_negotiation() {
         assert_eq!(
