@@ -184,12 +184,11 @@ fn locate(text: &str, msg: &str) -> String {
         None => msg,
     };
     let key_line = |k: &str| {
-        text.lines()
-            .position(|l| {
-                l.trim_start()
-                    .trim_start_matches("- ")
-                    .starts_with(&format!("{k}:"))
-            })
+        text.lines().position(|l| {
+            l.trim_start()
+                .trim_start_matches("- ")
+                .starts_with(&format!("{k}:"))
+        })
     };
     let unknown = base
         .split("unknown field `")
@@ -282,21 +281,28 @@ mod tests {
 
     #[test]
     fn without_scrape_configs_lookout_scrapes_itself() {
-        let jobs = Config::default().scrape_jobs(Some("127.0.0.1:9700")).unwrap();
+        let jobs = Config::default()
+            .scrape_jobs(Some("127.0.0.1:9700"))
+            .unwrap();
         assert_eq!(jobs.len(), 1);
         assert_eq!(jobs[0].job_name, "lookout");
         assert_eq!(jobs[0].static_configs[0].targets, vec!["127.0.0.1:9700"]);
         let c = Config::parse("scrape_configs: []\n").unwrap();
         assert!(c.scrape_jobs(Some("127.0.0.1:9700")).unwrap().is_empty());
-        let c = Config::parse("global: {scrape_interval: 15s}\nscrape_configs:\n  - job_name: a\n").unwrap();
-        assert_eq!(c.scrape_jobs(None).unwrap()[0].scrape_interval.unwrap().0, 15_000);
+        let c = Config::parse("global: {scrape_interval: 15s}\nscrape_configs:\n  - job_name: a\n")
+            .unwrap();
+        assert_eq!(
+            c.scrape_jobs(None).unwrap()[0].scrape_interval.unwrap().0,
+            15_000
+        );
     }
 
     #[test]
     fn scrape_config_errors_name_their_line() {
-        let e = Config::parse("listen: x\nscrape_configs:\n  - job_name: a\n    honor_lables: true\n")
-            .unwrap_err()
-            .to_string();
+        let e =
+            Config::parse("listen: x\nscrape_configs:\n  - job_name: a\n    honor_lables: true\n")
+                .unwrap_err()
+                .to_string();
         assert!(e.contains("honor_lables") && e.contains("line 4"), "{e}");
     }
 

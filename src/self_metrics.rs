@@ -86,8 +86,14 @@ impl SelfMetrics {
         let gauges: [(&str, &str); 6] = [
             ("lookout_tsdb_head_series", "Series in the head."),
             ("lookout_tsdb_head_samples", "Samples in the head."),
-            ("lookout_tsdb_wal_bytes", "Bytes of write-ahead log on disk."),
-            ("lookout_tsdb_wal_segments", "Write-ahead log segments on disk."),
+            (
+                "lookout_tsdb_wal_bytes",
+                "Bytes of write-ahead log on disk.",
+            ),
+            (
+                "lookout_tsdb_wal_segments",
+                "Write-ahead log segments on disk.",
+            ),
             ("lookout_tsdb_blocks", "Persisted blocks."),
             ("lookout_tsdb_block_bytes", "Bytes of persisted blocks."),
         ];
@@ -175,6 +181,10 @@ pub async fn track(State(m): State<SelfMetrics>, req: Request, next: Next) -> Re
     };
     let start = Instant::now();
     let resp = next.run(req).await;
-    m.observe(handler, resp.status().as_u16(), start.elapsed().as_secs_f64());
+    m.observe(
+        handler,
+        resp.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
     resp
 }

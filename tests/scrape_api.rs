@@ -43,22 +43,36 @@ fn reload_over_http_scrapes_lookout_itself() {
     std::fs::write(config_path(&dir.data()), &cfg).expect("write config");
     let (code, body) = post(&srv, "/-/reload");
     assert_eq!(code, 200, "{body}");
-    wait("up{job=\"self\"} == 1", || last(&srv, "up{job=\"self\"}") == Some(1.0));
+    wait("up{job=\"self\"} == 1", || {
+        last(&srv, "up{job=\"self\"}") == Some(1.0)
+    });
     wait("Lookout's own metrics stored", || {
-        last(&srv, "lookout_scrape_scrapes_total{job=\"self\",env=\"test\"}").is_some_and(|v| v >= 1.0)
-            && last(&srv, "lookout_tsdb_head_series{job=\"self\",tenant=\"default\"}").is_some()
+        last(
+            &srv,
+            "lookout_scrape_scrapes_total{job=\"self\",env=\"test\"}",
+        )
+        .is_some_and(|v| v >= 1.0)
+            && last(
+                &srv,
+                "lookout_tsdb_head_series{job=\"self\",tenant=\"default\"}",
+            )
+            .is_some()
     });
     let t = srv.api_data("/api/v1/targets?state=active", None)["activeTargets"][0].clone();
     assert_eq!(t["health"], "up");
     assert_eq!(t["scrapePool"], "self");
     assert_eq!(t["discoveredLabels"]["env"], "test");
-    assert!(srv.api_data("/api/v1/targets?state=active", None)
+    assert!(srv
+        .api_data("/api/v1/targets?state=active", None)
         .get("droppedTargets")
         .is_none());
 
     // A broken config is refused with its reason; the running job keeps going.
-    std::fs::write(config_path(&dir.data()), "scrape_configs:\n  - job_name: x\n    scrape_interval: often\n")
-        .expect("write config");
+    std::fs::write(
+        config_path(&dir.data()),
+        "scrape_configs:\n  - job_name: x\n    scrape_interval: often\n",
+    )
+    .expect("write config");
     let (code, body) = post(&srv, "/-/reload");
     assert_eq!(code, 500);
     assert!(body.contains("often") && body.contains("line 3"), "{body}");
@@ -78,15 +92,24 @@ fn check_config_reports_scrape_errors_with_their_line() {
         "bad.yaml",
         "listen: 127.0.0.1:0\nscrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['h:1']}]\n    honor_lables: true\n",
     );
-    let (code, _out, err) = run_cli(&["check", "config", bad.to_str().unwrap()], Duration::from_secs(30));
+    let (code, _out, err) = run_cli(
+        &["check", "config", bad.to_str().unwrap()],
+        Duration::from_secs(30),
+    );
     assert_eq!(code, Some(1));
-    assert!(err.contains("honor_lables") && err.contains("line 5"), "{err}");
+    assert!(
+        err.contains("honor_lables") && err.contains("line 5"),
+        "{err}"
+    );
 
     let bad = dir.file(
         "relabel.yaml",
         "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - action: hashmod\n        target_label: shard\n",
     );
-    let (code, _out, err) = run_cli(&["check", "config", bad.to_str().unwrap()], Duration::from_secs(30));
+    let (code, _out, err) = run_cli(
+        &["check", "config", bad.to_str().unwrap()],
+        Duration::from_secs(30),
+    );
     assert_eq!(code, Some(1));
     assert!(err.contains("modulus"), "{err}");
 
@@ -94,7 +117,10 @@ fn check_config_reports_scrape_errors_with_their_line() {
         "good.yaml",
         "global: {scrape_interval: 15s}\nscrape_configs:\n  - job_name: node\n    file_sd_configs: [{files: ['/etc/targets/*.json']}]\n    metric_relabel_configs:\n      - {source_labels: [__name__], regex: 'go_.*', action: drop}\n",
     );
-    let (code, out, err) = run_cli(&["check", "config", good.to_str().unwrap()], Duration::from_secs(30));
+    let (code, out, err) = run_cli(
+        &["check", "config", good.to_str().unwrap()],
+        Duration::from_secs(30),
+    );
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("OK"));
 }

@@ -89,7 +89,10 @@ fn scrapes_node_exporter_and_marks_it_stale_when_it_stops() {
     let http = client();
     let metrics_url = format!("http://{addr}/metrics");
     wait_for("node exporter to answer", || {
-        http.get(&metrics_url).send().ok().filter(|r| r.status().is_success())
+        http.get(&metrics_url)
+            .send()
+            .ok()
+            .filter(|r| r.status().is_success())
     });
 
     let dir = TestDir::new();
@@ -151,9 +154,14 @@ fn scrapes_node_exporter_and_marks_it_stale_when_it_stops() {
     // The exporter stops: up goes to 0 and every node series ends stale.
     let _ = exporter.0.kill();
     let _ = exporter.0.wait();
-    wait_for("up == 0", || (last(&srv, "up{job=\"node\"}") == Some(0.0)).then_some(()));
+    wait_for("up == 0", || {
+        (last(&srv, "up{job=\"node\"}") == Some(0.0)).then_some(())
+    });
     let (code, raw) = srv.get(
-        &format!("/api/v1/export?match[]={}", enc("{job=\"node\",__name__=~\"node_.*\"}")),
+        &format!(
+            "/api/v1/export?match[]={}",
+            enc("{job=\"node\",__name__=~\"node_.*\"}")
+        ),
         None,
     );
     assert_eq!(code, 200);

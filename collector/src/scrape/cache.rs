@@ -394,7 +394,7 @@ impl SeriesCache {
                 self.free.push(i);
             }
         }
-        if self.prev_ok == self.gen && self.gen % 16 == 0 {
+        if self.prev_ok == self.gen && self.gen.is_multiple_of(16) {
             let gen = self.gen;
             let entries = &mut self.entries;
             let free = &mut self.free;
@@ -507,7 +507,9 @@ mod tests {
     }
 
     /// (labels, t, v) of the batch, then restore.
-    fn take(c: &mut SeriesCache) -> Vec<(String, i64, f64)> {
+    type Batch = Vec<(String, i64, f64)>;
+
+    fn take(c: &mut SeriesCache) -> Batch {
         let v = c
             .batch()
             .iter()
@@ -526,7 +528,7 @@ mod tests {
         body: &str,
         s: &Settings,
         ts: i64,
-    ) -> (Result<Outcome, String>, Vec<(String, i64, f64)>) {
+    ) -> (Result<Outcome, String>, Batch) {
         let r = c
             .ingest(body.as_bytes(), Format::Text, &target(), s, ts)
             .map_err(|(e, _)| e);
@@ -565,7 +567,7 @@ mod tests {
     fn a_failed_scrape_stales_everything_and_appends_nothing() {
         let s = settings();
         let mut c = SeriesCache::new();
-        scrape(&mut c, "a 1\nb 2\n", &s, 1000);
+        assert!(scrape(&mut c, "a 1\nb 2\n", &s, 1000).0.is_ok());
         let (r, b) = scrape(&mut c, "a 1\nb 2\nthis is not valid\n", &s, 2000);
         assert!(r.unwrap_err().contains("line 3"));
         assert_eq!(b.len(), 2);
@@ -745,9 +747,9 @@ mod tests {
     fn forgotten_series_leave_the_cache() {
         let s = settings();
         let mut c = SeriesCache::new();
-        scrape(&mut c, "old 1\n", &s, 0);
+        assert!(scrape(&mut c, "old 1\n", &s, 0).0.is_ok());
         for i in 1..40 {
-            scrape(&mut c, "a 1\n", &s, i);
+            assert!(scrape(&mut c, "a 1\n", &s, i).0.is_ok());
         }
         assert_eq!(c.len(), 1);
     }

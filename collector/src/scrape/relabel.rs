@@ -306,7 +306,8 @@ mod tests {
     #[test]
     fn every_action_as_prometheus_documents_it() {
         let abc = [("a", "foo"), ("b", "bar"), ("c", "baz")];
-        let cases: Vec<(&str, &str, &[(&str, &str)], Option<&[(&str, &str)]>)> = vec![
+        type Pairs<'a> = &'a [(&'a str, &'a str)];
+        let cases: Vec<(&str, &str, Pairs, Option<Pairs>)> = vec![
             ("replace with a capture group",
              "[{source_labels: [a], regex: 'f(.*)', target_label: d, replacement: 'ch${1}-ch${1}'}]",
              &abc, Some(&[("a", "foo"), ("b", "bar"), ("c", "baz"), ("d", "choo-choo")])),
