@@ -89,9 +89,18 @@ fn main() -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for (name, r) in [
         ("lookout: lines and values", rate(lines_only)),
-        ("lookout: lines, values and labels (first scrape)", rate(with_labels)),
-        ("lookout: steady-state scrape through the series cache", rate(&mut cached)),
-        ("prometheus-parse 0.2 (lines, values, labels)", rate(crate_parse)),
+        (
+            "lookout: lines, values and labels (first scrape)",
+            rate(with_labels),
+        ),
+        (
+            "lookout: steady-state scrape through the series cache",
+            rate(&mut cached),
+        ),
+        (
+            "prometheus-parse 0.2 (lines, values, labels)",
+            rate(crate_parse),
+        ),
     ] {
         let (per_s, samples) = r;
         println!(
@@ -103,6 +112,9 @@ fn main() -> anyhow::Result<()> {
     }
     let ours = rows[1].1;
     let theirs = rows[3].1;
-    println!("\nlookout (with labels) / prometheus-parse: {:.1}x", ours / theirs);
+    println!(
+        "\nlookout (with labels) / prometheus-parse: {:.1}x",
+        ours / theirs
+    );
     Ok(())
 }

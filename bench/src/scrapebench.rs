@@ -72,7 +72,10 @@ fn cpu_seconds(pid: u32, tck: f64) -> anyhow::Result<f64> {
 }
 
 fn scraped_samples(client: &reqwest::blocking::Client, addr: &str) -> anyhow::Result<f64> {
-    let body = client.get(format!("http://{addr}/metrics")).send()?.text()?;
+    let body = client
+        .get(format!("http://{addr}/metrics"))
+        .send()?
+        .text()?;
     for l in body.lines() {
         if let Some(v) = l.strip_prefix("lookout_scrape_samples_total ") {
             return Ok(v.trim().parse()?);
@@ -99,12 +102,10 @@ fn main() -> anyhow::Result<()> {
     let r2 = rounds.clone();
     let app = axum::Router::new().route(
         "/metrics/{target}",
-        axum::routing::get(
-            move |axum::extract::Path(t): axum::extract::Path<usize>| {
-                let round = r2.fetch_add(1, Ordering::Relaxed);
-                async move { payload(t, series, round) }
-            },
-        ),
+        axum::routing::get(move |axum::extract::Path(t): axum::extract::Path<usize>| {
+            let round = r2.fetch_add(1, Ordering::Relaxed);
+            async move { payload(t, series, round) }
+        }),
     );
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let exporter = listener.local_addr()?;
