@@ -591,4 +591,119 @@ mod tests {
         assert!(mem.count(|x| x.0.contains("\"up\"") && x.2 == 0.0) >= 2);
         m.stop().await;
     }
+
+    /// An exporter whose answer depends on the request: `/slow` sleeps 2s, `/om` answers
+    /// OpenMetrics, `/auth` wants credentials, `/echo` shows its query string.
+    async fn picky_exporter() -> String {
+        use axum::http::HeaderMap;
+        use axum::routing::get;
+        let app = axum::Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    "a 1\n"
+                }),
+            )
+            .route(
+                "/om",
+                get(|h: HeaderMap| async move {
+                    let accept = h.get("accept").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                    assert!(accept.starts_with("application/openmetrics-text"), "{accept}");
+                    (
+                        [("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+                        "# TYPE c counter\n# UNIT c seconds\nc_total 3 1700000000.5 # {id=\"x\"} 1\n# EOF\n",
+                    )
+                }),
+            )
+            .route(
+                "/auth",
+                get(|h: HeaderMap| async move {
+                    let a = h.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    if a == "Bearer s3cret" || a == "Basic dTpwdw==" {
+                        (axum::http::StatusCode::OK, "ok 1\n")
+                    } else {
+                        (axum::http::StatusCode::UNAUTHORIZED, "")
+                    }
+                }),
+            )
+            .route(
+                "/echo",
+                get(|q: axum::extract::RawQuery| async move {
+                    format!("echo{{q=\"{}\"}} 1\n", q.0.unwrap_or_default())
+                }),
+            );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        addr.to_string()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn timeouts_openmetrics_auth_and_params() {
+        let addr = picky_exporter().await;
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "pw\n").unwrap();
+        let mem = Arc::new(Mem::default());
+        let m = Manager::new(mem.clone());
+        let t = format!("static_configs: [{{targets: ['{addr}']}}]");
+        let cfg = format!(
+            "- {{job_name: slow, scrape_interval: 500ms, scrape_timeout: 200ms, metrics_path: /slow, {t}}}
+- {{job_name: om, scrape_interval: 100ms, metrics_path: /om, {t}}}
+- {{job_name: bearer, scrape_interval: 100ms, metrics_path: /auth, bearer_token: s3cret, {t}}}
+- {{job_name: basic, scrape_interval: 100ms, metrics_path: /auth, basic_auth: {{username: u, password_file: '{}'}}, {t}}}
+- {{job_name: noauth, scrape_interval: 100ms, metrics_path: /auth, {t}}}
+- {{job_name: echo, scrape_interval: 100ms, metrics_path: /echo, params: {{module: [a b]}}, {t}}}
+",
+            pw.display()
+        );
+        m.apply(jobs(&cfg)).await.unwrap();
+        let status = |job: &str| {
+            m.pools()
+                .get(job)
+                .and_then(|p| p.active.first().map(|t| t.status()))
+        };
+        eventually("every job scraped", || {
+            ["slow", "om", "bearer", "basic", "noauth", "echo"]
+                .iter()
+                .all(|j| status(j).is_some_and(|s| s.last_scrape.is_some()))
+        })
+        .await;
+        let slow = status("slow").unwrap();
+        assert_eq!(slow.health, super::super::target::Health::Down);
+        assert!(slow.last_error.contains("timed out"), "{}", slow.last_error);
+        assert!(
+            slow.last_duration < Duration::from_millis(1500),
+            "the timeout cut the scrape short"
+        );
+        let om = status("om").unwrap();
+        assert_eq!(
+            om.health,
+            super::super::target::Health::Up,
+            "{}",
+            om.last_error
+        );
+        assert_eq!(om.metadata[0].unit, "seconds");
+        assert_eq!(
+            mem.count(|x| x.0.contains("c_total") && x.1 == 1_700_000_000_500 && x.2 == 3.0),
+            mem.count(|x| x.0.contains("c_total")),
+            "OpenMetrics timestamps are seconds"
+        );
+        assert_eq!(
+            status("bearer").unwrap().health,
+            super::super::target::Health::Up
+        );
+        assert_eq!(
+            status("basic").unwrap().health,
+            super::super::target::Health::Up
+        );
+        let no = status("noauth").unwrap();
+        assert!(no.last_error.contains("401"), "{}", no.last_error);
+        eventually("the echoed params", || {
+            mem.count(|x| x.0.contains("q=\"module=a+b\"")) > 0
+        })
+        .await;
+        m.stop().await;
+    }
 }
