@@ -9,13 +9,17 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
-# tests/scrape_node_exporter.rs scrapes Debian's node exporter. Install it when missing:
-# as root directly, otherwise through sudo without a password prompt.
-if [ ! -x /usr/bin/prometheus-node-exporter ]; then
+# tests/scrape_node_exporter.rs scrapes Debian's node exporter; the scraper's TLS test
+# makes certificates and a TLS server with openssl. Install them when missing: as root
+# directly, otherwise through sudo without a password prompt.
+missing=""
+[ -x /usr/bin/prometheus-node-exporter ] || missing="$missing prometheus-node-exporter"
+command -v openssl >/dev/null || missing="$missing openssl"
+if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq prometheus-node-exporter
+    apt-get update -qq && apt-get install -y -qq $missing
   else
-    sudo -n apt-get update -qq && sudo -n apt-get install -y -qq prometheus-node-exporter
+    sudo -n apt-get update -qq && sudo -n apt-get install -y -qq $missing
   fi
 fi
 

@@ -706,4 +706,159 @@ mod tests {
         .await;
         m.stop().await;
     }
+
+    fn run(dir: &std::path::Path, args: &[&str]) {
+        let st = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("the openssl command (Debian package openssl) is needed by this test");
+        assert!(st.success(), "openssl {args:?}");
+    }
+
+    /// `openssl s_server -WWW` serving `dir/metrics` over TLS on a free loopback port.
+    struct TlsServer(std::process::Child, String);
+
+    impl Drop for TlsServer {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn tls_server(dir: &std::path::Path, extra: &[&str]) -> TlsServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = std::process::Command::new("openssl")
+            .args([
+                "s_server", "-accept", &addr, "-cert", "leaf.pem", "-key", "leaf.key", "-WWW",
+                "-quiet",
+            ])
+            .args(extra)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_server");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(&addr).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        TlsServer(child, addr)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tls_ca_file_client_certificates_and_insecure_skip_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("metrics"), "tls_metric 1\n").unwrap();
+        std::fs::write(
+            d.join("ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n",
+        )
+        .unwrap();
+        run(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=lookout test CA",
+            ],
+        );
+        run(
+            d,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "leaf.key",
+                "-out",
+                "leaf.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        );
+        run(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "leaf.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "leaf.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "ext",
+            ],
+        );
+        let plain = tls_server(d, &[]);
+        let mtls = tls_server(
+            d,
+            &["-Verify", "1", "-verify_return_error", "-CAfile", "ca.pem"],
+        );
+        let p = |f: &str| d.join(f).display().to_string();
+        let cfg = format!(
+            "- {{job_name: ca, scheme: https, scrape_interval: 200ms, tls_config: {{ca_file: '{ca}'}}, static_configs: [{{targets: ['{a}']}}]}}
+- {{job_name: insecure, scheme: https, scrape_interval: 200ms, tls_config: {{insecure_skip_verify: true}}, static_configs: [{{targets: ['{a}']}}]}}
+- {{job_name: untrusted, scheme: https, scrape_interval: 200ms, static_configs: [{{targets: ['{a}']}}]}}
+- {{job_name: mtls, scheme: https, scrape_interval: 200ms, tls_config: {{ca_file: '{ca}', cert_file: '{cert}', key_file: '{key}'}}, static_configs: [{{targets: ['{b}']}}]}}
+- {{job_name: nocert, scheme: https, scrape_interval: 200ms, tls_config: {{ca_file: '{ca}'}}, static_configs: [{{targets: ['{b}']}}]}}
+",
+            ca = p("ca.pem"),
+            cert = p("leaf.pem"),
+            key = p("leaf.key"),
+            a = plain.1,
+            b = mtls.1,
+        );
+        let mem = Arc::new(Mem::default());
+        let m = Manager::new(mem.clone());
+        m.apply(jobs(&cfg)).await.unwrap();
+        let status = |job: &str| {
+            m.pools()
+                .get(job)
+                .and_then(|p| p.active.first().map(|t| t.status()))
+        };
+        use super::super::target::Health;
+        eventually("every TLS job scraped as expected", || {
+            ["ca", "insecure", "mtls"]
+                .iter()
+                .all(|j| status(j).is_some_and(|s| s.health == Health::Up))
+                && ["untrusted", "nocert"]
+                    .iter()
+                    .all(|j| status(j).is_some_and(|s| s.health == Health::Down))
+        })
+        .await;
+        assert!(mem.count(|x| x.0.contains("tls_metric") && x.0.contains("job=\"mtls\"")) > 0);
+        let e = status("untrusted").unwrap().last_error;
+        assert!(e.to_lowercase().contains("certificate"), "{e}");
+        m.stop().await;
+    }
 }
