@@ -26,8 +26,8 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::{
-    ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowSelection,
-    RowSelector,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -390,6 +390,9 @@ pub struct Block {
     /// Set when compaction or retention replaced the block; the directory is removed when
     /// the last reader lets go, so a query never loses files under it.
     obsolete: std::sync::atomic::AtomicBool,
+    /// samples.parquet's footer and page index, read by the first query and kept: parsing
+    /// them took milliseconds on every read of a large block.
+    samples_meta: std::sync::OnceLock<ArrowReaderMetadata>,
 }
 
 impl Drop for Block {
@@ -459,6 +462,7 @@ impl Block {
             entries,
             bytes,
             obsolete: std::sync::atomic::AtomicBool::new(false),
+            samples_meta: std::sync::OnceLock::new(),
         })
     }
 
@@ -508,29 +512,63 @@ impl Block {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        let wanted: Vec<(u32, SeriesEntry)> = ids
+            .iter()
+            .filter_map(|id| self.entries.get(id as usize).map(|e| (id, *e)))
+            .collect();
+        // Decompressing pages is most of a large read: split it over the cores.
+        let threads = if wanted.len() < 2048 {
+            1
+        } else {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(8)
+        };
+        if threads == 1 {
+            return self.read_part(&wanted, mint, maxt);
+        }
+        let chunk = wanted.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = wanted
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || self.read_part(part, mint, maxt)))
+                .collect();
+            let mut out = Vec::with_capacity(wanted.len());
+            for p in parts {
+                match p.join() {
+                    Ok(r) => out.extend(r?),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Reads the samples of `wanted` (in row order) with one reader.
+    fn read_part(
+        &self,
+        wanted: &[(u32, SeriesEntry)],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<(u32, Vec<Sample>)>> {
         let path = self.dir.join("samples.parquet");
         let mut selectors = Vec::new();
         let mut pos = 0u64;
-        let mut wanted = Vec::with_capacity(ids.len() as usize);
-        for id in ids {
-            let Some(e) = self.entries.get(id as usize) else {
-                continue;
-            };
+        for (_, e) in wanted {
             if e.first_row > pos {
                 selectors.push(RowSelector::skip((e.first_row - pos) as usize));
             }
             selectors.push(RowSelector::select(e.rows as usize));
             pos = e.first_row + e.rows as u64;
-            wanted.push((id, *e));
         }
         let total = self.meta.num_samples;
         if total > pos {
             selectors.push(RowSelector::skip((total - pos) as usize));
         }
-        let mut reader = open_samples(&path, Some(RowSelection::from(selectors)))?;
+        let mut reader = self.open_samples(&path, Some(RowSelection::from(selectors)))?;
         let mut cur = BatchCursor::default();
         let mut out = Vec::with_capacity(wanted.len());
-        for (id, e) in wanted {
+        for &(id, e) in wanted {
             let mut samples = Vec::with_capacity(e.rows as usize);
             cur.take(&mut reader, &path, e.rows as usize, e.scale, &mut samples)?;
             samples.retain(|s| s.t >= mint && s.t <= maxt);
@@ -542,7 +580,7 @@ impl Block {
     /// Every series in label order with all its samples, read sequentially (compaction's input).
     pub fn series_cursor(&self) -> Result<SeriesCursor<'_>> {
         let path = self.dir.join("samples.parquet");
-        let reader = open_samples(&path, None)?;
+        let reader = self.open_samples(&path, None)?;
         Ok(SeriesCursor {
             block: self,
             path,
@@ -593,10 +631,36 @@ impl SeriesCursor<'_> {
     }
 }
 
-fn open_samples(path: &Path, selection: Option<RowSelection>) -> Result<ParquetRecordBatchReader> {
-    let f = File::open(path).map_err(Error::io("opening block samples", path))?;
-    let opts = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-    let b = ParquetRecordBatchReaderBuilder::try_new_with_options(f, opts).map_err(pq_err(path))?;
+impl Block {
+    fn open_samples(
+        &self,
+        path: &Path,
+        selection: Option<RowSelection>,
+    ) -> Result<ParquetRecordBatchReader> {
+        let f = File::open(path).map_err(Error::io("opening block samples", path))?;
+        let meta = match self.samples_meta.get() {
+            Some(m) => m.clone(),
+            None => {
+                let opts =
+                    ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+                let m = ArrowReaderMetadata::load(&f, opts).map_err(pq_err(path))?;
+                let _ = self.samples_meta.set(m.clone());
+                m
+            }
+        };
+        build_samples_reader(
+            ParquetRecordBatchReaderBuilder::new_with_metadata(f, meta),
+            path,
+            selection,
+        )
+    }
+}
+
+fn build_samples_reader(
+    b: ParquetRecordBatchReaderBuilder<File>,
+    path: &Path,
+    selection: Option<RowSelection>,
+) -> Result<ParquetRecordBatchReader> {
     let mask = ProjectionMask::leaves(b.parquet_schema(), [1, 2, 3]);
     let mut b = b.with_projection(mask).with_batch_size(BATCH_ROWS * 8);
     if let Some(s) = selection {

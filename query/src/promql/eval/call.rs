@@ -579,6 +579,13 @@ impl Evaluator<'_> {
             })
         };
         self.check_deadline()?;
+        // Prometheus holds one series' window at a time plus the output so far.
+        let widest = input
+            .iter()
+            .map(|s| job.widest_window(&s.points))
+            .max()
+            .unwrap_or(0);
+        let mut held = widest;
         let mut out = Vec::with_capacity(input.len());
         let mut results = results.into_iter();
         let mut current = Vec::new().into_iter();
@@ -595,6 +602,7 @@ impl Evaluator<'_> {
             let Some(vals) = vals else {
                 continue;
             };
+            held += vals.iter().filter(|v| !is_absent(**v)).count();
             if counter_fn {
                 if let Some(metric) = labels.metric_name() {
                     if !["_total", "_sum", "_count", "_bucket"]
@@ -617,6 +625,7 @@ impl Evaluator<'_> {
             out.push(s);
         }
         let _ = node;
+        self.account(held)?;
         Ok(Val::Vector(self.merge_same_labels(out)?))
     }
 
@@ -742,6 +751,27 @@ struct RangeJob<'a> {
 }
 
 impl RangeJob<'_> {
+    /// The most points any one step's window of this series holds.
+    fn widest_window(&self, points: &[crate::promql::value::Point]) -> usize {
+        let (mut lo, mut hi, mut widest) = (0usize, 0usize, 0usize);
+        let mut prev_t = i64::MIN;
+        for &t in self.times {
+            if t < prev_t {
+                lo = 0;
+                hi = 0;
+            }
+            prev_t = t;
+            while hi < points.len() && points[hi].t <= t {
+                hi += 1;
+            }
+            while lo < hi && points[lo].t <= t - self.range {
+                lo += 1;
+            }
+            widest = widest.max(hi - lo);
+        }
+        widest
+    }
+
     /// The function's value per step, or `None` if the series gives no value at any step.
     fn series(&self, points: &[crate::promql::value::Point]) -> Result<Option<Vec<f64>>> {
         let (name, params, range) = (self.name, self.params, self.range);
