@@ -97,7 +97,7 @@ fn scrapes_node_exporter_and_marks_it_stale_when_it_stops() {
 
     let dir = TestDir::new();
     let cfg = format!(
-        "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\n\
+        "global: {{scrape_interval: 2s, scrape_timeout: 2s}}\n\
          scrape_configs:\n  - job_name: node\n    static_configs: [{{targets: ['{addr}']}}]\n"
     );
     let srv = Server::start(&dir.data(), Some(&cfg));
@@ -135,7 +135,9 @@ fn scrapes_node_exporter_and_marks_it_stale_when_it_stops() {
         missing.is_empty().then_some(missing)
     });
     assert!(missing.is_empty());
-    assert_eq!(last(&srv, "up{job=\"node\"}"), Some(1.0));
+    wait_for("up == 1", || {
+        (last(&srv, "up{job=\"node\"}") == Some(1.0)).then_some(())
+    });
     for m in [
         "scrape_duration_seconds",
         "scrape_samples_scraped",
