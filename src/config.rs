@@ -153,7 +153,8 @@ impl Config {
         if self.query.max_samples == 0 {
             anyhow::bail!("query.max_samples must be positive (50000000 is the default)");
         }
-        self.scrape_jobs(None)?;
+        lookout_collector::scrape::manager::check(&self.scrape_jobs(None)?)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     }
 

@@ -113,6 +113,17 @@ fn check_config_reports_scrape_errors_with_their_line() {
     assert_eq!(code, Some(1));
     assert!(err.contains("modulus"), "{err}");
 
+    let bad = dir.file(
+        "tls.yaml",
+        "scrape_configs:\n  - job_name: a\n    scheme: https\n    tls_config: {ca_file: /nonexistent/ca.pem}\n",
+    );
+    let (code, _out, err) = run_cli(
+        &["check", "config", bad.to_str().unwrap()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, Some(1));
+    assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+
     let good = dir.file(
         "good.yaml",
         "global: {scrape_interval: 15s}\nscrape_configs:\n  - job_name: node\n    file_sd_configs: [{files: ['/etc/targets/*.json']}]\n    metric_relabel_configs:\n      - {source_labels: [__name__], regex: 'go_.*', action: drop}\n",

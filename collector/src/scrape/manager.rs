@@ -295,6 +295,20 @@ fn settings(j: &ScrapeConfig) -> Result<Settings> {
     })
 }
 
+/// Checks what [`Manager::apply`] would build for each job (relabel rules, credentials and
+/// TLS files, HTTP clients) without starting anything: `lookout check config` and config
+/// loading use it so that a config that loads also starts.
+pub fn check(jobs: &[ScrapeConfig]) -> Result<()> {
+    for j in jobs {
+        settings(j)?;
+        client(j)?;
+        if let Some(t) = &j.tenant {
+            TenantId::new(t)?;
+        }
+    }
+    Ok(())
+}
+
 static CRYPTO: std::sync::Once = std::sync::Once::new();
 
 fn client(j: &ScrapeConfig) -> Result<JobClient> {

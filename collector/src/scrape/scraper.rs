@@ -311,3 +311,32 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_spread_targets_over_the_interval() {
+        let iv = Duration::from_secs(60);
+        let mut slots = std::collections::BTreeSet::new();
+        for h in 0..100u64 {
+            let hash = xxhash_rust::xxh3::xxh3_64(&h.to_le_bytes());
+            let d = until_slot(hash, iv);
+            assert!(d <= iv);
+            // The phase within the interval is the hash's, whatever the current time.
+            let now = now_ms() as u64;
+            let phase = (now + d.as_millis() as u64) % 60_000;
+            let want = hash % 60_000;
+            assert!(
+                phase.abs_diff(want) <= 2 || phase.abs_diff(want) >= 59_998,
+                "{phase} {want}"
+            );
+            slots.insert(phase / 6_000);
+        }
+        assert!(
+            slots.len() >= 8,
+            "100 targets land in most tenths of the interval: {slots:?}"
+        );
+    }
+}
