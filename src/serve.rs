@@ -94,12 +94,13 @@ async fn serve(
         },
         max_body_bytes: cfg.limits.max_body_size.0 as usize,
     });
+    let scrape = lookout_collector::scrape::Manager::new(store.clone());
     let query = lookout_query::router(QueryState {
         store: store.clone(),
         multi_tenant: cfg.multi_tenant,
         engine: Engine::new(cfg.query.engine_options()),
+        metadata: Arc::new(scrape.clone()),
     });
-    let scrape = lookout_collector::scrape::Manager::new(store.clone());
     let self_metrics = SelfMetrics::new(store.clone(), scrape.clone());
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await

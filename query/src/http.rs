@@ -24,6 +24,8 @@ pub struct QueryState {
     pub multi_tenant: bool,
     /// Evaluates PromQL with the configured lookback, timeout and sample limit.
     pub engine: Engine,
+    /// HELP/TYPE/UNIT for `/api/v1/metadata` (the scrape manager in `lookout serve`).
+    pub metadata: Arc<dyn lookout_store::MetadataSource>,
 }
 
 pub fn router(state: QueryState) -> Router {
