@@ -60,7 +60,10 @@ fn reload_over_http_scrapes_lookout_itself() {
     });
     // The scrape manager's metadata is what /api/v1/metadata serves.
     let md = srv.api_data("/api/v1/metadata?metric=lookout_scrape_scrapes_total", None);
-    assert_eq!(md["lookout_scrape_scrapes_total"][0]["type"], "counter", "{md}");
+    assert_eq!(
+        md["lookout_scrape_scrapes_total"][0]["type"], "counter",
+        "{md}"
+    );
     let md = srv.api_data("/api/v1/metadata?limit=2", None);
     assert_eq!(md.as_object().map(|m| m.len()), Some(2), "{md}");
     let t = srv.api_data("/api/v1/targets?state=active", None)["activeTargets"][0].clone();
