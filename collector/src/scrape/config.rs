@@ -274,6 +274,25 @@ pub struct ScrapeConfig {
     /// Lookout: the tenant the job's samples are written to (`default` when absent).
     #[serde(default)]
     pub tenant: Option<String>,
+    /// Accepted so pasted Prometheus configs load; Lookout always behaves as Prometheus
+    /// does by default here (redirects followed, HTTP/2 offered, text and OpenMetrics
+    /// negotiated, classic histograms kept, dropped targets listed).
+    #[serde(default)]
+    pub follow_redirects: Option<bool>,
+    #[serde(default)]
+    pub enable_http2: Option<bool>,
+    #[serde(default)]
+    pub enable_compression: Option<bool>,
+    #[serde(default)]
+    pub scrape_protocols: Option<Vec<String>>,
+    #[serde(default)]
+    pub fallback_scrape_protocol: Option<String>,
+    #[serde(default)]
+    pub scrape_classic_histograms: Option<bool>,
+    #[serde(default)]
+    pub always_scrape_classic_histograms: Option<bool>,
+    #[serde(default)]
+    pub keep_dropped_targets: Option<u64>,
 }
 
 fn default_metrics_path() -> String {
@@ -316,6 +335,14 @@ impl ScrapeConfig {
             relabel_configs: vec![],
             metric_relabel_configs: vec![],
             tenant: None,
+            follow_redirects: None,
+            enable_http2: None,
+            enable_compression: None,
+            scrape_protocols: None,
+            fallback_scrape_protocol: None,
+            scrape_classic_histograms: None,
+            always_scrape_classic_histograms: None,
+            keep_dropped_targets: None,
         }
     }
 }
@@ -461,6 +488,14 @@ mod tests {
         assert!(j[0].honor_timestamps);
         let j = parse("- job_name: a\n  scrape_interval: 5s\n").unwrap();
         assert_eq!(j[0].scrape_timeout, Some(PromDuration(5_000)));
+    }
+
+    #[test]
+    fn prometheus_http_client_keys_are_accepted() {
+        let y = "- job_name: a\n  follow_redirects: true\n  enable_http2: true\n  enable_compression: true\n  scrape_protocols: [OpenMetricsText1.0.0, PrometheusText0.0.4]\n  keep_dropped_targets: 0\n  static_configs: [{targets: ['h:1']}]\n";
+        let j = parse(y).unwrap();
+        assert_eq!(j[0].follow_redirects, Some(true));
+        assert!(parse("- job_name: a\n  no_such_key: 1\n").is_err());
     }
 
     #[test]
