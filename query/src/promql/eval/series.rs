@@ -44,8 +44,10 @@ impl Series {
     }
 }
 
+/// The labels without the metric name. `__type__` and `__unit__` (Prometheus' type-and-unit
+/// labels) belong to the name and go with it, as in Prometheus.
 pub fn without_name(labels: &Labels) -> Labels {
-    without(labels, &["__name__"])
+    without(labels, &["__name__", "__type__", "__unit__"])
 }
 
 pub fn without(labels: &Labels, names: &[&str]) -> Labels {
