@@ -662,7 +662,7 @@ fn build_samples_reader(
     selection: Option<RowSelection>,
 ) -> Result<ParquetRecordBatchReader> {
     let mask = ProjectionMask::leaves(b.parquet_schema(), [1, 2, 3]);
-    let mut b = b.with_projection(mask).with_batch_size(BATCH_ROWS * 8);
+    let mut b = b.with_projection(mask).with_batch_size(BATCH_ROWS);
     if let Some(s) = selection {
         b = b.with_row_selection(s);
     }
