@@ -2,8 +2,7 @@
 //! store's matchers. A selector with `or` inside its braces becomes several matcher groups,
 //! whose results are united.
 
-use lookout_store::{MatchOp, Matcher};
-use promql_parser::label::MatchOp as PMatchOp;
+use lookout_store::Matcher;
 use promql_parser::parser::{self, Expr};
 
 use crate::error::{Error, Result};
@@ -17,35 +16,13 @@ pub fn parse_selector(s: &str) -> Result<Vec<Vec<Matcher>>> {
             "invalid parameter \"match[]\": {s:?} is not a series selector such as up{{job=\"api\"}}"
         )));
     };
-    let mut groups: Vec<Vec<promql_parser::label::Matcher>> = Vec::new();
-    if vs.matchers.or_matchers.is_empty() {
-        groups.push(vs.matchers.matchers.clone());
-    } else {
-        groups.extend(vs.matchers.or_matchers.iter().cloned());
-    }
-    let mut out = Vec::with_capacity(groups.len());
-    for g in groups {
-        let mut ms = Vec::with_capacity(g.len() + 1);
-        if let Some(name) = &vs.name {
-            if !g.iter().any(|m| m.name == "__name__") {
-                ms.push(Matcher::equal("__name__", name.clone()));
-            }
-        }
-        for m in g {
-            let op = match m.op {
-                PMatchOp::Equal => MatchOp::Equal,
-                PMatchOp::NotEqual => MatchOp::NotEqual,
-                PMatchOp::Re(_) => MatchOp::RegexMatch,
-                PMatchOp::NotRe(_) => MatchOp::RegexNoMatch,
-            };
-            ms.push(Matcher::new(op, m.name, m.value)?);
-        }
+    let out = crate::promql::storage::matcher_groups(&vs)?;
+    for ms in &out {
         if ms.iter().all(|m| m.matches_empty()) {
             return Err(Error::BadData(format!(
                 "invalid parameter \"match[]\": {s}: vector selector must contain at least one non-empty matcher"
             )));
         }
-        out.push(ms);
     }
     Ok(out)
 }

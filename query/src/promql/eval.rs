@@ -15,8 +15,7 @@ mod series;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use lookout_store::model::sample::is_stale_nan;
-use lookout_store::{Labels, MatchOp, Matcher};
-use promql_parser::label::MatchOp as PMatchOp;
+use lookout_store::Labels;
 use promql_parser::parser::{self as ast, AtModifier, Expr, Offset};
 
 use super::engine::{Annotation, AnnotationKind, Engine, QueryOutput};
@@ -160,18 +159,7 @@ fn system_time_ms(t: &SystemTime) -> i64 {
     }
 }
 
-/// Prometheus' spelling of a float in label values and messages (Go's `'f', -1`).
-pub(crate) fn format_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        format!("{v}")
-    }
-}
+pub(crate) use super::value::format_float;
 
 impl<'a> Evaluator<'a> {
     pub fn steps(&self) -> usize {
@@ -230,42 +218,15 @@ impl<'a> Evaluator<'a> {
             Expr::MatrixSelector(ms) => {
                 let series = self.matrix_points(ms)?;
                 let times = self.read_times(&ms.vs.at, &ms.vs.offset);
-                let range = duration_ms(&ms.range);
-                let mut out = Vec::new();
-                for s in series {
-                    let pts: Vec<Point> = s
-                        .points
-                        .iter()
-                        .filter(|p| p.t > times[0] - range && p.t <= times[0])
-                        .copied()
-                        .collect();
-                    if !pts.is_empty() {
-                        out.push(RangeSeries {
-                            labels: s.labels,
-                            points: pts,
-                        });
-                    }
-                }
-                Ok(Value::Matrix(out))
+                Ok(Value::Matrix(window_at(
+                    series,
+                    times[0],
+                    duration_ms(&ms.range),
+                )))
             }
             Expr::Subquery(sq) => {
                 let (series, times) = self.subquery_points(sq)?;
-                let range = duration_ms(&sq.range);
-                let mut out = Vec::new();
-                for s in series {
-                    let pts: Vec<Point> = s
-                        .points
-                        .iter()
-                        .filter(|p| p.t > times[0] - range && p.t <= times[0])
-                        .copied()
-                        .collect();
-                    if !pts.is_empty() {
-                        out.push(RangeSeries {
-                            labels: s.labels,
-                            points: pts,
-                        });
-                    }
-                }
+                let out = window_at(series, times[0], duration_ms(&sq.range));
                 let out = self.finish_matrix(out.into_iter().map(|s| (s, false)).collect())?;
                 Ok(Value::Matrix(out))
             }
@@ -474,33 +435,6 @@ impl<'a> Evaluator<'a> {
         series::merge_same_labels(series)
     }
 
-    fn selector_matchers(&self, vs: &ast::VectorSelector) -> Result<Vec<Vec<Matcher>>> {
-        let mut groups: Vec<&Vec<promql_parser::label::Matcher>> = Vec::new();
-        if vs.matchers.or_matchers.is_empty() {
-            groups.push(&vs.matchers.matchers);
-        } else {
-            groups.extend(vs.matchers.or_matchers.iter());
-        }
-        let mut out = Vec::new();
-        for g in groups {
-            let mut ms = Vec::with_capacity(g.len() + 1);
-            if let Some(name) = &vs.name {
-                ms.push(Matcher::equal("__name__", name.clone()));
-            }
-            for m in g {
-                let op = match m.op {
-                    PMatchOp::Equal => MatchOp::Equal,
-                    PMatchOp::NotEqual => MatchOp::NotEqual,
-                    PMatchOp::Re(_) => MatchOp::RegexMatch,
-                    PMatchOp::NotRe(_) => MatchOp::RegexNoMatch,
-                };
-                ms.push(Matcher::new(op, m.name.clone(), m.value.clone())?);
-            }
-            out.push(ms);
-        }
-        Ok(out)
-    }
-
     /// Selects series in `[mint, maxt]` for a selector (all of its `or` groups).
     fn select(
         &mut self,
@@ -508,7 +442,7 @@ impl<'a> Evaluator<'a> {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<lookout_store::Series>> {
-        let groups = self.selector_matchers(vs)?;
+        let groups = super::storage::matcher_groups(vs)?;
         let mut all: Vec<lookout_store::Series> = Vec::new();
         for g in &groups {
             all.extend(self.storage.select(g, mint, maxt)?);
@@ -675,6 +609,17 @@ impl<'a> Evaluator<'a> {
         };
         Ok((series, times))
     }
+}
+
+/// Each series' points in `(t - range, t]`; series left without points are dropped.
+fn window_at(series: Vec<RangeSeries>, t: i64, range: i64) -> Vec<RangeSeries> {
+    series
+        .into_iter()
+        .filter_map(|mut s| {
+            s.points.retain(|p| p.t > t - range && p.t <= t);
+            (!s.points.is_empty()).then_some(s)
+        })
+        .collect()
 }
 
 pub(crate) fn unwrap_parens(mut e: &Expr) -> &Expr {

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use lookout_store::{Matcher, SelectHints, Series, Store, TenantId};
+use lookout_store::{MatchOp, Matcher, SelectHints, Series, Store, TenantId};
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::VectorSelector;
 
 use crate::error::Result;
 
@@ -11,6 +13,37 @@ use crate::error::Result;
 /// labels, one sample per timestamp.
 pub trait Queryable: Sync {
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>>;
+}
+
+/// The store's matchers for a parsed selector: one group per `or` alternative inside its
+/// braces (usually one), each with the metric name as a `__name__` matcher.
+pub fn matcher_groups(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>> {
+    let mut groups: Vec<&Vec<promql_parser::label::Matcher>> = Vec::new();
+    if vs.matchers.or_matchers.is_empty() {
+        groups.push(&vs.matchers.matchers);
+    } else {
+        groups.extend(vs.matchers.or_matchers.iter());
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for g in groups {
+        let mut ms = Vec::with_capacity(g.len() + 1);
+        if let Some(name) = &vs.name {
+            if !g.iter().any(|m| m.name == "__name__") {
+                ms.push(Matcher::equal("__name__", name.clone()));
+            }
+        }
+        for m in g {
+            let op = match m.op {
+                PMatchOp::Equal => MatchOp::Equal,
+                PMatchOp::NotEqual => MatchOp::NotEqual,
+                PMatchOp::Re(_) => MatchOp::RegexMatch,
+                PMatchOp::NotRe(_) => MatchOp::RegexNoMatch,
+            };
+            ms.push(Matcher::new(op, m.name.clone(), m.value.clone())?);
+        }
+        out.push(ms);
+    }
+    Ok(out)
 }
 
 /// One tenant's view of the metrics store.

@@ -21,6 +21,21 @@ pub struct RangeSeries {
     pub points: Vec<Point>,
 }
 
+/// Prometheus' spelling of a float in label values and messages (Go's
+/// `strconv.FormatFloat(v, 'f', -1, 64)`): `NaN`, `+Inf`, `-Inf`, otherwise the shortest
+/// round-tripping decimal.
+pub fn format_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
 /// A query result.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {

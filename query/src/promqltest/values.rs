@@ -46,14 +46,8 @@ impl fmt::Display for SeqValue {
 pub fn format_float(v: f64) -> String {
     if lookout_store::model::sample::is_stale_nan(v) {
         "stale".into()
-    } else if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
     } else {
-        format!("{v}")
+        crate::promql::value::format_float(v)
     }
 }
 
