@@ -293,3 +293,38 @@ fn blocks_are_compact_for_regular_counters() {
     let bps = s.block_bytes as f64 / 480_000.0;
     assert!(bps < 1.0, "{bps} bytes per sample");
 }
+
+#[test]
+fn large_selections_read_on_several_threads_keep_every_sample() {
+    // Above 2,048 series the head and block reads split the work across threads; the
+    // result must be the same series, in label order, with every sample.
+    let dir = tempfile::tempdir().unwrap();
+    let db = Tsdb::open(dir.path(), opts()).unwrap();
+    let mut model = Model::new();
+    write(&db, &mut model, 0..5000, (0..12).map(|k| k * 1000), 0);
+    db.flush().unwrap();
+    write(&db, &mut model, 0..5000, (12..16).map(|k| k * 1000), 1);
+    check(&db, &model);
+    let got = db
+        .select(
+            &[Matcher::equal("__name__", "node_cpu_seconds_total")],
+            3000,
+            13_000,
+            &SelectHints::default(),
+        )
+        .unwrap();
+    let want: Vec<&Labels> = model
+        .keys()
+        .filter(|l| l.get("__name__") == Some("node_cpu_seconds_total"))
+        .collect();
+    assert_eq!(got.len(), want.len());
+    for (s, l) in got.iter().zip(want) {
+        assert_eq!(&s.labels, l);
+        let expect: Vec<(i64, u64)> = model[l]
+            .range(3000..=13_000)
+            .map(|(t, v)| (*t, *v))
+            .collect();
+        let have: Vec<(i64, u64)> = s.samples.iter().map(|x| (x.t, x.v.to_bits())).collect();
+        assert_eq!(have, expect, "samples of {l}");
+    }
+}
