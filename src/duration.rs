@@ -9,48 +9,13 @@ use serde::{de, Deserialize, Deserializer};
 pub struct Duration(pub i64);
 
 impl Duration {
+    /// Parses with the scraper's Prometheus duration grammar, so lookout.yaml and
+    /// `scrape_configs` accept exactly the same spellings.
     pub fn parse(s: &str) -> Result<Duration, String> {
-        let err = || {
-            format!("duration {s:?} is invalid: use a number with a unit, e.g. 15s, 1h30m, 2d (units ms, s, m, h, d, w, y)")
-        };
-        if s == "0" {
-            return Ok(Duration(0));
-        }
-        let b = s.as_bytes();
-        let mut i = 0;
-        let mut total: i64 = 0;
-        if b.is_empty() {
-            return Err(err());
-        }
-        while i < b.len() {
-            let start = i;
-            while i < b.len() && b[i].is_ascii_digit() {
-                i += 1;
-            }
-            if start == i {
-                return Err(err());
-            }
-            let n: i64 = s[start..i].parse().map_err(|_| err())?;
-            let ustart = i;
-            while i < b.len() && b[i].is_ascii_alphabetic() {
-                i += 1;
-            }
-            let unit = match &s[ustart..i] {
-                "ms" => 1,
-                "s" => 1000,
-                "m" => 60_000,
-                "h" => 3_600_000,
-                "d" => 86_400_000,
-                "w" => 7 * 86_400_000,
-                "y" => 365 * 86_400_000,
-                _ => return Err(err()),
-            };
-            total = n
-                .checked_mul(unit)
-                .and_then(|x| total.checked_add(x))
-                .ok_or_else(err)?;
-        }
-        Ok(Duration(total))
+        let ms = lookout_collector::scrape::config::PromDuration::parse(s)?.0;
+        i64::try_from(ms)
+            .map(Duration)
+            .map_err(|_| format!("duration {s:?} is too long"))
     }
 }
 
