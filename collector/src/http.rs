@@ -66,10 +66,11 @@ async fn write(
     let sink = st.sink.clone();
     let limits = st.limits;
     let histograms = tokio::task::spawn_blocking(move || -> Result<usize, Error> {
-        let d = remote_write::decode(&body, limits)?;
-        sink.append(&tenant, &d.batch)?;
-        crate::metrics::record_remote_write(d.batch.iter().map(|s| s.samples.len() as u64).sum());
-        Ok(d.histograms)
+        remote_write::decode(&body, limits, |d| {
+            sink.append_borrowed(&tenant, &d.batch())?;
+            crate::metrics::record_remote_write(d.samples() as u64);
+            Ok(d.histograms())
+        })
     })
     .await
     .map_err(|e| Error::Internal(format!("ingest task failed: {e}")))??;

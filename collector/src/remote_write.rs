@@ -3,10 +3,12 @@
 //! store yet); native histograms are refused with a 400 that says so, after the float
 //! samples of the same request were stored, so nothing is dropped silently.
 
-use lookout_store::{Label, Labels, Sample, SeriesSamples};
+use lookout_store::BorrowedSeries;
 use prost::Message;
 
 use crate::error::{Error, Result};
+
+mod wire;
 
 #[derive(Clone, PartialEq, Message)]
 pub struct WriteRequest {
@@ -82,18 +84,61 @@ impl Default for Limits {
     }
 }
 
-/// A decoded request, ready for the store.
-#[derive(Debug, Default)]
-pub struct Decoded {
-    pub batch: Vec<SeriesSamples>,
-    pub samples: usize,
-    pub exemplars: usize,
-    pub metadata: usize,
-    pub histograms: usize,
+/// A decoded request whose label sets borrow from the decompressed body.
+#[derive(Debug)]
+pub struct Decoded<'a> {
+    wire: wire::WireRequest<'a>,
 }
 
-/// Decodes and validates a request body. Errors name what was wrong.
-pub fn decode(body: &[u8], limits: Limits) -> Result<Decoded> {
+impl Decoded<'_> {
+    /// The series with samples, ready for [`lookout_store::Append::append_borrowed`].
+    pub fn batch(&self) -> Vec<BorrowedSeries<'_>> {
+        let w = &self.wire;
+        w.series
+            .iter()
+            .filter(|s| s.samples.0 < s.samples.1)
+            .map(|s| BorrowedSeries {
+                labels: &w.labels[s.labels.0 as usize..s.labels.1 as usize],
+                samples: &w.samples[s.samples.0 as usize..s.samples.1 as usize],
+            })
+            .collect()
+    }
+
+    pub fn samples(&self) -> usize {
+        self.wire.samples.len()
+    }
+
+    pub fn exemplars(&self) -> usize {
+        self.wire.exemplars
+    }
+
+    pub fn metadata(&self) -> usize {
+        self.wire.metadata
+    }
+
+    pub fn histograms(&self) -> usize {
+        self.wire.histograms
+    }
+}
+
+/// Largest decompression buffer a thread keeps between requests.
+const KEEP_BUFFER_BYTES: usize = 16 << 20;
+
+thread_local! {
+    /// Decompressed bodies land here: reusing the buffer spares each request the page
+    /// faults of a fresh multi-megabyte allocation.
+    static RAW: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Decodes a request body and hands the result to `f` (the labels borrow from a
+/// per-thread buffer, hence the closure). Errors name what was wrong. Label sets are
+/// validated by the store when it first sees a series, so the hot path does not check
+/// the same labels on every request.
+pub fn decode<R>(
+    body: &[u8],
+    limits: Limits,
+    f: impl FnOnce(&Decoded<'_>) -> Result<R>,
+) -> Result<R> {
     let len = snap::raw::decompress_len(body).map_err(|e| {
         Error::BadRequest(format!("body is not snappy-compressed (block format): {e}"))
     })?;
@@ -103,52 +148,33 @@ pub fn decode(body: &[u8], limits: Limits) -> Result<Decoded> {
             limits.max_decoded_bytes
         )));
     }
-    let raw = snap::raw::Decoder::new()
-        .decompress_vec(body)
+    RAW.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        let result = decode_into(body, &mut buf[..len], f);
+        if buf.len() > KEEP_BUFFER_BYTES {
+            *buf = Vec::new();
+        }
+        result
+    })
+}
+
+fn decode_into<R>(
+    body: &[u8],
+    raw: &mut [u8],
+    f: impl FnOnce(&Decoded<'_>) -> Result<R>,
+) -> Result<R> {
+    let n = snap::raw::Decoder::new()
+        .decompress(body, raw)
         .map_err(|e| Error::BadRequest(format!("body is not valid snappy (block format): {e}")))?;
-    let req = WriteRequest::decode(raw.as_slice()).map_err(|e| {
+    let wire = wire::read(&raw[..n]).map_err(|e| {
         Error::BadRequest(format!(
             "body is not a valid remote_write protobuf WriteRequest: {e}"
         ))
     })?;
-    let mut out = Decoded {
-        metadata: req.metadata.len(),
-        batch: Vec::with_capacity(req.timeseries.len()),
-        ..Default::default()
-    };
-    for ts in req.timeseries {
-        out.exemplars += ts.exemplars.len();
-        out.histograms += ts.histograms.len();
-        // An empty value means "no such label" in PromQL; drop it as Prometheus does,
-        // except for the metric name, which validation then reports.
-        let labels = Labels::from_sorted(
-            ts.labels
-                .into_iter()
-                .filter(|l| {
-                    !l.value.is_empty() || l.name == lookout_store::model::labels::METRIC_NAME
-                })
-                .map(|l| Label {
-                    name: l.name,
-                    value: l.value,
-                })
-                .collect(),
-        );
-        // Label sets are validated by the store when it first sees a series, so the hot path
-        // does not check the same labels on every request.
-        if ts.samples.is_empty() {
-            continue;
-        }
-        out.samples += ts.samples.len();
-        out.batch.push(SeriesSamples {
-            labels,
-            samples: ts
-                .samples
-                .iter()
-                .map(|s| Sample::new(s.timestamp, s.value))
-                .collect(),
-        });
-    }
-    Ok(out)
+    f(&Decoded { wire })
 }
 
 /// Encodes a request the way a remote_write sender does (tests, benchmarks).
@@ -162,6 +188,161 @@ pub fn encode(req: &WriteRequest) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lookout_store::{LabelSet, Labels, Sample, SeriesSamples};
+
+    /// (series with samples, samples, exemplars, metadata, histograms)
+    type Owned = (Vec<SeriesSamples>, usize, usize, usize, usize);
+
+    fn decode_owned(body: &[u8], limits: Limits) -> Result<Owned> {
+        decode(body, limits, |d| {
+            let batch = d
+                .batch()
+                .iter()
+                .map(|s| SeriesSamples {
+                    labels: s.labels.to_labels(),
+                    samples: s.samples.to_vec(),
+                })
+                .collect();
+            Ok((
+                batch,
+                d.samples(),
+                d.exemplars(),
+                d.metadata(),
+                d.histograms(),
+            ))
+        })
+    }
+
+    /// What prost makes of the same bytes, in the same shape.
+    fn prost_owned(body: &[u8]) -> Owned {
+        let raw = snap::raw::Decoder::new().decompress_vec(body).unwrap();
+        let req = WriteRequest::decode(raw.as_slice()).unwrap();
+        let mut out: Owned = (vec![], 0, 0, req.metadata.len(), 0);
+        for ts in req.timeseries {
+            out.1 += ts.samples.len();
+            out.2 += ts.exemplars.len();
+            out.4 += ts.histograms.len();
+            if ts.samples.is_empty() {
+                continue;
+            }
+            out.0.push(SeriesSamples {
+                labels: Labels::from_sorted(
+                    ts.labels
+                        .into_iter()
+                        .filter(|l| !l.value.is_empty() || l.name == "__name__")
+                        .map(|l| lookout_store::Label::new(l.name, l.value))
+                        .collect(),
+                ),
+                samples: ts
+                    .samples
+                    .iter()
+                    .map(|s| Sample::new(s.timestamp, s.value))
+                    .collect(),
+            });
+        }
+        out
+    }
+
+    fn same(a: &Owned, b: &Owned) -> bool {
+        (a.1, a.2, a.3, a.4) == (b.1, b.2, b.3, b.4)
+            && a.0.len() == b.0.len()
+            && a.0.iter().zip(&b.0).all(|(x, y)| {
+                x.labels == y.labels
+                    && x.samples.len() == y.samples.len()
+                    && x.samples
+                        .iter()
+                        .zip(&y.samples)
+                        .all(|(p, q)| p.t == q.t && p.v.to_bits() == q.v.to_bits())
+            })
+    }
+
+    #[test]
+    fn zero_copy_reader_agrees_with_prost() {
+        let mut timeseries = Vec::new();
+        for i in 0..200u32 {
+            let mut ts = series(
+                &[
+                    ("__name__", "node_cpu_seconds_total"),
+                    ("cpu", &i.to_string()),
+                    ("empty", if i % 3 == 0 { "" } else { "x" }),
+                    ("instance", "höst:9100"),
+                ],
+                &(0..i % 4)
+                    .map(|k| (-5 + i as i64 * 1000 + k as i64, f64::from(i) * 0.1))
+                    .collect::<Vec<_>>(),
+            );
+            if i % 7 == 0 {
+                ts.samples.push(ProtoSample {
+                    value: f64::from_bits(0x7ff0_0000_0000_0002),
+                    timestamp: i64::MIN,
+                });
+                ts.exemplars.push(Exemplar {
+                    labels: vec![],
+                    value: 1.0,
+                    timestamp: 5,
+                });
+                ts.histograms.push(vec![1, 2, 3]);
+            }
+            timeseries.push(ts);
+        }
+        let body = encode(&WriteRequest {
+            timeseries,
+            metadata: vec![MetricMetadata {
+                r#type: 1,
+                metric_family_name: "x".into(),
+                help: "h".into(),
+                unit: String::new(),
+            }],
+        });
+        let ours = decode_owned(&body, Limits::default()).unwrap();
+        // Every fourth series has no samples unless the seventh-series rule added one.
+        assert_eq!(ours.0.len(), 200 - 50 + 8);
+        assert!(same(&ours, &prost_owned(&body)));
+    }
+
+    #[test]
+    fn zero_copy_reader_rejects_what_prost_rejects() {
+        let good = WriteRequest {
+            timeseries: vec![series(&[("__name__", "up")], &[(1, 1.0)])],
+            metadata: vec![],
+        }
+        .encode_to_vec();
+        let mut bad_cases: Vec<(Vec<u8>, &str)> = vec![
+            (good[..good.len() - 1].to_vec(), "past the end"),
+            (vec![0x0a, 0x80], "truncated varint"),
+            (vec![0x0b], "wire type"),
+            (vec![0x08, 0x01], "WriteRequest.timeseries: wire type 0"),
+            (
+                vec![0x0a, 0x04, 0x0a, 0x02, 0x08, 0x01],
+                "Label.name: wire type 0",
+            ),
+        ];
+        // A label name that is not UTF-8.
+        bad_cases.push((
+            vec![0x0a, 0x06, 0x0a, 0x04, 0x0a, 0x02, 0xc3, 0x28],
+            "UTF-8",
+        ));
+        for (raw, want) in bad_cases {
+            assert!(
+                WriteRequest::decode(raw.as_slice()).is_err(),
+                "prost accepts {raw:?}"
+            );
+            let body = snap::raw::Encoder::new().compress_vec(&raw).unwrap();
+            let e = decode_owned(&body, Limits::default()).unwrap_err();
+            assert_eq!(e.status(), 400);
+            assert!(e.to_string().contains(want), "{e} should mention {want}");
+        }
+        // Unknown fields of every wire type are skipped, as prost does.
+        let mut raw = good.clone();
+        raw.extend_from_slice(&[
+            0x50, 0x01, 0x59, 0, 0, 0, 0, 0, 0, 0, 0, 0x62, 0x01, 0x00, 0x6d, 0, 0, 0, 0,
+        ]);
+        let body = snap::raw::Encoder::new().compress_vec(&raw).unwrap();
+        assert!(same(
+            &decode_owned(&body, Limits::default()).unwrap(),
+            &prost_owned(&body)
+        ));
+    }
 
     fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
         TimeSeries {
@@ -197,9 +378,9 @@ mod tests {
             &[("__name__", "up"), ("job", "a")],
             &[(1000, 1.0), (2000, 0.0)],
         )]);
-        let d = decode(&body, Limits::default()).unwrap();
-        assert_eq!(d.samples, 2);
-        assert_eq!(d.batch[0].labels.get("job"), Some("a"));
+        let d = decode_owned(&body, Limits::default()).unwrap();
+        assert_eq!(d.1, 2);
+        assert_eq!(d.0[0].labels.get("job"), Some("a"));
     }
 
     #[test]
@@ -243,10 +424,9 @@ mod tests {
             ),
         ];
         for (body, want) in cases {
-            let e = decode(&body, Limits::default())
+            let e = decode_owned(&body, Limits::default())
                 .and_then(|d| {
-                    d.batch
-                        .iter()
+                    d.0.iter()
                         .try_for_each(|s| s.labels.validate().map_err(Error::from))
                 })
                 .unwrap_err();
@@ -258,7 +438,7 @@ mod tests {
     #[test]
     fn decoded_size_limit_is_413() {
         let body = req(vec![series(&[("__name__", "up")], &[(1, 1.0); 100])]);
-        let e = decode(
+        let e = decode_owned(
             &body,
             Limits {
                 max_decoded_bytes: 10,
@@ -288,7 +468,7 @@ mod tests {
                 unit: String::new(),
             }],
         });
-        let d = decode(&body, Limits::default()).unwrap();
-        assert_eq!((d.samples, d.exemplars, d.metadata), (1, 1, 1));
+        let d = decode_owned(&body, Limits::default()).unwrap();
+        assert_eq!((d.1, d.2, d.3), (1, 1, 1));
     }
 }

@@ -19,7 +19,7 @@ mod store;
 pub use error::{Error, ErrorClass, Result};
 pub use metadata::{MetadataSource, MetricMetadata};
 pub use metrics::stats::TsdbStats;
-pub use model::{Label, Labels, MatchOp, Matcher, Sample};
+pub use model::{Label, LabelSet, Labels, MatchOp, Matcher, Sample};
 pub use store::{Store, StoreOptions};
 pub use tenant::TenantId;
 
@@ -28,6 +28,14 @@ pub use tenant::TenantId;
 pub struct SeriesSamples {
     pub labels: Labels,
     pub samples: Vec<Sample>,
+}
+
+/// One series of a write batch whose labels borrow from a request buffer (remote_write's
+/// zero-copy path): (name, value) pairs sorted by name, and the samples.
+#[derive(Debug, Clone, Copy)]
+pub struct BorrowedSeries<'a> {
+    pub labels: &'a [(&'a str, &'a str)],
+    pub samples: &'a [Sample],
 }
 
 /// A series as a read returns it: its labels and its samples in `[mint, maxt]`, sorted by
@@ -51,4 +59,17 @@ pub struct SelectHints {
 pub trait Append: Send + Sync {
     /// Appends a batch. When this returns `Ok`, the batch is durable against a process crash.
     fn append(&self, tenant: &TenantId, batch: &[SeriesSamples]) -> Result<()>;
+
+    /// The same for label sets borrowed from a request buffer. The default copies them
+    /// into a [`SeriesSamples`] batch; the store looks series up without copying.
+    fn append_borrowed(&self, tenant: &TenantId, batch: &[BorrowedSeries<'_>]) -> Result<()> {
+        let owned: Vec<SeriesSamples> = batch
+            .iter()
+            .map(|s| SeriesSamples {
+                labels: s.labels.to_labels(),
+                samples: s.samples.to_vec(),
+            })
+            .collect();
+        self.append(tenant, &owned)
+    }
 }

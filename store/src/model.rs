@@ -4,6 +4,6 @@ pub mod labels;
 pub mod matcher;
 pub mod sample;
 
-pub use labels::{Label, Labels};
+pub use labels::{Label, LabelSet, Labels};
 pub use matcher::{MatchOp, Matcher};
 pub use sample::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};

@@ -12,8 +12,8 @@ use parking_lot::RwLock;
 
 use crate::error::{Error, Result};
 use crate::metrics::{Tsdb, TsdbOptions};
-use crate::model::Matcher;
-use crate::{Append, SelectHints, Series, SeriesSamples, TenantId, TsdbStats};
+use crate::model::{Matcher, Sample};
+use crate::{Append, BorrowedSeries, SelectHints, Series, SeriesSamples, TenantId, TsdbStats};
 
 #[derive(Debug, Clone, Default)]
 pub struct StoreOptions {
@@ -205,5 +205,14 @@ impl Append for Store {
             return Ok(());
         }
         self.get_or_open(tenant)?.append(batch)
+    }
+
+    fn append_borrowed(&self, tenant: &TenantId, batch: &[BorrowedSeries<'_>]) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let views: Vec<(&[(&str, &str)], &[Sample])> =
+            batch.iter().map(|s| (s.labels, s.samples)).collect();
+        self.get_or_open(tenant)?.append_views(&views)
     }
 }

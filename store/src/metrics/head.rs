@@ -12,7 +12,28 @@ use roaring::RoaringBitmap;
 use super::chunk::{Chunk, ChunkAppender};
 use super::merge::{merge_runs, sort_dedup_last};
 use super::postings::Index;
-use crate::model::{Labels, Matcher, Sample};
+use crate::model::{LabelSet, Labels, Matcher, Sample};
+
+/// Hashes a key that already is a label set's xxh3 as itself: SipHash on top would only
+/// cost time on every lookup of the write path.
+#[derive(Debug, Default, Clone, Copy)]
+struct PrehashedKey(u64);
+
+impl std::hash::Hasher for PrehashedKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type ByHash<V> = HashMap<u64, V, std::hash::BuildHasherDefault<PrehashedKey>>;
 
 /// Out-of-order samples buffered raw before being sorted into a chunk.
 const OOO_BUFFER: usize = 64;
@@ -121,9 +142,9 @@ impl MemSeries {
 struct HeadInner {
     index: Index,
     series: Vec<MemSeries>,
-    by_hash: HashMap<u64, u32>,
+    by_hash: ByHash<u32>,
     /// Series whose hash collided with another's; rare, so a side table.
-    collisions: HashMap<u64, Vec<u32>>,
+    collisions: ByHash<Vec<u32>>,
     mint: i64,
     maxt: i64,
     num_samples: u64,
@@ -170,14 +191,32 @@ impl Head {
     /// the index; the first invalid one fails the call.
     /// Takes each label set with its [`Labels::hash64`], computed by the caller outside
     /// the write path's locks.
-    pub fn get_or_create(
+    pub fn get_or_create<L: LabelSet + ?Sized>(
         &self,
-        labels: &[(&Labels, u64)],
+        labels: &[(&L, u64)],
         ids: &mut Vec<u32>,
         unlogged: &mut Vec<usize>,
     ) -> crate::Result<()> {
+        // Nearly always every series exists: look them up under the read lock, so
+        // concurrent writers do it in parallel, and take the write lock only for new ones.
+        let start = ids.len();
+        {
+            let h = self.inner.read();
+            for (i, &(l, hash)) in labels.iter().enumerate() {
+                let Some(id) = h.lookup(l, hash) else {
+                    break;
+                };
+                ids.push(id);
+                if !h.series[id as usize].logged {
+                    unlogged.push(i);
+                }
+            }
+        }
+        if ids.len() - start == labels.len() {
+            return Ok(());
+        }
         let mut h = self.inner.write();
-        for (i, &(l, hash)) in labels.iter().enumerate() {
+        for (i, &(l, hash)) in labels.iter().enumerate().skip(ids.len() - start) {
             let (id, _) = h.get_or_create_valid(l, hash)?;
             ids.push(id);
             if !h.series[id as usize].logged {
@@ -468,15 +507,20 @@ impl Head {
 }
 
 impl HeadInner {
-    fn get_or_create_valid(&mut self, labels: &Labels, hash: u64) -> crate::Result<(u32, bool)> {
+    fn get_or_create_valid<L: LabelSet + ?Sized>(
+        &mut self,
+        labels: &L,
+        hash: u64,
+    ) -> crate::Result<(u32, bool)> {
         if let Some(id) = self.lookup(labels, hash) {
             return Ok((id, false));
         }
+        let labels = labels.to_labels();
         labels.validate()?;
-        Ok(self.get_or_create_hashed(labels, hash))
+        Ok(self.get_or_create_hashed(&labels, hash))
     }
 
-    fn lookup(&self, labels: &Labels, hash: u64) -> Option<u32> {
+    fn lookup<L: LabelSet + ?Sized>(&self, labels: &L, hash: u64) -> Option<u32> {
         let &id = self.by_hash.get(&hash)?;
         if self.index.labels_equal(id, labels) {
             return Some(id);

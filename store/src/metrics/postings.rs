@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
-use crate::model::{Label, Labels, MatchOp, Matcher};
+use crate::model::{Label, LabelSet, Labels, MatchOp, Matcher};
 
 /// Interned strings. Label names and values repeat across series; each is kept once.
 #[derive(Debug, Default)]
@@ -91,15 +91,17 @@ impl Index {
     }
 
     /// Whether series `id` has exactly these labels, without building a [`Labels`].
-    pub fn labels_equal(&self, id: u32, labels: &Labels) -> bool {
+    pub fn labels_equal<L: LabelSet + ?Sized>(&self, id: u32, labels: &L) -> bool {
         let Some(pairs) = self.series.get(id as usize) else {
             return false;
         };
-        pairs.len() == labels.len()
+        pairs.len() == labels.pair_count()
             && pairs
                 .iter()
-                .zip(labels)
-                .all(|(&(n, v), l)| self.symbols.get(n) == l.name && self.symbols.get(v) == l.value)
+                .zip(labels.pairs())
+                .all(|(&(n, v), (name, value))| {
+                    self.symbols.get(n) == name && self.symbols.get(v) == value
+                })
     }
 
     /// Every label value of `name` with its postings.

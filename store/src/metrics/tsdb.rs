@@ -15,7 +15,7 @@ use super::head::Head;
 use super::merge::merge_runs;
 use super::stats::{BlockStats, TsdbStats};
 use crate::error::{Error, Result};
-use crate::model::{Labels, Matcher, Sample};
+use crate::model::{LabelSet, Labels, Matcher, Sample};
 use crate::wal::{Record, Wal, WalOptions};
 use crate::{SelectHints, Series, SeriesSamples};
 
@@ -138,40 +138,56 @@ impl Tsdb {
 
     /// Appends a batch; durable (in the WAL) when it returns.
     pub fn append(&self, batch: &[SeriesSamples]) -> Result<()> {
+        let views: Vec<(&Labels, &[Sample])> =
+            batch.iter().map(|s| (&s.labels, &s.samples[..])).collect();
+        self.append_views(&views)
+    }
+
+    /// Appends series given as any [`LabelSet`] (remote_write passes label sets borrowed
+    /// from the request buffer); durable (in the WAL) when it returns.
+    pub fn append_views<L: LabelSet + ?Sized>(&self, batch: &[(&L, &[Sample])]) -> Result<()> {
         // Hashing happens before the lock, so concurrent writers do it in parallel.
-        let labels: Vec<(&Labels, u64)> = batch
-            .iter()
-            .map(|s| (&s.labels, s.labels.hash64()))
-            .collect();
-        let mut wal = self.wal.lock();
-        let head = self.state.read().head.clone();
+        let labels: Vec<(&L, u64)> = batch.iter().map(|&(l, _)| (l, l.hash64())).collect();
+        // Series lookup and record building run outside the WAL lock, so concurrent
+        // writers overlap them; only the WAL write and the head append are serialized (in
+        // the same order, so the head and a replay agree on which write came last).
+        // A series another writer created but has not logged yet is logged here too: a
+        // repeated Series record replays to the same series.
         let mut ids = Vec::with_capacity(batch.len());
         let mut unlogged = Vec::new();
-        head.get_or_create(&labels, &mut ids, &mut unlogged)?;
-        let mut records = Vec::with_capacity(2);
-        if !unlogged.is_empty() {
-            records.push(Record::Series(
-                unlogged
-                    .iter()
-                    .map(|&i| (head.wal_ref(ids[i]), batch[i].labels.clone()))
-                    .collect(),
-            ));
+        loop {
+            let head = self.state.read().head.clone();
+            ids.clear();
+            unlogged.clear();
+            head.get_or_create(&labels, &mut ids, &mut unlogged)?;
+            let mut records = Vec::with_capacity(2);
+            if !unlogged.is_empty() {
+                records.push(Record::Series(
+                    unlogged
+                        .iter()
+                        .map(|&i| (head.wal_ref(ids[i]), batch[i].0.to_labels()))
+                        .collect(),
+                ));
+            }
+            let n: usize = batch.iter().map(|s| s.1.len()).sum();
+            let mut rows = Vec::with_capacity(n);
+            for (s, &id) in batch.iter().zip(&ids) {
+                let r = head.wal_ref(id);
+                rows.extend(s.1.iter().map(|x| (r, x.t, x.v)));
+            }
+            records.push(Record::Samples(rows));
+            let mut wal = self.wal.lock();
+            // A head cut swaps the head under the WAL lock; ids from the old head would
+            // land in a head that is already being written out, so look up again.
+            if !Arc::ptr_eq(&self.state.read().head, &head) {
+                continue;
+            }
+            wal.log(&records)?;
+            head.mark_logged(unlogged.iter().map(|&i| ids[i]));
+            head.append(ids.iter().copied().zip(batch.iter().map(|s| s.1)));
+            drop(wal);
+            return Ok(());
         }
-        let n: usize = batch.iter().map(|s| s.samples.len()).sum();
-        let mut rows = Vec::with_capacity(n);
-        for (s, &id) in batch.iter().zip(&ids) {
-            let r = head.wal_ref(id);
-            rows.extend(s.samples.iter().map(|x| (r, x.t, x.v)));
-        }
-        records.push(Record::Samples(rows));
-        wal.log(&records)?;
-        head.mark_logged(unlogged.iter().map(|&i| ids[i]));
-        head.append(
-            ids.iter()
-                .copied()
-                .zip(batch.iter().map(|s| &s.samples[..])),
-        );
-        Ok(())
     }
 
     /// Series matching `matchers` with samples in `[mint, maxt]`, merged across blocks and

@@ -75,14 +75,7 @@ impl Labels {
     /// A stable 64-bit hash of the label set (xxh3 over name/value with separators).
     /// Collisions are possible; the store checks full label equality behind it.
     pub fn hash64(&self) -> u64 {
-        let mut h = xxhash_rust::xxh3::Xxh3::new();
-        for l in &self.0 {
-            h.update(l.name.as_bytes());
-            h.update(&[0xff]);
-            h.update(l.value.as_bytes());
-            h.update(&[0xff]);
-        }
-        h.digest()
+        hash_pairs(self.0.iter().map(|l| (l.name.as_str(), l.value.as_str())))
     }
 
     /// Checks what remote_write and every other writer must hold: a non-empty metric name,
@@ -151,6 +144,74 @@ impl fmt::Display for Labels {
             write!(f, "{}={:?}", l.name, l.value)?;
         }
         f.write_str("}")
+    }
+}
+
+/// xxh3 of `name 0xff value 0xff ...`. Label sets of up to 512 bytes (nearly all) are
+/// hashed in one call from a stack buffer, which is several times faster than feeding the
+/// streaming hasher piece by piece; longer ones stream the same bytes, so the value is
+/// the same either way.
+fn hash_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> u64 {
+    let mut buf = [0u8; 512];
+    let mut n = 0;
+    for (name, value) in pairs.clone() {
+        let end = n + name.len() + value.len() + 2;
+        if end > buf.len() {
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            for (name, value) in pairs {
+                h.update(name.as_bytes());
+                h.update(&[0xff]);
+                h.update(value.as_bytes());
+                h.update(&[0xff]);
+            }
+            return h.digest();
+        }
+        buf[n..n + name.len()].copy_from_slice(name.as_bytes());
+        n += name.len();
+        buf[n] = 0xff;
+        n += 1;
+        buf[n..n + value.len()].copy_from_slice(value.as_bytes());
+        n += value.len();
+        buf[n] = 0xff;
+        n += 1;
+    }
+    xxhash_rust::xxh3::xxh3_64(&buf[..n])
+}
+
+/// Read access to a sorted label set, owned ([`Labels`]) or borrowed from a request
+/// buffer (`[(&str, &str)]`), so the write path can find an existing series without
+/// building a [`Labels`]; only a new series is turned into one.
+pub trait LabelSet {
+    fn pair_count(&self) -> usize;
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> + Clone;
+    fn to_labels(&self) -> Labels;
+    /// The same value as [`Labels::hash64`] of the same labels.
+    fn hash64(&self) -> u64 {
+        hash_pairs(self.pairs())
+    }
+}
+
+impl LabelSet for Labels {
+    fn pair_count(&self) -> usize {
+        self.0.len()
+    }
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
+        self.0.iter().map(|l| (l.name.as_str(), l.value.as_str()))
+    }
+    fn to_labels(&self) -> Labels {
+        self.clone()
+    }
+}
+
+impl LabelSet for [(&str, &str)] {
+    fn pair_count(&self) -> usize {
+        self.len()
+    }
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
+        self.iter().copied()
+    }
+    fn to_labels(&self) -> Labels {
+        Labels::from_sorted(self.iter().map(|&(n, v)| Label::new(n, v)).collect())
     }
 }
 
