@@ -30,11 +30,14 @@ pub struct SeriesSamples {
     pub samples: Vec<Sample>,
 }
 
+/// A label set borrowed from a request buffer: (name, value) pairs sorted by name.
+pub type LabelPairs<'a> = [(&'a str, &'a str)];
+
 /// One series of a write batch whose labels borrow from a request buffer (remote_write's
 /// zero-copy path): (name, value) pairs sorted by name, and the samples.
 #[derive(Debug, Clone, Copy)]
 pub struct BorrowedSeries<'a> {
-    pub labels: &'a [(&'a str, &'a str)],
+    pub labels: &'a LabelPairs<'a>,
     pub samples: &'a [Sample],
 }
 

@@ -12,8 +12,10 @@ use parking_lot::RwLock;
 
 use crate::error::{Error, Result};
 use crate::metrics::{Tsdb, TsdbOptions};
-use crate::model::{Matcher, Sample};
-use crate::{Append, BorrowedSeries, SelectHints, Series, SeriesSamples, TenantId, TsdbStats};
+use crate::model::{Labels, Matcher, Sample};
+use crate::{
+    Append, BorrowedSeries, LabelPairs, SelectHints, Series, SeriesSamples, TenantId, TsdbStats,
+};
 
 #[derive(Debug, Clone, Default)]
 pub struct StoreOptions {
@@ -107,6 +109,22 @@ impl Store {
     ) -> Result<Vec<Series>> {
         match self.get(tenant) {
             Some(db) => db.select(matchers, mint, maxt, hints),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// [`Tsdb::select_map`] for a tenant: each matching series' samples go to `f`, whose
+    /// results come back in label order.
+    pub fn select_map<R: Send>(
+        &self,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        f: &(dyn Fn(&Labels, &[Sample]) -> R + Sync),
+    ) -> Result<Vec<(Labels, R)>> {
+        match self.get(tenant) {
+            Some(db) => db.select_map(matchers, mint, maxt, f),
             None => Ok(Vec::new()),
         }
     }
@@ -211,7 +229,7 @@ impl Append for Store {
         if batch.is_empty() {
             return Ok(());
         }
-        let views: Vec<(&[(&str, &str)], &[Sample])> =
+        let views: Vec<(&LabelPairs, &[Sample])> =
             batch.iter().map(|s| (s.labels, s.samples)).collect();
         self.get_or_open(tenant)?.append_views(&views)
     }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use lookout_store::metrics::{Tsdb, TsdbOptions};
 use lookout_store::model::STALE_NAN_BITS;
-use lookout_store::{Labels, MatchOp, Matcher, Sample, SelectHints, SeriesSamples};
+use lookout_store::{LabelPairs, Labels, MatchOp, Matcher, Sample, SelectHints, SeriesSamples};
 
 const PERIOD: i64 = 10_000;
 
@@ -353,7 +353,7 @@ fn concurrent_borrowed_writes_during_head_cuts_keep_every_sample() {
                         .iter()
                         .map(|(l, _)| l.iter().map(|x| (&*x.name, &*x.value)).collect())
                         .collect();
-                    let views: Vec<(&[(&str, &str)], &[Sample])> = pairs
+                    let views: Vec<(&LabelPairs, &[Sample])> = pairs
                         .iter()
                         .zip(&owned)
                         .map(|(p, (_, s))| (&p[..], &s[..]))
@@ -385,4 +385,54 @@ fn concurrent_borrowed_writes_during_head_cuts_keep_every_sample() {
     drop(db);
     let db = Tsdb::open(tmp.path(), opts()).unwrap();
     check(&db, &model);
+}
+
+/// The streaming select hands `f` exactly what `select` returns: the same series in label
+/// order with the same samples, merged across blocks and the head (overlapping and
+/// out-of-order writes included), on one thread and on several.
+#[test]
+fn select_map_sees_what_select_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Tsdb::open(dir.path(), opts()).unwrap();
+    let mut model = Model::new();
+    write(&db, &mut model, 0..6000, (0..12).map(|k| k * 1000), 0);
+    db.flush().unwrap();
+    // Rewrites of block samples (later write wins), and new ones in the head.
+    write(&db, &mut model, 0..6000, (10..16).map(|k| k * 1000), 1);
+    let samples = |l: &Labels, s: &[Sample]| -> (Labels, Vec<(i64, u64)>) {
+        (l.clone(), s.iter().map(|x| (x.t, x.v.to_bits())).collect())
+    };
+    for (matchers, mint, maxt) in [
+        (
+            vec![Matcher::equal("__name__", "node_cpu_seconds_total")],
+            3000,
+            13_000,
+        ),
+        (vec![Matcher::equal("instance", "host-3")], 0, 20_000),
+        // 6,000 series: read on several threads.
+        (
+            vec![Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()],
+            5000,
+            15_000,
+        ),
+        (vec![Matcher::equal("series", "7")], 14_000, 14_000),
+        (vec![Matcher::equal("series", "7")], 100_000, 200_000),
+    ] {
+        let want: Vec<(Labels, Vec<(i64, u64)>)> = db
+            .select(&matchers, mint, maxt, &SelectHints::default())
+            .unwrap()
+            .iter()
+            .map(|s| samples(&s.labels, &s.samples))
+            .collect();
+        let got: Vec<(Labels, Vec<(i64, u64)>)> = db
+            .select_map(&matchers, mint, maxt, &samples)
+            .unwrap()
+            .into_iter()
+            .map(|(l, r)| {
+                assert_eq!(l, r.0);
+                r
+            })
+            .collect();
+        assert_eq!(got, want, "{matchers:?} in [{mint}, {maxt}]");
+    }
 }

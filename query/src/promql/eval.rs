@@ -20,7 +20,7 @@ use promql_parser::parser::{self as ast, AtModifier, Expr, Offset};
 
 use super::engine::{Annotation, AnnotationKind, Engine, QueryOutput};
 use super::positions;
-use super::storage::Queryable;
+use super::storage::{Mapped, Queryable};
 use super::value::{Point, RangeSeries, Sample, Value};
 use crate::error::{Error, Result};
 
@@ -456,6 +456,39 @@ impl<'a> Evaluator<'a> {
         Ok(all)
     }
 
+    /// Streams a selector's series (all of its `or` groups) in `[mint, maxt]` through `f`,
+    /// keeping only `f`'s results, in label order. Stops with a timeout once the query's
+    /// deadline passes.
+    pub fn select_map(
+        &mut self,
+        vs: &ast::VectorSelector,
+        mint: i64,
+        maxt: i64,
+        f: &(dyn Fn(&[lookout_store::Sample]) -> Mapped + Sync),
+    ) -> Result<Vec<(Labels, Mapped)>> {
+        let groups = super::storage::matcher_groups(vs)?;
+        let deadline = self.deadline;
+        let read = std::sync::atomic::AtomicUsize::new(0);
+        let g = |_: &Labels, samples: &[lookout_store::Sample]| -> Mapped {
+            read.fetch_add(samples.len(), std::sync::atomic::Ordering::Relaxed);
+            if Instant::now() > deadline {
+                return Err(Error::Timeout("expression evaluation".into()));
+            }
+            f(samples)
+        };
+        let mut all = Vec::new();
+        for grp in &groups {
+            all.extend(self.storage.select_map(grp, mint, maxt, &g)?);
+        }
+        if groups.len() > 1 {
+            all.sort_by(|a, b| a.0.cmp(&b.0));
+            all.dedup_by(|a, b| a.0 == b.0);
+        }
+        self.samples_read += read.into_inner();
+        self.check_deadline()?;
+        Ok(all)
+    }
+
     /// An instant vector selector over the grid: the newest sample in `(t - lookback, t]`
     /// unless it is a staleness marker. With `timestamps`, the value is the sample's
     /// timestamp in seconds (for `timestamp()`).
@@ -469,10 +502,8 @@ impl<'a> Evaluator<'a> {
         let (Some(&first), Some(&last)) = (times.iter().min(), times.iter().max()) else {
             return Ok(Vec::new());
         };
-        let selected = self.select(vs, first - lookback + 1, last)?;
-        let mut out = Vec::with_capacity(selected.len());
-        let mut held = 0usize;
-        for s in selected {
+        let times = &times;
+        let results = self.select_map(vs, first - lookback + 1, last, &|samples| {
             let mut vals = vec![ABSENT; times.len()];
             let mut any = false;
             let mut j = 0usize; // index of the first sample after the current time
@@ -482,13 +513,13 @@ impl<'a> Evaluator<'a> {
                     j = 0;
                 }
                 prev_t = t;
-                while j < s.samples.len() && s.samples[j].t <= t {
+                while j < samples.len() && samples[j].t <= t {
                     j += 1;
                 }
                 if j == 0 {
                     continue;
                 }
-                let smp = s.samples[j - 1];
+                let smp = samples[j - 1];
                 if smp.t <= t - lookback || is_stale_nan(smp.v) {
                     continue;
                 }
@@ -498,17 +529,19 @@ impl<'a> Evaluator<'a> {
                     series::canonical(smp.v)
                 };
                 any = true;
-                held += 1;
             }
-            if any {
+            Ok((any.then_some(vals), 0))
+        })?;
+        let mut out = Vec::with_capacity(results.len());
+        let mut held = 0usize;
+        for (labels, r) in results {
+            if let (Some(vals), _) = r? {
+                held += vals.iter().filter(|v| !series::is_absent(**v)).count();
                 out.push(Series {
-                    labels: s.labels,
+                    labels,
                     drop_name: false,
                     vals,
                 });
-            }
-            if out.len() % 256 == 0 {
-                self.check_deadline()?;
             }
         }
         self.account(held)?;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use lookout_store::{MatchOp, Matcher, SelectHints, Series, Store, TenantId};
+use lookout_store::{Labels, MatchOp, Matcher, Sample, SelectHints, Series, Store, TenantId};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::VectorSelector;
 
@@ -13,7 +13,34 @@ use crate::error::Result;
 /// labels, one sample per timestamp.
 pub trait Queryable: Sync {
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>>;
+
+    /// What `select` returns, each series' samples handed to `f` and only its result
+    /// kept, in label order. The store streams (no selection is held whole); this default
+    /// selects first.
+    fn select_map(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        f: &SeriesFn<'_>,
+    ) -> Result<Vec<(Labels, Mapped)>> {
+        Ok(self
+            .select(matchers, mint, maxt)?
+            .into_iter()
+            .map(|s| {
+                let r = f(&s.labels, &s.samples);
+                (s.labels, r)
+            })
+            .collect())
+    }
 }
+
+/// A streaming select's per-series result: the value at each step (`None`: no value at
+/// any step), and the most points the function held at once (for `max_samples`).
+pub type Mapped = Result<(Option<Vec<f64>>, usize)>;
+
+/// The per-series function of [`Queryable::select_map`].
+pub type SeriesFn<'a> = dyn Fn(&Labels, &[Sample]) -> Mapped + Sync + 'a;
 
 /// The store's matchers for a parsed selector: one group per `or` alternative inside its
 /// braces (usually one), each with the metric name as a `__name__` matcher.
@@ -57,5 +84,17 @@ impl Queryable for StoreQueryable {
         Ok(self
             .store
             .select(&self.tenant, matchers, mint, maxt, &SelectHints::default())?)
+    }
+
+    fn select_map(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        f: &SeriesFn<'_>,
+    ) -> Result<Vec<(Labels, Mapped)>> {
+        Ok(self
+            .store
+            .select_map(&self.tenant, matchers, mint, maxt, f)?)
     }
 }

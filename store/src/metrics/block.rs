@@ -80,6 +80,20 @@ struct SeriesEntry {
     scale: i8,
 }
 
+impl SeriesEntry {
+    /// About how many of the series' rows fall in `[mint, maxt]`, assuming evenly spaced
+    /// samples (a capacity hint: a little over, rarely under).
+    fn rows_in(&self, mint: i64, maxt: i64) -> usize {
+        let (lo, hi) = (mint.max(self.mint), maxt.min(self.maxt));
+        if lo > hi {
+            return 0;
+        }
+        let span = (self.maxt - self.mint).max(1) as f64;
+        let frac = ((hi - lo) as f64 / span).min(1.0);
+        ((self.rows as f64 * frac).ceil() as usize + 2).min(self.rows as usize)
+    }
+}
+
 fn samples_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("series", DataType::UInt32, false),
@@ -564,10 +578,24 @@ impl Block {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<(u32, Vec<Sample>)>> {
+        let mut reader = self.part_reader(wanted.iter().map(|&(_, e)| e))?;
+        let mut out = Vec::with_capacity(wanted.len());
+        for &(id, e) in wanted {
+            // Every selected series is held until the query ends: size each for the part
+            // of its time range the query reads, not for all its rows.
+            let mut samples = Vec::with_capacity(e.rows_in(mint, maxt));
+            reader.next_into(e, (mint, maxt), &mut samples)?;
+            out.push((id, samples));
+        }
+        Ok(out)
+    }
+
+    /// A reader of the given series' rows (in row order), one series at a time.
+    fn part_reader(&self, entries: impl Iterator<Item = SeriesEntry>) -> Result<PartReader> {
         let path = self.dir.join("samples.parquet");
         let mut selectors = Vec::new();
         let mut pos = 0u64;
-        for (_, e) in wanted {
+        for e in entries {
             if e.first_row > pos {
                 selectors.push(RowSelector::skip((e.first_row - pos) as usize));
             }
@@ -578,16 +606,31 @@ impl Block {
         if total > pos {
             selectors.push(RowSelector::skip((total - pos) as usize));
         }
-        let mut reader = self.open_samples(&path, Some(RowSelection::from(selectors)))?;
-        let mut cur = BatchCursor::new(self.meta.version);
-        let mut out = Vec::with_capacity(wanted.len());
-        for &(id, e) in wanted {
-            let mut samples = Vec::with_capacity(e.rows as usize);
-            cur.take(&mut reader, &path, e.rows as usize, e.scale, &mut samples)?;
-            samples.retain(|s| s.t >= mint && s.t <= maxt);
-            out.push((id, samples));
-        }
-        Ok(out)
+        let reader = self.open_samples(&path, Some(RowSelection::from(selectors)))?;
+        Ok(PartReader {
+            reader,
+            cur: BatchCursor::new(self.meta.version),
+            path,
+        })
+    }
+
+    /// A reader of the samples of `ids` (ascending), one series at a time, for streaming
+    /// selects that must not hold every series' samples at once.
+    pub fn series_reader(&self, ids: &[u32]) -> Result<SeriesReader> {
+        let entries: Vec<(u32, SeriesEntry)> = ids
+            .iter()
+            .filter_map(|&id| self.entries.get(id as usize).map(|e| (id, *e)))
+            .collect();
+        let part = if entries.is_empty() {
+            None
+        } else {
+            Some(self.part_reader(entries.iter().map(|&(_, e)| e))?)
+        };
+        Ok(SeriesReader {
+            part,
+            entries,
+            next: 0,
+        })
     }
 
     /// Every series in label order with all its samples, read sequentially (compaction's input).
@@ -637,6 +680,7 @@ impl SeriesCursor<'_> {
             &self.path,
             e.rows as usize,
             e.scale,
+            (i64::MIN, i64::MAX),
             &mut samples,
         )?;
         self.next += 1;
@@ -682,6 +726,59 @@ fn build_samples_reader(
     b.build().map_err(pq_err(path))
 }
 
+/// Hands out the samples of a block's selected series in id order (see
+/// [`Block::series_reader`]).
+pub struct SeriesReader {
+    part: Option<PartReader>,
+    entries: Vec<(u32, SeriesEntry)>,
+    next: usize,
+}
+
+impl SeriesReader {
+    /// Appends the next series' samples in `[mint, maxt]` to `out` and returns its id, or
+    /// `None` after the last.
+    pub fn next_into(
+        &mut self,
+        mint: i64,
+        maxt: i64,
+        out: &mut Vec<Sample>,
+    ) -> Result<Option<u32>> {
+        let (Some(part), Some(&(id, e))) = (self.part.as_mut(), self.entries.get(self.next)) else {
+            return Ok(None);
+        };
+        self.next += 1;
+        part.next_into(e, (mint, maxt), out)?;
+        Ok(Some(id))
+    }
+}
+
+/// One reader over selected series' rows, handing out one series at a time.
+struct PartReader {
+    reader: ParquetRecordBatchReader,
+    cur: BatchCursor,
+    path: PathBuf,
+}
+
+impl PartReader {
+    /// Appends the next series' samples in `range` (the series must be the next one in
+    /// the selection).
+    fn next_into(
+        &mut self,
+        e: SeriesEntry,
+        range: (i64, i64),
+        out: &mut Vec<Sample>,
+    ) -> Result<()> {
+        self.cur.take(
+            &mut self.reader,
+            &self.path,
+            e.rows as usize,
+            e.scale,
+            range,
+            out,
+        )
+    }
+}
+
 /// Reads one series' rows at a time off a record batch stream, across batch boundaries,
 /// undoing the per-series differences.
 struct BatchCursor {
@@ -710,6 +807,7 @@ impl BatchCursor {
         path: &Path,
         mut n: usize,
         scale: i8,
+        (mint, maxt): (i64, i64),
         out: &mut Vec<Sample>,
     ) -> Result<()> {
         let p = 10f64.powi(scale.max(0) as i32);
@@ -768,7 +866,9 @@ impl BatchCursor {
                 } else {
                     vf.value(i)
                 };
-                out.push(Sample { t: self.t, v });
+                if self.t >= mint && self.t <= maxt {
+                    out.push(Sample { t: self.t, v });
+                }
             }
             self.off += take;
             n -= take;

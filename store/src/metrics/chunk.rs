@@ -25,10 +25,21 @@ struct BitWriter {
 }
 
 impl BitWriter {
+    /// Starts a new byte. The buffer grows by a quarter instead of doubling: every series
+    /// keeps one open chunk, and doubling left about a third of the head's chunk memory
+    /// unused at any time.
+    fn push_byte(&mut self) {
+        let len = self.bytes.len();
+        if len == self.bytes.capacity() {
+            self.bytes.reserve_exact(len / 4 + 16);
+        }
+        self.bytes.push(0);
+        self.free = 8;
+    }
+
     fn write_bit(&mut self, bit: bool) {
         if self.free == 0 {
-            self.bytes.push(0);
-            self.free = 8;
+            self.push_byte();
         }
         if bit {
             let last = self.bytes.len() - 1;
@@ -41,8 +52,7 @@ impl BitWriter {
     fn write_bits(&mut self, v: u64, mut n: u8) {
         while n > 0 {
             if self.free == 0 {
-                self.bytes.push(0);
-                self.free = 8;
+                self.push_byte();
             }
             let take = n.min(self.free);
             let shift = n - take;

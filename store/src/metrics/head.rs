@@ -363,6 +363,27 @@ impl Head {
         })
     }
 
+    /// Ids and labels of the series matching `matchers`, in id order (samples are read
+    /// one series at a time with [`Head::samples_of`]).
+    pub fn select_ids(&self, matchers: &[Matcher]) -> Vec<(u32, Labels)> {
+        let h = self.inner.read();
+        h.index
+            .select(matchers)
+            .into_iter()
+            .filter(|&id| h.series.get(id as usize).is_some_and(|s| !s.is_empty()))
+            .map(|id| (id, h.index.labels(id)))
+            .collect()
+    }
+
+    /// Samples of series `id` in `[mint, maxt]`.
+    pub fn samples_of(&self, id: u32, mint: i64, maxt: i64) -> Vec<Sample> {
+        let h = self.inner.read();
+        h.series
+            .get(id as usize)
+            .map(|s| s.samples(mint, maxt))
+            .unwrap_or_default()
+    }
+
     /// Label names (or, with `name`, that label's values) of series matching `matchers`
     /// that have samples in `[mint, maxt]`.
     pub fn label_names_values(

@@ -190,6 +190,129 @@ impl Tsdb {
         }
     }
 
+    /// What [`Tsdb::select`] returns, but each series' samples go to `f` as soon as they
+    /// are read and only `f`'s result is kept, so a large selection never holds every
+    /// series' samples at once (the query engine's range functions and instant selectors
+    /// turn a few hundred samples into one value per step). Runs on several threads for
+    /// large selections; results come back in label order.
+    pub fn select_map<R: Send>(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        f: &(dyn Fn(&Labels, &[Sample]) -> R + Sync),
+    ) -> Result<Vec<(Labels, R)>> {
+        let (blocks, heads) = self.snapshot();
+        let blocks: Vec<Arc<Block>> = blocks
+            .into_iter()
+            .filter(|b| b.overlaps(mint, maxt))
+            .collect();
+        // Where each series' samples are: (source, id), sources being the blocks in write
+        // order, then the heads; that is also the order in which merge_runs lets later
+        // writes win, as in `select`.
+        let mut by_labels: BTreeMap<Labels, Vec<(usize, u32)>> = BTreeMap::new();
+        for (bi, b) in blocks.iter().enumerate() {
+            for id in b.select_ids(matchers, mint, maxt) {
+                by_labels.entry(b.labels(id)).or_default().push((bi, id));
+            }
+        }
+        for (hi, h) in heads.iter().enumerate() {
+            for (id, labels) in h.select_ids(matchers) {
+                by_labels
+                    .entry(labels)
+                    .or_default()
+                    .push((blocks.len() + hi, id));
+            }
+        }
+        let mut rest: Vec<(Labels, Vec<(usize, u32)>)> = by_labels.into_iter().collect();
+        let threads = if rest.len() < 2048 {
+            1
+        } else {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(8)
+        };
+        let chunk = rest.len().div_ceil(threads).max(1);
+        let mut parts = Vec::with_capacity(threads);
+        while !rest.is_empty() {
+            let tail = rest.split_off(chunk.min(rest.len()));
+            parts.push(std::mem::replace(&mut rest, tail));
+        }
+        let one_part = |part: Vec<(Labels, Vec<(usize, u32)>)>| -> Result<Vec<(Labels, R)>> {
+            // Within a block, ids follow label order, so each block's ids of this part
+            // come out of its reader in the order the part asks for them.
+            let mut readers = Vec::with_capacity(blocks.len());
+            for (bi, b) in blocks.iter().enumerate() {
+                let ids: Vec<u32> = part
+                    .iter()
+                    .flat_map(|(_, srcs)| srcs.iter().filter(|s| s.0 == bi).map(|s| s.1))
+                    .collect();
+                readers.push(b.series_reader(&ids)?);
+            }
+            let mut read = |src: usize, id: u32, out: &mut Vec<Sample>| -> Result<()> {
+                if src < blocks.len() {
+                    let got = readers[src].next_into(mint, maxt, out)?;
+                    if got != Some(id) {
+                        return Err(Error::Corrupt {
+                            what: "block samples",
+                            path: blocks[src].dir.clone(),
+                            detail: format!("series {id} read out of order (got {got:?})"),
+                        });
+                    }
+                } else {
+                    out.extend(heads[src - blocks.len()].samples_of(id, mint, maxt));
+                }
+                Ok(())
+            };
+            let mut out = Vec::with_capacity(part.len());
+            let mut buf = Vec::new();
+            for (labels, srcs) in part {
+                let r = if let [(src, id)] = srcs[..] {
+                    buf.clear();
+                    read(src, id, &mut buf)?;
+                    if buf.is_empty() {
+                        continue;
+                    }
+                    f(&labels, &buf)
+                } else {
+                    let mut runs = Vec::with_capacity(srcs.len());
+                    for (src, id) in srcs {
+                        let mut run = Vec::new();
+                        read(src, id, &mut run)?;
+                        runs.push(run);
+                    }
+                    let samples = merge_runs(runs);
+                    if samples.is_empty() {
+                        continue;
+                    }
+                    f(&labels, &samples)
+                };
+                out.push((labels, r));
+            }
+            Ok(out)
+        };
+        if parts.len() <= 1 {
+            return parts.pop().map_or(Ok(Vec::new()), one_part);
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .into_iter()
+                .map(|part| {
+                    let one_part = &one_part;
+                    scope.spawn(move || one_part(part))
+                })
+                .collect();
+            let mut out = Vec::new();
+            for h in handles {
+                match h.join() {
+                    Ok(r) => out.extend(r?),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// Series matching `matchers` with samples in `[mint, maxt]`, merged across blocks and
     /// the head, sorted by labels.
     pub fn select(

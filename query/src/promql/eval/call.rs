@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 use crate::promql::functions::quantile::{bucket_fraction, bucket_quantile, Bucket};
 use crate::promql::functions::range::{self as rf, Window};
 use crate::promql::functions::time as tf;
+use crate::promql::storage::Mapped;
+use crate::promql::value::Point;
 use crate::promql::value::RangeSeries;
 
 /// Range-vector functions and the index of their range-vector argument.
@@ -198,7 +200,7 @@ impl Evaluator<'_> {
         let args: Vec<&Expr> = c.args.args.iter().map(|b| b.as_ref()).collect();
         let steps = self.steps();
         if let Some(idx) = range_arg(name) {
-            return self.eval_range_fn(node, name, &args, idx);
+            return self.eval_range_fn(name, &args, idx);
         }
         if let Some(f) = math_fn(name) {
             if args.is_empty() && is_time_fn(name) {
@@ -479,13 +481,7 @@ impl Evaluator<'_> {
     }
 
     /// A range-vector function over every series and step.
-    fn eval_range_fn(
-        &mut self,
-        node: &Expr,
-        name: &str,
-        args: &[&Expr],
-        idx: usize,
-    ) -> Result<Val> {
+    fn eval_range_fn(&mut self, name: &str, args: &[&Expr], idx: usize) -> Result<Val> {
         let steps = self.steps();
         // Scalar parameters first, as Prometheus evaluates arguments in order.
         let mut params: Vec<Vec<f64>> = Vec::new();
@@ -495,9 +491,16 @@ impl Evaluator<'_> {
             }
         }
         let marg = unwrap_parens(args[idx]);
+        // A matrix selector streams: each series goes from the store straight into the
+        // function, so only the per-step output of the whole selection is held.
+        let streamed = name != "absent_over_time";
         let (input, times, range) = match marg {
             Expr::MatrixSelector(ms) => {
-                let s = self.matrix_points(ms)?;
+                let s = if streamed {
+                    Vec::new()
+                } else {
+                    self.matrix_points(ms)?
+                };
                 let t = self.read_times(&ms.vs.at, &ms.vs.offset);
                 (s, t, duration_ms(&ms.range))
             }
@@ -548,6 +551,29 @@ impl Evaluator<'_> {
             params: &params,
             grid,
         };
+        if let (true, Expr::MatrixSelector(ms)) = (streamed, marg) {
+            let (Some(&first), Some(&last)) = (times.iter().min(), times.iter().max()) else {
+                return Ok(Val::Vector(Vec::new()));
+            };
+            let results = self.select_map(&ms.vs, first - range + 1, last, &|samples| {
+                let owned: Vec<Point>;
+                let points: &[Point] = if samples.iter().any(|p| p.v.is_nan()) {
+                    owned = samples
+                        .iter()
+                        .filter(|p| !lookout_store::model::is_stale_nan(p.v))
+                        .map(|p| Point::new(p.t, series::canonical(p.v)))
+                        .collect();
+                    &owned
+                } else {
+                    samples
+                };
+                if points.is_empty() {
+                    return Ok((None, 0));
+                }
+                Ok((job.series(points)?, job.widest_window(points)))
+            })?;
+            return self.finish_range_fn(results, counter_fn, keep_name, args[idx]);
+        }
         let work: usize = input.iter().map(|s| s.points.len()).sum::<usize>() + input.len() * steps;
         let threads = if work < 200_000 {
             1
@@ -579,17 +605,10 @@ impl Evaluator<'_> {
             })
         };
         self.check_deadline()?;
-        // Prometheus holds one series' window at a time plus the output so far.
-        let widest = input
-            .iter()
-            .map(|s| job.widest_window(&s.points))
-            .max()
-            .unwrap_or(0);
-        let mut held = widest;
-        let mut out = Vec::with_capacity(input.len());
         let mut results = results.into_iter();
         let mut current = Vec::new().into_iter();
-        for RangeSeries { labels, .. } in input {
+        let mut mapped = Vec::with_capacity(input.len());
+        for RangeSeries { labels, points } in input {
             let vals = loop {
                 if let Some(v) = current.next() {
                     break v;
@@ -599,6 +618,28 @@ impl Evaluator<'_> {
                     None => return Err(Error::Internal("range function lost a series".into())),
                 }
             };
+            let widest = job.widest_window(&points);
+            mapped.push((labels, Ok((vals, widest))));
+        }
+        self.finish_range_fn(mapped, counter_fn, keep_name, args[idx])
+    }
+
+    /// The output vector of a range function from its per-series results, with the
+    /// counter-name info and the sample limit: Prometheus holds one series' window at a
+    /// time plus the output so far.
+    fn finish_range_fn(
+        &mut self,
+        results: Vec<(Labels, Mapped)>,
+        counter_fn: bool,
+        keep_name: bool,
+        arg: &Expr,
+    ) -> Result<Val> {
+        let mut widest = 0;
+        let mut held = 0;
+        let mut out = Vec::with_capacity(results.len());
+        for (labels, r) in results {
+            let (vals, w) = r?;
+            widest = widest.max(w);
             let Some(vals) = vals else {
                 continue;
             };
@@ -610,7 +651,7 @@ impl Evaluator<'_> {
                         .any(|s| metric.ends_with(s))
                     {
                         let msg = format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}");
-                        self.info(args[idx], msg);
+                        self.info(arg, msg);
                     }
                 }
             }
@@ -624,8 +665,7 @@ impl Evaluator<'_> {
             }
             out.push(s);
         }
-        let _ = node;
-        self.account(held)?;
+        self.account(widest + held)?;
         Ok(Val::Vector(self.merge_same_labels(out)?))
     }
 
@@ -750,6 +790,52 @@ struct RangeJob<'a> {
     grid: super::Grid,
 }
 
+/// A range function resolved once per query instead of by name at every step.
+#[derive(Clone, Copy)]
+enum RangeKind {
+    Plain(fn(&Window) -> Option<f64>),
+    Rate,
+    Increase,
+    PredictLinear,
+    Quantile,
+    Smoothing,
+    Unknown,
+}
+
+impl RangeKind {
+    fn of(name: &str) -> RangeKind {
+        match name {
+            "rate" => RangeKind::Rate,
+            "increase" => RangeKind::Increase,
+            "predict_linear" => RangeKind::PredictLinear,
+            "quantile_over_time" => RangeKind::Quantile,
+            "double_exponential_smoothing" | "holt_winters" => RangeKind::Smoothing,
+            "delta" => RangeKind::Plain(rf::delta),
+            "irate" => RangeKind::Plain(rf::irate),
+            "idelta" => RangeKind::Plain(rf::idelta),
+            "deriv" => RangeKind::Plain(rf::deriv),
+            "resets" => RangeKind::Plain(rf::resets),
+            "changes" => RangeKind::Plain(rf::changes),
+            "avg_over_time" => RangeKind::Plain(rf::avg_over_time),
+            "sum_over_time" => RangeKind::Plain(rf::sum_over_time),
+            "min_over_time" => RangeKind::Plain(rf::min_over_time),
+            "max_over_time" => RangeKind::Plain(rf::max_over_time),
+            "count_over_time" => RangeKind::Plain(rf::count_over_time),
+            "last_over_time" => RangeKind::Plain(rf::last_over_time),
+            "first_over_time" => RangeKind::Plain(rf::first_over_time),
+            "present_over_time" => RangeKind::Plain(rf::present_over_time),
+            "stddev_over_time" => RangeKind::Plain(rf::stddev_over_time),
+            "stdvar_over_time" => RangeKind::Plain(rf::stdvar_over_time),
+            "mad_over_time" => RangeKind::Plain(rf::mad_over_time),
+            "ts_of_min_over_time" => RangeKind::Plain(rf::ts_of_min_over_time),
+            "ts_of_max_over_time" => RangeKind::Plain(rf::ts_of_max_over_time),
+            "ts_of_last_over_time" => RangeKind::Plain(rf::ts_of_last_over_time),
+            "ts_of_first_over_time" => RangeKind::Plain(rf::ts_of_first_over_time),
+            _ => RangeKind::Unknown,
+        }
+    }
+}
+
 impl RangeJob<'_> {
     /// The most points any one step's window of this series holds.
     fn widest_window(&self, points: &[crate::promql::value::Point]) -> usize {
@@ -789,6 +875,7 @@ impl RangeJob<'_> {
         } else {
             Vec::new()
         };
+        let kind = RangeKind::of(name);
         let mut vals = vec![ABSENT; self.times.len()];
         let mut any = false;
         let (mut lo, mut hi) = (0usize, 0usize);
@@ -825,39 +912,19 @@ impl RangeJob<'_> {
                 range_end: t,
             };
             let no_resets = !resets.is_empty() && resets[hi - 1] == resets[lo];
-            let v = match name {
-                "rate" if no_resets => rf::rate_without_resets(&w),
-                "increase" if no_resets => rf::increase_without_resets(&w),
-                "rate" => rf::rate(&w),
-                "increase" => rf::increase(&w),
-                "delta" => rf::delta(&w),
-                "irate" => rf::irate(&w),
-                "idelta" => rf::idelta(&w),
-                "deriv" => rf::deriv(&w),
-                "predict_linear" => rf::predict_linear(&w, self.grid.time(i), params[0][i]),
-                "resets" => rf::resets(&w),
-                "changes" => rf::changes(&w),
-                "avg_over_time" => rf::avg_over_time(&w),
-                "sum_over_time" => rf::sum_over_time(&w),
-                "min_over_time" => rf::min_over_time(&w),
-                "max_over_time" => rf::max_over_time(&w),
-                "count_over_time" => rf::count_over_time(&w),
-                "last_over_time" => rf::last_over_time(&w),
-                "first_over_time" => rf::first_over_time(&w),
-                "present_over_time" => rf::present_over_time(&w),
-                "stddev_over_time" => rf::stddev_over_time(&w),
-                "stdvar_over_time" => rf::stdvar_over_time(&w),
-                "mad_over_time" => rf::mad_over_time(&w),
-                "ts_of_min_over_time" => rf::ts_of_min_over_time(&w),
-                "ts_of_max_over_time" => rf::ts_of_max_over_time(&w),
-                "ts_of_last_over_time" => rf::ts_of_last_over_time(&w),
-                "ts_of_first_over_time" => rf::ts_of_first_over_time(&w),
-                "quantile_over_time" => rf::quantile_over_time(&w, params[0][i]),
-                "double_exponential_smoothing" | "holt_winters" => {
+            let v = match kind {
+                RangeKind::Plain(f) => f(&w),
+                RangeKind::Rate if no_resets => rf::rate_without_resets(&w),
+                RangeKind::Increase if no_resets => rf::increase_without_resets(&w),
+                RangeKind::Rate => rf::rate(&w),
+                RangeKind::Increase => rf::increase(&w),
+                RangeKind::PredictLinear => rf::predict_linear(&w, self.grid.time(i), params[0][i]),
+                RangeKind::Quantile => rf::quantile_over_time(&w, params[0][i]),
+                RangeKind::Smoothing => {
                     rf::double_exponential_smoothing(&w, params[0][i], params[1][i])
                         .map_err(Error::Execution)?
                 }
-                _ => None,
+                RangeKind::Unknown => None,
             };
             cached = Some((t, v));
             if let Some(v) = v {
