@@ -260,32 +260,45 @@ impl Evaluator<'_> {
         };
         let include: Vec<String> = card.labels().map(|l| l.labels.clone()).unwrap_or_default();
         let one_to_one = matches!(card, VectorMatchCardinality::OneToOne);
-        let many_sig: Vec<u64> = many
-            .iter()
-            .map(|s| signature(&s.labels, on, names, true))
-            .collect();
-        let mut one_groups: HashMap<u64, Vec<usize>> = HashMap::new();
+        // Matching is resolved once, not per step: each side's series get the index of
+        // their signature's group, and each (many, one) pair its output series, so the
+        // per-step loop does no hashing.
+        let mut group_of: HashMap<u64, usize> = HashMap::new();
+        let mut groups: Vec<Vec<usize>> = Vec::new();
         for (i, s) in one.iter().enumerate() {
-            one_groups
+            let g = *group_of
                 .entry(signature(&s.labels, on, names, true))
-                .or_default()
-                .push(i);
+                .or_insert_with(|| {
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                });
+            groups[g].push(i);
         }
+        let many_group: Vec<Option<usize>> = many
+            .iter()
+            .map(|s| {
+                group_of
+                    .get(&signature(&s.labels, on, names, true))
+                    .copied()
+            })
+            .collect();
         let drop = !op.is_comparison() || return_bool;
         let mut out: Vec<Series> = Vec::new();
-        let mut pair_out: HashMap<(usize, usize), usize> = HashMap::new();
+        // Output series of each (many, one) pair, by many index.
+        let mut pair_out: Vec<Vec<(usize, usize)>> = vec![Vec::new(); many.len()];
         let mut label_out: HashMap<(lookout_store::Labels, bool), usize> = HashMap::new();
-        let mut seen: HashSet<u64> = HashSet::new();
+        // The last step at which each group was matched (one-to-one uniqueness).
+        let mut seen: Vec<usize> = vec![usize::MAX; groups.len()];
         for i in 0..steps {
-            seen.clear();
             for (m, ms) in many.iter().enumerate() {
                 let mv = ms.vals[i];
                 if is_absent(mv) {
                     continue;
                 }
-                let Some(group) = one_groups.get(&many_sig[m]) else {
+                let Some(g) = many_group[m] else {
                     continue;
                 };
+                let group = &groups[g];
                 let mut found = None;
                 for &o in group {
                     if !is_absent(one[o].vals[i]) {
@@ -305,7 +318,7 @@ impl Evaluator<'_> {
                 let Some(o) = found else {
                     continue;
                 };
-                if one_to_one && !seen.insert(many_sig[m]) {
+                if one_to_one && std::mem::replace(&mut seen[g], i) == i {
                     return Err(Error::Execution(
                         "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
                     ));
@@ -320,8 +333,8 @@ impl Evaluator<'_> {
                 if !keep {
                     continue;
                 }
-                let idx = match pair_out.get(&(m, o)) {
-                    Some(&idx) => idx,
+                let idx = match pair_out[m].iter().find(|p| p.0 == o) {
+                    Some(&(_, idx)) => idx,
                     None => {
                         let mut labels = ms.labels.clone();
                         let mut drop_name = ms.drop_name;
@@ -355,7 +368,7 @@ impl Evaluator<'_> {
                                 out.len() - 1
                             }
                         };
-                        pair_out.insert((m, o), idx);
+                        pair_out[m].push((o, idx));
                         idx
                     }
                 };
