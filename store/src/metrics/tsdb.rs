@@ -225,7 +225,9 @@ impl Tsdb {
             }
         }
         let mut rest: Vec<(Labels, Vec<(usize, u32)>)> = by_labels.into_iter().collect();
-        let threads = if rest.len() < 2048 {
+        // A few hundred series already take milliseconds to decode and evaluate; a thread
+        // costs tens of microseconds.
+        let threads = if rest.len() < 256 {
             1
         } else {
             std::thread::available_parallelism()
