@@ -49,8 +49,15 @@ pub fn push_value(out: &mut String, v: f64) {
         }
         return;
     }
-    // Rust's `Display` for f64 is the shortest round-trip decimal without an exponent,
-    // which is Go's 'f' with precision -1.
+    // Go's 'f' with precision -1 is the shortest round-trip decimal without an exponent,
+    // as Rust's `Display`. Large responses format hundreds of thousands of values, so
+    // integers below 2^53 (counters, bytes), where the integer itself is the shortest form,
+    // skip `core::fmt` through itoa. (ryu was tried for fractions: it breaks some ties
+    // differently from `Display`.)
+    if v.fract() == 0.0 && abs < 9_007_199_254_740_992.0 && v != 0.0 {
+        out.push_str(itoa::Buffer::new().format(v as i64));
+        return;
+    }
     let _ = write!(out, "{v}");
 }
 
@@ -61,10 +68,16 @@ pub fn push_timestamp(out: &mut String, t: i64) {
         out.push('-');
     }
     let t = t.unsigned_abs();
-    let _ = write!(out, "{}", t / 1000);
+    out.push_str(itoa::Buffer::new().format(t / 1000));
     let frac = t % 1000;
     if frac != 0 {
-        let _ = write!(out, ".{frac:03}");
+        let digits = [
+            b'.',
+            b'0' + (frac / 100) as u8,
+            b'0' + (frac / 10 % 10) as u8,
+            b'0' + (frac % 10) as u8,
+        ];
+        out.push_str(std::str::from_utf8(&digits).unwrap_or(""));
     }
 }
 
@@ -211,6 +224,50 @@ pub fn push_annotations(out: &mut String, warnings: &[String], infos: &[String])
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The itoa fast path writes exactly what `Display` (Go's 'f', -1) writes.
+    #[test]
+    fn fast_value_paths_match_display() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut values = vec![
+            1.0,
+            -1.0,
+            0.1,
+            0.3,
+            1e-5,
+            9.999e-6,
+            1e15 - 1.0,
+            1e15,
+            1e16,
+            123.456,
+            -2.5e-3,
+            1e20,
+            5e-324,
+        ];
+        for _ in 0..200_000 {
+            let bits = next();
+            // Random bit patterns, and random decimals of every magnitude in range.
+            values.push(f64::from_bits(bits));
+            let mag = 10f64.powi((bits % 27) as i32 - 6);
+            values.push((bits >> 11) as f64 / (1u64 << 53) as f64 * mag);
+            values
+                .push(((bits >> 20) % 1_000_000) as f64 * if bits & 1 == 0 { 1.0 } else { -0.25 });
+        }
+        for v in values {
+            if !v.is_finite() || (v.abs() != 0.0 && !(1e-6..1e21).contains(&v.abs())) {
+                continue;
+            }
+            let mut s = String::new();
+            push_value(&mut s, v);
+            assert_eq!(s, format!("{v}"), "{v:e}");
+        }
+    }
     use crate::promql::{Point, RangeSeries, Sample};
 
     #[test]
