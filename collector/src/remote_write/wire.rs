@@ -104,7 +104,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Fails for a known field sent with another wire type, as prost does.
-    fn expect(&self, field: &str, got: u8, want: u8) -> Result<(), String> {
+    fn check_wire_type(&self, field: &str, got: u8, want: u8) -> Result<(), String> {
         if got == want {
             Ok(())
         } else {
@@ -124,12 +124,12 @@ pub(super) fn read(buf: &[u8]) -> Result<WireRequest<'_>, String> {
     while !r.done() {
         match r.key()? {
             (1, w) => {
-                r.expect("WriteRequest.timeseries", w, LEN)?;
+                r.check_wire_type("WriteRequest.timeseries", w, LEN)?;
                 let ts = r.len_delimited()?;
                 read_series(ts, &mut req)?;
             }
             (3, w) => {
-                r.expect("WriteRequest.metadata", w, LEN)?;
+                r.check_wire_type("WriteRequest.metadata", w, LEN)?;
                 r.len_delimited()?;
                 req.metadata += 1;
             }
@@ -146,23 +146,23 @@ fn read_series<'a>(buf: &'a [u8], req: &mut WireRequest<'a>) -> Result<(), Strin
     while !r.done() {
         match r.key()? {
             (1, w) => {
-                r.expect("TimeSeries.labels", w, LEN)?;
+                r.check_wire_type("TimeSeries.labels", w, LEN)?;
                 let (name, value) = read_label(r.len_delimited()?)?;
                 if !value.is_empty() || name == METRIC_NAME {
                     req.labels.push((name, value));
                 }
             }
             (2, w) => {
-                r.expect("TimeSeries.samples", w, LEN)?;
+                r.check_wire_type("TimeSeries.samples", w, LEN)?;
                 req.samples.push(read_sample(r.len_delimited()?)?);
             }
             (3, w) => {
-                r.expect("TimeSeries.exemplars", w, LEN)?;
+                r.check_wire_type("TimeSeries.exemplars", w, LEN)?;
                 r.len_delimited()?;
                 req.exemplars += 1;
             }
             (4, w) => {
-                r.expect("TimeSeries.histograms", w, LEN)?;
+                r.check_wire_type("TimeSeries.histograms", w, LEN)?;
                 r.len_delimited()?;
                 req.histograms += 1;
             }
@@ -182,11 +182,11 @@ fn read_label(buf: &[u8]) -> Result<(&str, &str), String> {
     while !r.done() {
         match r.key()? {
             (1, w) => {
-                r.expect("Label.name", w, LEN)?;
+                r.check_wire_type("Label.name", w, LEN)?;
                 name = r.len_delimited()?;
             }
             (2, w) => {
-                r.expect("Label.value", w, LEN)?;
+                r.check_wire_type("Label.value", w, LEN)?;
                 value = r.len_delimited()?;
             }
             (_, w) => r.skip(w)?,
@@ -201,11 +201,11 @@ fn read_sample(buf: &[u8]) -> Result<Sample, String> {
     while !r.done() {
         match r.key()? {
             (1, w) => {
-                r.expect("Sample.value", w, FIXED64)?;
+                r.check_wire_type("Sample.value", w, FIXED64)?;
                 v = f64::from_bits(r.fixed64()?);
             }
             (2, w) => {
-                r.expect("Sample.timestamp", w, VARINT)?;
+                r.check_wire_type("Sample.timestamp", w, VARINT)?;
                 t = r.varint()? as i64;
             }
             (_, w) => r.skip(w)?,
