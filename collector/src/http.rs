@@ -67,7 +67,7 @@ async fn write(
     let limits = st.limits;
     let histograms = tokio::task::spawn_blocking(move || -> Result<usize, Error> {
         remote_write::decode(&body, limits, |d| {
-            sink.append_borrowed(&tenant, &d.batch())?;
+            sink.append_borrowed(&tenant, d.batch())?;
             crate::metrics::record_remote_write(d.samples() as u64);
             Ok(d.histograms())
         })

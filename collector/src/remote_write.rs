@@ -3,7 +3,7 @@
 //! store yet); native histograms are refused with a 400 that says so, after the float
 //! samples of the same request were stored, so nothing is dropped silently.
 
-use lookout_store::BorrowedSeries;
+use lookout_store::{BorrowedSeries, Sample};
 use prost::Message;
 
 use crate::error::{Error, Result};
@@ -87,21 +87,14 @@ impl Default for Limits {
 /// A decoded request whose label sets borrow from the decompressed body.
 #[derive(Debug)]
 pub struct Decoded<'a> {
-    wire: wire::WireRequest<'a>,
+    wire: &'a wire::WireRequest<'a>,
+    batch: &'a [BorrowedSeries<'a>],
 }
 
 impl Decoded<'_> {
     /// The series with samples, ready for [`lookout_store::Append::append_borrowed`].
-    pub fn batch(&self) -> Vec<BorrowedSeries<'_>> {
-        let w = &self.wire;
-        w.series
-            .iter()
-            .filter(|s| s.samples.0 < s.samples.1)
-            .map(|s| BorrowedSeries {
-                labels: &w.labels[s.labels.0 as usize..s.labels.1 as usize],
-                samples: &w.samples[s.samples.0 as usize..s.samples.1 as usize],
-            })
-            .collect()
+    pub fn batch(&self) -> &[BorrowedSeries<'_>] {
+        self.batch
     }
 
     pub fn samples(&self) -> usize {
@@ -121,13 +114,45 @@ impl Decoded<'_> {
     }
 }
 
-/// Largest decompression buffer a thread keeps between requests.
+/// Largest decompression buffer a thread keeps between requests; the scratch vectors
+/// are capped at the same size.
 const KEEP_BUFFER_BYTES: usize = 16 << 20;
 
+/// A thread's buffers for decoding, kept between requests: reusing them spares each
+/// request the page faults of fresh multi-megabyte allocations, and keeps ingestion from
+/// churning memory that the allocator would hold on to for a while after each request.
+/// The vectors are empty between requests; their element types borrow from the body,
+/// hence the `'static` stand-in and [`recycle`].
+#[derive(Default)]
+struct Scratch {
+    raw: Vec<u8>,
+    labels: Vec<(&'static str, &'static str)>,
+    series: Vec<wire::Span>,
+    samples: Vec<Sample>,
+    batch: Vec<BorrowedSeries<'static>>,
+}
+
 thread_local! {
-    /// Decompressed bodies land here: reusing the buffer spares each request the page
-    /// faults of a fresh multi-megabyte allocation.
-    static RAW: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// An emptied vector's allocation, reused for the same element type under another
+/// lifetime: `Vec`'s in-place `collect` keeps the buffer when the layouts match, as they
+/// do here (the types differ only in lifetimes).
+fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    v.into_iter()
+        .map(|_| unreachable!("the vector was just emptied"))
+        .collect()
+}
+
+/// `v` emptied, or a new vector if it grew past [`KEEP_BUFFER_BYTES`].
+fn keep<T>(mut v: Vec<T>) -> Vec<T> {
+    v.clear();
+    if v.capacity() * std::mem::size_of::<T>() > KEEP_BUFFER_BYTES {
+        return Vec::new();
+    }
+    v
 }
 
 /// Decodes a request body and hands the result to `f` (the labels borrow from a
@@ -148,33 +173,54 @@ pub fn decode<R>(
             limits.max_decoded_bytes
         )));
     }
-    RAW.with(|cell| {
-        let mut buf = cell.borrow_mut();
-        if buf.len() < len {
-            buf.resize(len, 0);
+    SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        let scratch = &mut *scratch;
+        if scratch.raw.len() < len {
+            scratch.raw.resize(len, 0);
         }
-        let result = decode_into(body, &mut buf[..len], f);
-        if buf.len() > KEEP_BUFFER_BYTES {
-            *buf = Vec::new();
+        let n = snap::raw::Decoder::new()
+            .decompress(body, &mut scratch.raw[..len])
+            .map_err(|e| {
+                Error::BadRequest(format!("body is not valid snappy (block format): {e}"))
+            })?;
+        let raw = &scratch.raw[..n];
+        let mut wire = wire::WireRequest {
+            labels: recycle(std::mem::take(&mut scratch.labels)),
+            series: std::mem::take(&mut scratch.series),
+            samples: std::mem::take(&mut scratch.samples),
+            ..Default::default()
+        };
+        let read = wire::read_into(raw, &mut wire).map_err(|e| {
+            Error::BadRequest(format!(
+                "body is not a valid remote_write protobuf WriteRequest: {e}"
+            ))
+        });
+        let mut batch: Vec<BorrowedSeries<'_>> = recycle(std::mem::take(&mut scratch.batch));
+        let result = read.and_then(|()| {
+            batch.extend(
+                wire.series
+                    .iter()
+                    .filter(|s| s.samples.0 < s.samples.1)
+                    .map(|s| BorrowedSeries {
+                        labels: &wire.labels[s.labels.0 as usize..s.labels.1 as usize],
+                        samples: &wire.samples[s.samples.0 as usize..s.samples.1 as usize],
+                    }),
+            );
+            f(&Decoded {
+                wire: &wire,
+                batch: &batch,
+            })
+        });
+        scratch.batch = keep(recycle(batch));
+        scratch.labels = keep(recycle(wire.labels));
+        scratch.series = keep(wire.series);
+        scratch.samples = keep(wire.samples);
+        if scratch.raw.len() > KEEP_BUFFER_BYTES {
+            scratch.raw = Vec::new();
         }
         result
     })
-}
-
-fn decode_into<R>(
-    body: &[u8],
-    raw: &mut [u8],
-    f: impl FnOnce(&Decoded<'_>) -> Result<R>,
-) -> Result<R> {
-    let n = snap::raw::Decoder::new()
-        .decompress(body, raw)
-        .map_err(|e| Error::BadRequest(format!("body is not valid snappy (block format): {e}")))?;
-    let wire = wire::read(&raw[..n]).map_err(|e| {
-        Error::BadRequest(format!(
-            "body is not a valid remote_write protobuf WriteRequest: {e}"
-        ))
-    })?;
-    f(&Decoded { wire })
 }
 
 /// Encodes a request the way a remote_write sender does (tests, benchmarks).
@@ -192,6 +238,23 @@ mod tests {
 
     /// (series with samples, samples, exemplars, metadata, histograms)
     type Owned = (Vec<SeriesSamples>, usize, usize, usize, usize);
+
+    /// Scratch vectors keep their allocation across requests, whatever lifetime their
+    /// elements borrow with.
+    #[test]
+    fn recycled_vectors_keep_their_allocation() {
+        let body = String::from("a=b");
+        let mut v: Vec<(&str, &str)> = Vec::with_capacity(1000);
+        v.push((&body[..1], &body[2..]));
+        let ptr = v.as_ptr() as usize;
+        let stored: Vec<(&'static str, &'static str)> = recycle(v);
+        assert_eq!((stored.len(), stored.capacity()), (0, 1000));
+        assert_eq!(stored.as_ptr() as usize, ptr);
+        let back: Vec<(&str, &str)> = recycle(stored);
+        assert_eq!(back.as_ptr() as usize, ptr);
+        let big: Vec<u64> = Vec::with_capacity(KEEP_BUFFER_BYTES / 8 + 1);
+        assert_eq!(keep(big).capacity(), 0);
+    }
 
     fn decode_owned(body: &[u8], limits: Limits) -> Result<Owned> {
         decode(body, limits, |d| {

@@ -118,15 +118,23 @@ fn utf8<'a>(b: &'a [u8], what: &str) -> Result<&'a str, String> {
 }
 
 /// Reads a `WriteRequest`. Errors say which part of the message is malformed.
+#[cfg(test)]
 pub(super) fn read(buf: &[u8]) -> Result<WireRequest<'_>, String> {
     let mut req = WireRequest::default();
+    read_into(buf, &mut req)?;
+    Ok(req)
+}
+
+/// Reads a `WriteRequest` into `req`, whose vectors are empty but may have capacity from
+/// an earlier request.
+pub(super) fn read_into<'a>(buf: &'a [u8], req: &mut WireRequest<'a>) -> Result<(), String> {
     let mut r = Reader::new(buf);
     while !r.done() {
         match r.key()? {
             (1, w) => {
                 r.check_wire_type("WriteRequest.timeseries", w, LEN)?;
                 let ts = r.len_delimited()?;
-                read_series(ts, &mut req)?;
+                read_series(ts, req)?;
             }
             (3, w) => {
                 r.check_wire_type("WriteRequest.metadata", w, LEN)?;
@@ -136,7 +144,7 @@ pub(super) fn read(buf: &[u8]) -> Result<WireRequest<'_>, String> {
             (_, w) => r.skip(w)?,
         }
     }
-    Ok(req)
+    Ok(())
 }
 
 fn read_series<'a>(buf: &'a [u8], req: &mut WireRequest<'a>) -> Result<(), String> {
