@@ -114,15 +114,15 @@ impl Decoded<'_> {
     }
 }
 
-/// Largest decompression buffer a thread keeps between requests; the scratch vectors
-/// are capped at the same size.
+/// Largest buffer a pooled scratch set keeps between requests (each vector is capped at
+/// the same size).
 const KEEP_BUFFER_BYTES: usize = 16 << 20;
 
-/// A thread's buffers for decoding, kept between requests: reusing them spares each
-/// request the page faults of fresh multi-megabyte allocations, and keeps ingestion from
-/// churning memory that the allocator would hold on to for a while after each request.
-/// The vectors are empty between requests; their element types borrow from the body,
-/// hence the `'static` stand-in and [`recycle`].
+/// Buffers for decoding one request, kept between requests in [`POOL`]: reusing them
+/// spares each request the page faults of fresh multi-megabyte allocations, and keeps
+/// ingestion from churning memory that the allocator holds on to for a while after each
+/// request. The vectors are empty between requests; their element types borrow from the
+/// body, hence the `'static` stand-in and [`recycle`].
 #[derive(Default)]
 struct Scratch {
     raw: Vec<u8>,
@@ -132,8 +132,21 @@ struct Scratch {
     batch: Vec<BorrowedSeries<'static>>,
 }
 
-thread_local! {
-    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+/// Idle scratch sets. Requests are decoded on tokio's blocking threads, which come and go
+/// in numbers set by concurrent senders; the pool keeps one set per core, and a request
+/// that finds it empty decodes into fresh buffers.
+static POOL: parking_lot::Mutex<Vec<Scratch>> = parking_lot::Mutex::new(Vec::new());
+
+fn pooled_scratch() -> Scratch {
+    POOL.lock().pop().unwrap_or_default()
+}
+
+fn return_scratch(scratch: Scratch) {
+    let keep = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut pool = POOL.lock();
+    if pool.len() < keep {
+        pool.push(scratch);
+    }
 }
 
 /// An emptied vector's allocation, reused for the same element type under another
@@ -155,8 +168,8 @@ fn keep<T>(mut v: Vec<T>) -> Vec<T> {
     v
 }
 
-/// Decodes a request body and hands the result to `f` (the labels borrow from a
-/// per-thread buffer, hence the closure). Errors name what was wrong. Label sets are
+/// Decodes a request body and hands the result to `f` (the labels borrow from a pooled
+/// buffer, hence the closure). Errors name what was wrong. Label sets are
 /// validated by the store when it first sees a series, so the hot path does not check
 /// the same labels on every request.
 pub fn decode<R>(
@@ -173,54 +186,60 @@ pub fn decode<R>(
             limits.max_decoded_bytes
         )));
     }
-    SCRATCH.with(|cell| {
-        let mut scratch = cell.borrow_mut();
-        let scratch = &mut *scratch;
-        if scratch.raw.len() < len {
-            scratch.raw.resize(len, 0);
-        }
-        let n = snap::raw::Decoder::new()
-            .decompress(body, &mut scratch.raw[..len])
-            .map_err(|e| {
-                Error::BadRequest(format!("body is not valid snappy (block format): {e}"))
-            })?;
-        let raw = &scratch.raw[..n];
-        let mut wire = wire::WireRequest {
-            labels: recycle(std::mem::take(&mut scratch.labels)),
-            series: std::mem::take(&mut scratch.series),
-            samples: std::mem::take(&mut scratch.samples),
-            ..Default::default()
-        };
-        let read = wire::read_into(raw, &mut wire).map_err(|e| {
-            Error::BadRequest(format!(
-                "body is not a valid remote_write protobuf WriteRequest: {e}"
-            ))
-        });
-        let mut batch: Vec<BorrowedSeries<'_>> = recycle(std::mem::take(&mut scratch.batch));
-        let result = read.and_then(|()| {
-            batch.extend(
-                wire.series
-                    .iter()
-                    .filter(|s| s.samples.0 < s.samples.1)
-                    .map(|s| BorrowedSeries {
-                        labels: &wire.labels[s.labels.0 as usize..s.labels.1 as usize],
-                        samples: &wire.samples[s.samples.0 as usize..s.samples.1 as usize],
-                    }),
-            );
-            f(&Decoded {
-                wire: &wire,
-                batch: &batch,
-            })
-        });
-        scratch.batch = keep(recycle(batch));
-        scratch.labels = keep(recycle(wire.labels));
-        scratch.series = keep(wire.series);
-        scratch.samples = keep(wire.samples);
-        if scratch.raw.len() > KEEP_BUFFER_BYTES {
-            scratch.raw = Vec::new();
-        }
-        result
-    })
+    let mut scratch = pooled_scratch();
+    if scratch.raw.len() < len {
+        scratch.raw.resize(len, 0);
+    }
+    let result = decode_with(body, len, &mut scratch, f);
+    if scratch.raw.len() > KEEP_BUFFER_BYTES {
+        scratch.raw = Vec::new();
+    }
+    return_scratch(scratch);
+    result
+}
+
+fn decode_with<R>(
+    body: &[u8],
+    len: usize,
+    scratch: &mut Scratch,
+    f: impl FnOnce(&Decoded<'_>) -> Result<R>,
+) -> Result<R> {
+    let n = snap::raw::Decoder::new()
+        .decompress(body, &mut scratch.raw[..len])
+        .map_err(|e| Error::BadRequest(format!("body is not valid snappy (block format): {e}")))?;
+    let raw = &scratch.raw[..n];
+    let mut wire = wire::WireRequest {
+        labels: recycle(std::mem::take(&mut scratch.labels)),
+        series: std::mem::take(&mut scratch.series),
+        samples: std::mem::take(&mut scratch.samples),
+        ..Default::default()
+    };
+    let read = wire::read_into(raw, &mut wire).map_err(|e| {
+        Error::BadRequest(format!(
+            "body is not a valid remote_write protobuf WriteRequest: {e}"
+        ))
+    });
+    let mut batch: Vec<BorrowedSeries<'_>> = recycle(std::mem::take(&mut scratch.batch));
+    let result = read.and_then(|()| {
+        batch.extend(
+            wire.series
+                .iter()
+                .filter(|s| s.samples.0 < s.samples.1)
+                .map(|s| BorrowedSeries {
+                    labels: &wire.labels[s.labels.0 as usize..s.labels.1 as usize],
+                    samples: &wire.samples[s.samples.0 as usize..s.samples.1 as usize],
+                }),
+        );
+        f(&Decoded {
+            wire: &wire,
+            batch: &batch,
+        })
+    });
+    scratch.batch = keep(recycle(batch));
+    scratch.labels = keep(recycle(wire.labels));
+    scratch.series = keep(wire.series);
+    scratch.samples = keep(wire.samples);
+    result
 }
 
 /// Encodes a request the way a remote_write sender does (tests, benchmarks).

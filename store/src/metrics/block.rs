@@ -389,21 +389,43 @@ fn write_series(dir: &Path, entries: &[SeriesEntry]) -> Result<()> {
     write_batch(&dir.join("series.parquet"), series_schema(), cols)
 }
 
+/// Rows of labels.parquet built at a time: the whole table at once (a million label
+/// pairs for 100k series) held ~50 MB of string arrays while the head being cut was still
+/// in memory, the peak of a head cut.
+const LABEL_BATCH_ROWS: usize = 64 * 1024;
+
 fn write_labels(dir: &Path, index: &Index) -> Result<()> {
+    let path = dir.join("labels.parquet");
+    let f = File::create(&path).map_err(Error::io("creating a block file", &path))?;
+    let schema = labels_schema();
+    let mut w = ArrowWriter::try_new(f, schema.clone(), Some(writer_props(false)?))
+        .map_err(pq_err(&path))?;
     let (mut ids, mut names, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    let mut write = |ids: &mut Vec<u32>, names: &mut Vec<&str>, values: &mut Vec<&str>| {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(UInt32Array::from(std::mem::take(ids))),
+            Arc::new(StringArray::from(std::mem::take(names))),
+            Arc::new(StringArray::from(std::mem::take(values))),
+        ];
+        w.write(&RecordBatch::try_new(schema.clone(), cols)?)
+            .map_err(pq_err(&path))
+    };
     for id in 0..index.num_series() {
         for &(n, v) in index.series_pairs(id) {
             ids.push(id);
             names.push(index.symbols.get(n));
             values.push(index.symbols.get(v));
         }
+        if ids.len() >= LABEL_BATCH_ROWS {
+            write(&mut ids, &mut names, &mut values)?;
+        }
     }
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(UInt32Array::from(ids)),
-        Arc::new(StringArray::from(names)),
-        Arc::new(StringArray::from(values)),
-    ];
-    write_batch(&dir.join("labels.parquet"), labels_schema(), cols)
+    if !ids.is_empty() {
+        write(&mut ids, &mut names, &mut values)?;
+    }
+    let f = w.into_inner().map_err(pq_err(&path))?;
+    f.sync_all()
+        .map_err(Error::io("syncing a block file", &path))
 }
 
 /// An open block: its meta and index in memory, samples read from Parquet on demand.

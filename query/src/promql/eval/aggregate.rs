@@ -207,6 +207,7 @@ impl Evaluator<'_> {
                 );
             }
         }
+        let mut present: Vec<usize> = Vec::new();
         for i in 0..steps {
             let p = param[i];
             if p.is_nan() {
@@ -240,21 +241,28 @@ impl Evaluator<'_> {
                 continue;
             }
             for m in &members {
-                let mut present: Vec<usize> = m
-                    .iter()
-                    .copied()
-                    .filter(|&j| !is_absent(input[j].vals[i]))
-                    .collect();
-                match op {
-                    "topk" => {
-                        present.sort_by(|&a, &b| desc_nan_last(input[a].vals[i], input[b].vals[i]))
+                present.clear();
+                present.extend(m.iter().copied().filter(|&j| !is_absent(input[j].vals[i])));
+                let take = k.min(present.len() as i64) as usize;
+                let order_of: Option<fn(f64, f64) -> std::cmp::Ordering> = match op {
+                    "topk" => Some(desc_nan_last),
+                    "bottomk" => Some(asc_nan_last),
+                    _ => None,
+                };
+                if let (Some(ord), true) = (order_of, take > 0) {
+                    // The first `take` of a stable sort: members are in input order, so
+                    // the index breaks ties as a stable sort would. Selecting first saves
+                    // sorting every series at every step for a small k.
+                    let cmp = |a: &usize, b: &usize| {
+                        ord(input[*a].vals[i], input[*b].vals[i]).then(a.cmp(b))
+                    };
+                    if take < present.len() {
+                        present.select_nth_unstable_by(take - 1, cmp);
+                        present.truncate(take);
                     }
-                    "bottomk" => {
-                        present.sort_by(|&a, &b| asc_nan_last(input[a].vals[i], input[b].vals[i]))
-                    }
-                    _ => {}
+                    present.sort_unstable_by(cmp);
                 }
-                for &j in present.iter().take(k.min(present.len() as i64) as usize) {
+                for &j in present.iter().take(take) {
                     keep[j][i] = input[j].vals[i];
                     if i == 0 {
                         order.push(j);
