@@ -8,6 +8,7 @@
 //! HTTP, PromQL or scraping; nothing outside it sees WAL segments, chunks or Parquet files.
 
 pub mod error;
+pub mod memory;
 pub mod metadata;
 pub mod metrics;
 pub mod model;

@@ -117,16 +117,8 @@ fn utf8<'a>(b: &'a [u8], what: &str) -> Result<&'a str, String> {
     std::str::from_utf8(b).map_err(|_| format!("{what} is not valid UTF-8"))
 }
 
-/// Reads a `WriteRequest`. Errors say which part of the message is malformed.
-#[cfg(test)]
-pub(super) fn read(buf: &[u8]) -> Result<WireRequest<'_>, String> {
-    let mut req = WireRequest::default();
-    read_into(buf, &mut req)?;
-    Ok(req)
-}
-
 /// Reads a `WriteRequest` into `req`, whose vectors are empty but may have capacity from
-/// an earlier request.
+/// an earlier request. Errors say which part of the message is malformed.
 pub(super) fn read_into<'a>(buf: &'a [u8], req: &mut WireRequest<'a>) -> Result<(), String> {
     let mut r = Reader::new(buf);
     while !r.done() {

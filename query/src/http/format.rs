@@ -360,7 +360,7 @@ mod tests {
             -2.5e-3,
             1e20,
             5e-324,
-            2_030_264_174_453_955.25,
+            2_030_264_174_453_955.0 + 0.25,
         ];
         for _ in 0..100_000 {
             let bits = next();
@@ -424,6 +424,9 @@ mod tests {
             (f64::INFINITY, "+Inf"),
             (f64::NEG_INFINITY, "-Inf"),
             (f64::MAX, "1.7976931348623157e+308"),
+            // An exact tie between two 17-digit decimals goes to the even one, as in Go.
+            (2_030_264_174_453_955.0 + 0.25, "2030264174453955.2"),
+            (2_030_264_174_453_955.0 + 0.75, "2030264174453955.8"),
         ];
         for (v, want) in cases {
             assert_eq!(format_value(*v), *want, "{v:?}");

@@ -163,6 +163,7 @@ async fn execute(st: QueryState, headers: &HeaderMap, req: Request) -> Result<Re
     };
     let queued = Instant::now();
     let task = tokio::task::spawn_blocking(move || -> Result<String> {
+        let _memory = lookout_store::memory::Hint::query();
         let started = Instant::now();
         let out = match req.span {
             Span::Instant(t) => req.engine.instant(&storage, &req.text, &expr, t)?,

@@ -128,6 +128,7 @@ impl Tsdb {
         let Some(mut inputs) = plan(&blocks, self.opts.block_duration, max_range, newest) else {
             return Ok(false);
         };
+        let _bulk = crate::memory::Hint::bulk_write();
         inputs.sort_by_key(|b| b.meta.seq);
         let names: Vec<String> = inputs.iter().map(|b| b.meta.name.clone()).collect();
         let level = inputs.iter().map(|b| b.meta.level).max().unwrap_or(0) + 1;

@@ -468,6 +468,7 @@ impl Tsdb {
     /// Writes a frozen head as one block per aligned block period it covers, then swaps the
     /// blocks in for the head in one step.
     fn persist_head(&self, head: &Arc<Head>) -> Result<()> {
+        let _bulk = crate::memory::Hint::bulk_write();
         let blocks_dir = self.blocks_dir();
         let period = self.opts.block_duration.max(1);
         // One period at a time, so only one writer's index and buffers are alive at once.
