@@ -142,7 +142,9 @@ fn pooled_scratch() -> Scratch {
 }
 
 fn return_scratch(scratch: Scratch) {
-    let keep = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // available_parallelism reads cgroup files on Linux: once, not per request.
+    static KEEP: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let keep = *KEEP.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let mut pool = POOL.lock();
     if pool.len() < keep {
         pool.push(scratch);

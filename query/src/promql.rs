@@ -7,6 +7,7 @@
 
 pub mod engine;
 pub mod eval;
+pub mod float;
 pub mod functions;
 mod positions;
 pub mod storage;

@@ -32,7 +32,9 @@ pub fn format_float(v: f64) -> String {
     } else if v == f64::NEG_INFINITY {
         "-Inf".into()
     } else {
-        format!("{v}")
+        let mut s = String::new();
+        crate::promql::float::push_finite(&mut s, v, false);
+        s
     }
 }
 
