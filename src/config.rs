@@ -58,6 +58,16 @@ pub struct Query {
     pub timeout: Duration,
     /// Most samples a query may hold in memory at once.
     pub max_samples: usize,
+    /// Most memory one query may hold while it is evaluated and answered.
+    pub max_memory: ByteSize,
+    /// Longest query text accepted.
+    pub max_length: ByteSize,
+    /// Deepest query accepted: operators plus nested brackets.
+    pub max_depth: usize,
+    /// Queries evaluated at once.
+    pub max_concurrency: usize,
+    /// Queries that may wait for a slot; more are refused with a 503.
+    pub max_queued: usize,
 }
 
 impl Query {
@@ -66,6 +76,9 @@ impl Query {
             lookback_delta_ms: self.lookback_delta.0,
             max_samples: self.max_samples,
             timeout: std::time::Duration::from_millis(self.timeout.0.max(1) as u64),
+            max_memory: self.max_memory.0 as usize,
+            max_length: self.max_length.0 as usize,
+            max_depth: self.max_depth,
             ..Default::default()
         }
     }
@@ -77,6 +90,11 @@ impl Default for Query {
             lookback_delta: Duration(5 * 60_000),
             timeout: Duration(2 * 60_000),
             max_samples: 50_000_000,
+            max_memory: ByteSize(256 << 20),
+            max_length: ByteSize(128 << 10),
+            max_depth: 500,
+            max_concurrency: 4,
+            max_queued: 64,
         }
     }
 }
@@ -152,6 +170,18 @@ impl Config {
         }
         if self.query.max_samples == 0 {
             anyhow::bail!("query.max_samples must be positive (50000000 is the default)");
+        }
+        if self.query.max_length.0 == 0 {
+            anyhow::bail!("query.max_length must be positive (128KiB is the default)");
+        }
+        if !(1..=2000).contains(&self.query.max_depth) {
+            anyhow::bail!(
+                "query.max_depth must be between 1 and 2000: deeper queries would overflow the \
+                 evaluator's stack (500 is the default)"
+            );
+        }
+        if self.query.max_concurrency == 0 {
+            anyhow::bail!("query.max_concurrency must be positive (4 is the default)");
         }
         lookout_collector::scrape::manager::check(&self.scrape_jobs(None)?)
             .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -67,6 +67,7 @@ impl SelfMetrics {
     fn render(&self) -> String {
         let mut out = String::with_capacity(8 << 10);
         lookout_collector::metrics::render(&mut out);
+        lookout_query::metrics::render(&mut out);
         let mut health: BTreeMap<(String, &str), u64> = BTreeMap::new();
         for (pool, view) in self.scrape.pools() {
             for t in &view.active {

@@ -642,7 +642,8 @@ fn execution_errors() {
 fn timeouts() {
     let (_dir, srv) = start();
     let (from, to) = (secs(BASE_MS - SPAN), secs(BASE_MS + SPAN));
-    // A microsecond is shorter than any evaluation over real data.
+    // A microsecond has passed before evaluation begins, and the deadline is checked
+    // there, so this is a timeout however quick the query.
     {
         let timeout = "0.000001";
         assert_error(
@@ -660,9 +661,14 @@ fn timeouts() {
             "query timed out in expression evaluation",
         );
     }
-    // The configured timeout applies too.
+    // The configured timeout applies too. The (debug) server holds every evaluation for
+    // 300ms, so the query is still running when its 50ms are up, however fast the machine.
     let dir = TestDir::new();
-    let srv = Server::start(&dir.data(), Some("query:\n  timeout: 1ms\n"));
+    let srv = Server::start_env(
+        &dir.data(),
+        Some("query:\n  timeout: 50ms\n"),
+        &[("LOOKOUT_DEBUG_QUERY_STALL_MS", "300")],
+    );
     load(&srv);
     assert_error(
         &srv,

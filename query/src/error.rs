@@ -13,6 +13,12 @@ pub enum Error {
     /// The query ran longer than the configured timeout.
     #[error("query timed out in {0}")]
     Timeout(String),
+    /// The client went away before the answer was ready (Prometheus' `canceled`, 499).
+    #[error("query was canceled: the client closed the connection")]
+    Canceled,
+    /// The server cannot take the query now (too many waiting); retry later.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Store(#[from] lookout_store::Error),
     #[error("internal error: {0}")]
@@ -27,6 +33,8 @@ impl Error {
             Error::BadData(_) => ("bad_data", 400),
             Error::Execution(_) => ("execution", 422),
             Error::Timeout(_) => ("timeout", 503),
+            Error::Canceled => ("canceled", 499),
+            Error::Unavailable(_) => ("unavailable", 503),
             Error::Internal(_) => ("internal", 500),
             Error::Store(e) => match e.class() {
                 ErrorClass::BadInput => ("bad_data", 400),

@@ -26,6 +26,8 @@ pub struct QueryState {
     pub engine: Engine,
     /// HELP/TYPE/UNIT for `/api/v1/metadata` (the scrape manager in `lookout serve`).
     pub metadata: Arc<dyn lookout_store::MetadataSource>,
+    /// How many queries evaluate and wait at once.
+    pub admission: Arc<crate::admission::Admission>,
 }
 
 pub fn router(state: QueryState) -> Router {

@@ -3,8 +3,11 @@
 //! query crate sees series, samples and label values through the store's read API, never
 //! files, and never depends on the collector.
 
+pub mod admission;
+pub mod budget;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod promql;
 pub mod promqltest;
 

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod eval;
 pub mod float;
 pub mod functions;
+pub mod nesting;
 mod positions;
 pub mod storage;
 pub mod value;

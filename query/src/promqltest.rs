@@ -123,7 +123,12 @@ mod tests {
                     }
                 }
                 let series = storage
-                    .select(&ms, ts - 300_000 + 1, ts)
+                    .select(
+                        &ms,
+                        ts - 300_000 + 1,
+                        ts,
+                        &crate::budget::Budget::unlimited(std::time::Duration::from_secs(60)),
+                    )
                     .map_err(|e| e.to_string())?;
                 Ok(Value::Vector(
                     series

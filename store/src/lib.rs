@@ -57,6 +57,19 @@ pub struct SelectHints {
     pub series_only: bool,
     /// Stop after this many series (0: no limit).
     pub limit: usize,
+    /// Set by the reader when it no longer wants the answer (a timeout, a client that hung
+    /// up, a memory budget spent): the read stops between series and returns what it has,
+    /// which the reader then discards.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl SelectHints {
+    /// Whether the reader has cancelled the read.
+    pub fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 /// Anything that takes metric writes: the local store, or the agent's forwarder.

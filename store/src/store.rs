@@ -121,10 +121,11 @@ impl Store {
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
+        hints: &SelectHints,
         f: &(dyn Fn(&Labels, &[Sample]) -> R + Sync),
     ) -> Result<Vec<(Labels, R)>> {
         match self.get(tenant) {
-            Some(db) => db.select_map(matchers, mint, maxt, f),
+            Some(db) => db.select_map(matchers, mint, maxt, hints, f),
             None => Ok(Vec::new()),
         }
     }

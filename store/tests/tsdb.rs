@@ -425,7 +425,7 @@ fn select_map_sees_what_select_returns() {
             .map(|s| samples(&s.labels, &s.samples))
             .collect();
         let got: Vec<(Labels, Vec<(i64, u64)>)> = db
-            .select_map(&matchers, mint, maxt, &samples)
+            .select_map(&matchers, mint, maxt, &Default::default(), &samples)
             .unwrap()
             .into_iter()
             .map(|(l, r)| {

@@ -77,7 +77,22 @@ impl Server {
     }
 
     pub fn try_start(data: &Path, config: Option<&str>) -> Result<Server, String> {
+        Self::try_start_env(data, config, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables (e.g. the debug build's
+    /// `LOOKOUT_DEBUG_QUERY_STALL_MS`).
+    pub fn start_env(data: &Path, config: Option<&str>, env: &[(&str, &str)]) -> Server {
+        Self::try_start_env(data, config, env).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn try_start_env(
+        data: &Path,
+        config: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Result<Server, String> {
         let mut cmd = Command::new(BIN);
+        cmd.envs(env.iter().copied());
         cmd.arg("serve")
             .arg("--data")
             .arg(data)

@@ -31,7 +31,7 @@ pub fn success_with_warnings(data: serde_json::Value, warnings: Vec<String>) -> 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (kind, status) = self.error_type();
-        if status >= 500 && !matches!(self, Error::Timeout(_)) {
+        if status >= 500 && !matches!(self, Error::Timeout(_) | Error::Unavailable(_)) {
             tracing::error!(error = %self, "query api failed");
         }
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -20,8 +20,10 @@ use super::format::{annotations, push_annotations, push_result};
 use super::params::Params;
 use super::status::tenant;
 use super::QueryState;
+use crate::budget::{Budget, StopOnDrop, StopReason};
 use crate::error::{Error, Result};
 use crate::promql::{Engine, QueryOutput, StoreQueryable, Value};
+use promql_parser::parser::Expr;
 
 pub fn routes() -> Router<QueryState> {
     Router::new()
@@ -61,6 +63,8 @@ enum Span {
 
 /// A query request after its parameters were checked.
 struct Request {
+    /// When the request arrived: its timeout counts from here, queueing included.
+    received: Instant,
     text: String,
     span: Span,
     engine: Engine,
@@ -145,6 +149,7 @@ fn request(st: &QueryState, p: &Params, span: Span) -> Result<Request> {
         }
     }
     Ok(Request {
+        received: Instant::now(),
         text: p.get("query").unwrap_or("").to_string(),
         span,
         engine,
@@ -156,37 +161,73 @@ fn request(st: &QueryState, p: &Params, span: Span) -> Result<Request> {
 async fn execute(st: QueryState, headers: &HeaderMap, req: Request) -> Result<Response> {
     let tenant = tenant(&st, headers)?;
     let expr = req.engine.parse(&req.text).map_err(query_param_error)?;
-    let timeout = req.engine.opts.timeout;
+    let budget = Budget::new(
+        req.received,
+        req.engine.opts.timeout,
+        req.engine.opts.max_memory,
+    );
+    // Dropped with this request when the client hangs up: the evaluation then stops.
+    let hang_up = StopOnDrop::new(budget.clone());
+    let slot = st.admission.enter(budget.deadline()).await?;
     let storage = StoreQueryable {
         store: st.store.clone(),
         tenant,
     };
-    let queued = Instant::now();
+    let received = req.received;
+    let b = budget.clone();
     let task = tokio::task::spawn_blocking(move || -> Result<String> {
+        let _slot = slot;
         let _memory = lookout_store::memory::Hint::query();
         let started = Instant::now();
-        let out = match req.span {
-            Span::Instant(t) => req.engine.instant(&storage, &req.text, &expr, t)?,
-            Span::Range { start, end, step } => req
-                .engine
-                .range(&storage, &req.text, &expr, start, end, step)?,
-        };
-        let eval = started.elapsed();
-        let stats = req.stats.then(|| Stats {
-            queue: started.duration_since(queued),
-            eval,
-            samples_read: out.samples_read,
+        let r = evaluate(&req, &storage, &expr, &b).and_then(|out| {
+            let eval = started.elapsed();
+            let stats = req.stats.then(|| Stats {
+                queue: started.duration_since(received),
+                eval,
+                samples_read: out.samples_read,
+            });
+            body(out, req.limit, stats.as_ref(), &b)
         });
-        Ok(body(out, req.limit, stats.as_ref()))
+        crate::metrics::record_peak(b.peak());
+        if r.is_err() {
+            if let Some(reason) = b.reason() {
+                crate::metrics::record_stopped(reason);
+            }
+        }
+        r
     });
-    // The engine checks its own deadline between steps; this bound is for the time
-    // spent outside it (storage reads, encoding) and for an engine that does not stop.
-    let body = match tokio::time::timeout(timeout, task).await {
-        Err(_) => return Err(Error::Timeout("expression evaluation".into())),
+    let answer = tokio::time::timeout_at(budget.deadline().into(), task).await;
+    hang_up.disarm();
+    let body = match answer {
+        Err(_) => {
+            // The evaluation notices at its next check and gives its slot back.
+            budget.stop(StopReason::Timeout);
+            return Err(Error::Timeout("expression evaluation".into()));
+        }
         Ok(Err(e)) => return Err(Error::Internal(format!("query task failed: {e}"))),
         Ok(Ok(r)) => r?,
     };
     Ok(json_response(StatusCode::OK, body))
+}
+
+/// Evaluates a request's query under its budget, on the calling (blocking) thread.
+fn evaluate(
+    req: &Request,
+    storage: &StoreQueryable,
+    expr: &Expr,
+    budget: &Budget,
+) -> Result<QueryOutput> {
+    // A deadline that passed while the query waited or was parsed is a timeout, however
+    // quickly the evaluation itself would have finished.
+    budget.check()?;
+    crate::budget::stall_for_tests(budget)?;
+    match req.span {
+        Span::Instant(t) => req.engine.instant_in(storage, &req.text, expr, t, budget),
+        Span::Range { start, end, step } => {
+            req.engine
+                .range_in(storage, &req.text, expr, (start, end, step), budget)
+        }
+    }
 }
 
 /// Timings and counts for `data.stats`.
@@ -196,8 +237,14 @@ struct Stats {
     samples_read: usize,
 }
 
-/// The whole success envelope of a query.
-fn body(mut out: QueryOutput, limit: Option<usize>, stats: Option<&Stats>) -> String {
+/// The whole success envelope of a query; its buffer is charged to the query's budget
+/// before it is allocated.
+fn body(
+    mut out: QueryOutput,
+    limit: Option<usize>,
+    stats: Option<&Stats>,
+    budget: &Budget,
+) -> Result<String> {
     let (mut warnings, infos) = annotations(&out);
     if let Some(l) = limit {
         let truncated = match &mut out.value {
@@ -220,7 +267,15 @@ fn body(mut out: QueryOutput, limit: Option<usize>, stats: Option<&Stats>) -> St
         Value::Matrix(m) => m.iter().map(|s| s.points.len()).sum(),
         _ => 1,
     };
-    let mut s = String::with_capacity(64 + points * 24);
+    let series = match &out.value {
+        Value::Vector(v) => v.len(),
+        Value::Matrix(m) => m.len(),
+        _ => 1,
+    };
+    // About 24 bytes a point and a hundred a series' labels in JSON.
+    let size = 64 + points * 24 + series * 100;
+    budget.charge(size)?;
+    let mut s = String::with_capacity(size);
     s.push_str("{\"status\":\"success\",\"data\":{");
     push_result(&mut s, &out.value);
     if let Some(st) = stats {
@@ -229,7 +284,7 @@ fn body(mut out: QueryOutput, limit: Option<usize>, stats: Option<&Stats>) -> St
     s.push('}');
     push_annotations(&mut s, &warnings, &infos);
     s.push('}');
-    s
+    Ok(s)
 }
 
 /// `"stats":{…}` in Prometheus' shape. The engine does not track its peak sample count,
@@ -299,7 +354,13 @@ mod tests {
             }],
             samples_read: 2,
         };
-        let b = body(out, Some(1), None);
+        let b = body(
+            out,
+            Some(1),
+            None,
+            &Budget::unlimited(Duration::from_secs(60)),
+        )
+        .unwrap();
         assert_eq!(
             b,
             r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"1"},"value":[1,"1"]}]},"warnings":["PromQL warning: w","results truncated due to limit"]}"#
@@ -314,7 +375,16 @@ mod tests {
             eval: Duration::from_millis(1),
             samples_read: 0,
         };
-        let v: serde_json::Value = serde_json::from_str(&body(out, Some(1), Some(&st))).unwrap();
+        let v: serde_json::Value = serde_json::from_str(
+            &body(
+                out,
+                Some(1),
+                Some(&st),
+                &Budget::unlimited(Duration::from_secs(60)),
+            )
+            .unwrap(),
+        )
+        .unwrap();
         assert_eq!(v["data"]["result"], serde_json::json!([4, "2"]));
         assert_eq!(v["data"]["stats"]["samples"]["peakSamples"], 1);
         assert!(v.get("warnings").is_none());

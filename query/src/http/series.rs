@@ -90,7 +90,7 @@ async fn series(
         let mut all: BTreeSet<Labels> = BTreeSet::new();
         let hints = SelectHints {
             series_only: true,
-            limit: 0,
+            ..Default::default()
         };
         for g in &groups {
             for s in store.select(&tenant, g, start, end, &hints)? {

@@ -1,16 +1,19 @@
 //! The engine's entry points, its settings and what a query returns besides its value.
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use promql_parser::parser::Expr;
 
 use super::storage::Queryable;
 use super::value::Value;
+use crate::budget::Budget;
 use crate::error::{Error, Result};
 
 /// Engine settings. The defaults are Prometheus' (`--query.lookback-delta=5m`,
-/// `--query.max-samples=50000000`, `--query.timeout=2m`).
+/// `--query.max-samples=50000000`, `--query.timeout=2m`), and Lookout's bounds on a
+/// query's text and memory.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// How far back an instant selector looks for a sample: the window is `(t - delta, t]`.
@@ -25,6 +28,13 @@ pub struct EngineOptions {
     /// Keep `__name__` on series until the end of the query, dropping it only where a
     /// function or operator would have (Prometheus' `promql-delayed-name-removal`).
     pub delayed_name_removal: bool,
+    /// Longest query text accepted, in bytes.
+    pub max_length: usize,
+    /// Deepest syntax tree accepted (operators plus nested brackets, see
+    /// [`super::nesting::depth_bound`]).
+    pub max_depth: usize,
+    /// Most bytes a query may hold while it is evaluated (0: no limit).
+    pub max_memory: usize,
 }
 
 impl Default for EngineOptions {
@@ -36,6 +46,9 @@ impl Default for EngineOptions {
             max_points_per_series: 11_000,
             default_subquery_step_ms: 60_000,
             delayed_name_removal: false,
+            max_length: 128 << 10,
+            max_depth: 500,
+            max_memory: 256 << 20,
         }
     }
 }
@@ -105,9 +118,33 @@ impl Engine {
         Engine { opts }
     }
 
-    /// Parses a query; a syntax error is `Error::BadData` with the parser's message.
+    /// Parses a query; a syntax error is `Error::BadData` with the parser's message. A
+    /// query longer or deeper than the engine's limits is refused before the parser sees
+    /// it (the parser recurses per level of nesting).
     pub fn parse(&self, query: &str) -> Result<Expr> {
+        if query.len() > self.opts.max_length {
+            crate::metrics::record_too_complex();
+            return Err(Error::BadData(format!(
+                "query is {} bytes long, more than the {} allowed (query.max_length)",
+                query.len(),
+                self.opts.max_length
+            )));
+        }
+        let depth = super::nesting::depth_bound(query);
+        if depth > self.opts.max_depth {
+            crate::metrics::record_too_complex();
+            return Err(Error::BadData(format!(
+                "query nests {depth} operators and brackets, more than the {} allowed \
+                 (query.max_depth); split it into recording rules or shorter queries",
+                self.opts.max_depth
+            )));
+        }
         super::eval::parse(query)
+    }
+
+    /// A budget for one query under this engine's timeout and memory limit, starting now.
+    pub fn budget(&self) -> Arc<Budget> {
+        Budget::new(Instant::now(), self.opts.timeout, self.opts.max_memory)
     }
 
     /// Evaluates `expr` at `t` (milliseconds). `query` is the text `expr` was parsed
@@ -119,7 +156,19 @@ impl Engine {
         expr: &Expr,
         t: i64,
     ) -> Result<QueryOutput> {
-        super::eval::run(self, storage, query, expr, t, t, 0, true)
+        self.instant_in(storage, query, expr, t, &self.budget())
+    }
+
+    /// [`Engine::instant`] under a budget the caller holds (and may stop).
+    pub fn instant_in(
+        &self,
+        storage: &dyn Queryable,
+        query: &str,
+        expr: &Expr,
+        t: i64,
+        budget: &Budget,
+    ) -> Result<QueryOutput> {
+        super::eval::run(self, storage, query, expr, (t, t, 0), true, budget)
     }
 
     /// Evaluates `expr` at `start, start + step, …, end` (milliseconds). The value is
@@ -133,6 +182,20 @@ impl Engine {
         end: i64,
         step: i64,
     ) -> Result<QueryOutput> {
+        self.range_in(storage, query, expr, (start, end, step), &self.budget())
+    }
+
+    /// [`Engine::range`] under a budget the caller holds (and may stop); `span` is
+    /// `(start, end, step)`.
+    pub fn range_in(
+        &self,
+        storage: &dyn Queryable,
+        query: &str,
+        expr: &Expr,
+        span: (i64, i64, i64),
+        budget: &Budget,
+    ) -> Result<QueryOutput> {
+        let (start, end, step) = span;
         if step <= 0 {
             return Err(Error::BadData(
                 "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
@@ -143,6 +206,6 @@ impl Engine {
                 "end timestamp must not be before start time".into(),
             ));
         }
-        super::eval::run(self, storage, query, expr, start, end, step, false)
+        super::eval::run(self, storage, query, expr, span, false, budget)
     }
 }

@@ -12,7 +12,7 @@ mod binary;
 mod call;
 mod series;
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use lookout_store::model::sample::is_stale_nan;
 use lookout_store::Labels;
@@ -22,6 +22,7 @@ use super::engine::{Annotation, AnnotationKind, Engine, QueryOutput};
 use super::positions;
 use super::storage::{Mapped, Queryable};
 use super::value::{Point, RangeSeries, Sample, Value};
+use crate::budget::Budget;
 use crate::error::{Error, Result};
 
 pub(crate) use series::{is_absent, Series, ABSENT};
@@ -35,6 +36,20 @@ pub(crate) enum Val {
     Scalar(Vec<f64>),
     String(String),
     Vector(Vec<Series>),
+}
+
+impl Val {
+    /// What the value holds, as the query budget counts it.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Val::Scalar(v) => v.len() * 8,
+            Val::String(s) => s.len(),
+            Val::Vector(series) => series
+                .iter()
+                .map(|s| series::bytes(&s.labels, s.vals.len()))
+                .sum(),
+        }
+    }
 }
 
 /// The time grid a node is evaluated on.
@@ -69,23 +84,24 @@ pub(crate) struct Evaluator<'a> {
     /// The top-level query's step (0 for an instant query), which `step()` stands for.
     pub query_step: i64,
     pub grid: Grid,
-    pub deadline: Instant,
+    /// The query's deadline, cancellation and memory; every loop checks it.
+    pub budget: &'a Budget,
     pub annotations: Vec<(AnnotationKind, String, *const Expr)>,
     pub samples_read: usize,
     pub is_range_query: bool,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Evaluates `expr` over `span` (`(start, end, step)`, step 0 for an instant query).
 pub fn run(
     engine: &Engine,
     storage: &dyn Queryable,
     query: &str,
     expr: &Expr,
-    start: i64,
-    end: i64,
-    step: i64,
+    span: (i64, i64, i64),
     instant: bool,
+    budget: &Budget,
 ) -> Result<QueryOutput> {
+    let (start, end, step) = span;
     let grid = Grid { start, end, step };
     let mut ev = Evaluator {
         engine,
@@ -94,7 +110,7 @@ pub fn run(
         query_end: end,
         query_step: step,
         grid,
-        deadline: Instant::now() + engine.opts.timeout,
+        budget,
         annotations: Vec::new(),
         samples_read: 0,
         is_range_query: !instant,
@@ -166,11 +182,9 @@ impl<'a> Evaluator<'a> {
         self.grid.len()
     }
 
+    /// Fails once the query's deadline has passed or it was stopped (client gone, memory).
     pub fn check_deadline(&self) -> Result<()> {
-        if Instant::now() > self.deadline {
-            return Err(Error::Timeout("expression evaluation".into()));
-        }
-        Ok(())
+        self.budget.check()
     }
 
     pub fn warn(&mut self, node: &Expr, msg: String) {
@@ -357,8 +371,17 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
+    /// Evaluates a node; what it holds afterwards is its output alone (its inputs are
+    /// dropped by then), and that is what the budget keeps counting.
     pub fn eval(&mut self, expr: &Expr) -> Result<Val> {
         self.check_deadline()?;
+        let before = self.budget.live();
+        let val = self.eval_node(expr)?;
+        self.budget.settle(before, val.bytes())?;
+        Ok(val)
+    }
+
+    fn eval_node(&mut self, expr: &Expr) -> Result<Val> {
         match expr {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; self.steps()])),
             Expr::StringLiteral(s) => Ok(Val::String(s.val.clone())),
@@ -445,8 +468,9 @@ impl<'a> Evaluator<'a> {
         let groups = super::storage::matcher_groups(vs)?;
         let mut all: Vec<lookout_store::Series> = Vec::new();
         for g in &groups {
-            all.extend(self.storage.select(g, mint, maxt)?);
+            all.extend(self.storage.select(g, mint, maxt, self.budget)?);
         }
+        self.check_deadline()?;
         if groups.len() > 1 {
             all.sort_by(|a, b| a.labels.cmp(&b.labels));
             all.dedup_by(|a, b| a.labels == b.labels);
@@ -467,18 +491,20 @@ impl<'a> Evaluator<'a> {
         f: &(dyn Fn(&[lookout_store::Sample]) -> Mapped + Sync),
     ) -> Result<Vec<(Labels, Mapped)>> {
         let groups = super::storage::matcher_groups(vs)?;
-        let deadline = self.deadline;
+        let budget = self.budget;
         let read = std::sync::atomic::AtomicUsize::new(0);
-        let g = |_: &Labels, samples: &[lookout_store::Sample]| -> Mapped {
+        let g = |labels: &Labels, samples: &[lookout_store::Sample]| -> Mapped {
             read.fetch_add(samples.len(), std::sync::atomic::Ordering::Relaxed);
-            if Instant::now() > deadline {
-                return Err(Error::Timeout("expression evaluation".into()));
+            budget.check()?;
+            let out = f(samples)?;
+            if let Some(vals) = &out.0 {
+                budget.charge(series::bytes(labels, vals.len()))?;
             }
-            f(samples)
+            Ok(out)
         };
         let mut all = Vec::new();
         for grp in &groups {
-            all.extend(self.storage.select_map(grp, mint, maxt, &g)?);
+            all.extend(self.storage.select_map(grp, mint, maxt, self.budget, &g)?);
         }
         if groups.len() > 1 {
             all.sort_by(|a, b| a.0.cmp(&b.0));
@@ -600,6 +626,10 @@ impl<'a> Evaluator<'a> {
             return Ok((Vec::new(), times));
         }
         let end = start + (last - start) / step * step;
+        // Every node on the inner grid holds at least one value per inner step; refuse a
+        // grid that alone would not fit before anything is allocated for it.
+        let inner_steps = ((end - start) / step) as usize + 1;
+        self.budget.fits(inner_steps.saturating_mul(8))?;
         let saved = self.grid;
         self.grid = Grid { start, end, step };
         let inner = self.eval(&sq.expr);
@@ -615,7 +645,10 @@ impl<'a> Evaluator<'a> {
                 })
                 .collect()
         };
-        let series = match inner? {
+        let inner = inner?;
+        // The points below take twice the inner value's slots.
+        self.budget.charge(inner.bytes().saturating_mul(2))?;
+        let series = match inner {
             Val::Scalar(v) => vec![RangeSeries {
                 labels: Labels::default(),
                 points: to_points(&v),

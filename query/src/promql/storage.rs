@@ -6,13 +6,21 @@ use lookout_store::{Labels, MatchOp, Matcher, Sample, SelectHints, Series, Store
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::VectorSelector;
 
+use crate::budget::Budget;
 use crate::error::Result;
 
 /// A source of series for the engine. `select` returns the series matching every matcher
 /// with their samples in `[mint, maxt]` (staleness markers included, as stored), sorted by
-/// labels, one sample per timestamp.
+/// labels, one sample per timestamp. Both reads stop early once `budget` is stopped, and
+/// may charge what they hold to it.
 pub trait Queryable: Sync {
-    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>>;
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        budget: &Budget,
+    ) -> Result<Vec<Series>>;
 
     /// What `select` returns, each series' samples handed to `f` and only its result
     /// kept, in label order. The store streams (no selection is held whole); this default
@@ -22,10 +30,11 @@ pub trait Queryable: Sync {
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
+        budget: &Budget,
         f: &SeriesFn<'_>,
     ) -> Result<Vec<(Labels, Mapped)>> {
         Ok(self
-            .select(matchers, mint, maxt)?
+            .select(matchers, mint, maxt, budget)?
             .into_iter()
             .map(|s| {
                 let r = f(&s.labels, &s.samples);
@@ -80,10 +89,38 @@ pub struct StoreQueryable {
 }
 
 impl Queryable for StoreQueryable {
-    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
-        Ok(self
-            .store
-            .select(&self.tenant, matchers, mint, maxt, &SelectHints::default())?)
+    /// Streams the selection so each series is charged to the budget as it is copied out,
+    /// and the read stops at the first series that does not fit.
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        budget: &Budget,
+    ) -> Result<Vec<Series>> {
+        let copied = self.store.select_map(
+            &self.tenant,
+            matchers,
+            mint,
+            maxt,
+            &hints(budget),
+            &|labels, samples| -> Result<Vec<Sample>> {
+                budget.charge(
+                    std::mem::size_of_val(samples) + labels.len() * 64 + size_of::<Series>(),
+                )?;
+                Ok(samples.to_vec())
+            },
+        )?;
+        budget.check()?;
+        copied
+            .into_iter()
+            .map(|(labels, samples)| {
+                Ok(Series {
+                    labels,
+                    samples: samples?,
+                })
+            })
+            .collect()
     }
 
     fn select_map(
@@ -91,10 +128,21 @@ impl Queryable for StoreQueryable {
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
+        budget: &Budget,
         f: &SeriesFn<'_>,
     ) -> Result<Vec<(Labels, Mapped)>> {
-        Ok(self
+        let out = self
             .store
-            .select_map(&self.tenant, matchers, mint, maxt, f)?)
+            .select_map(&self.tenant, matchers, mint, maxt, &hints(budget), f)?;
+        budget.check()?;
+        Ok(out)
+    }
+}
+
+/// Store hints that stop a read once the query's budget is stopped.
+fn hints(budget: &Budget) -> SelectHints {
+    SelectHints {
+        cancel: Some(budget.stop_flag()),
+        ..Default::default()
     }
 }

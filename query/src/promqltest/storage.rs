@@ -105,7 +105,13 @@ impl MemStorage {
 }
 
 impl Queryable for MemStorage {
-    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        _budget: &crate::budget::Budget,
+    ) -> Result<Vec<Series>> {
         let mut out = Vec::new();
         for (labels, data) in &self.series {
             let matched = matchers
@@ -141,6 +147,10 @@ impl Queryable for MemStorage {
 
 #[cfg(test)]
 mod tests {
+    fn b() -> std::sync::Arc<crate::budget::Budget> {
+        crate::budget::Budget::unlimited(std::time::Duration::from_secs(60))
+    }
+
     use super::*;
     use crate::promqltest::script::{parse, Command};
     use lookout_store::model::sample::is_stale_nan;
@@ -162,7 +172,9 @@ mod tests {
             "load 10s\n  metric{a=\"1\"} 0 1 stale 2\n  metric{a=\"2\"} _ 5\n  other 1\n\nload 10s\n  metric{a=\"2\"} _ _ 7\n",
         );
         let name = Matcher::equal("__name__", "metric");
-        let got = s.select(std::slice::from_ref(&name), 0, 100_000).unwrap();
+        let got = s
+            .select(std::slice::from_ref(&name), 0, 100_000, &b())
+            .unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].labels.get("a"), Some("1"));
         assert_eq!(got[0].samples.len(), 4);
@@ -173,16 +185,16 @@ mod tests {
         assert_eq!(t, vec![10_000, 20_000]);
         // Time bounds are inclusive; series without samples in range are left out.
         let got = s
-            .select(std::slice::from_ref(&name), 10_000, 10_000)
+            .select(std::slice::from_ref(&name), 10_000, 10_000, &b())
             .unwrap();
         assert_eq!(got.len(), 2);
-        let got = s.select(&[name], 25_000, 29_000).unwrap();
+        let got = s.select(&[name], 25_000, 29_000, &b()).unwrap();
         assert!(got.is_empty());
         let re = Matcher::new(MatchOp::RegexMatch, "a", "2|3").unwrap();
-        assert_eq!(s.select(&[re], 0, 100_000).unwrap().len(), 1);
+        assert_eq!(s.select(&[re], 0, 100_000, &b()).unwrap().len(), 1);
         // A matcher for the empty string matches series without the label.
         let none = Matcher::equal("a", "");
-        assert_eq!(s.select(&[none], 0, 100_000).unwrap().len(), 1);
+        assert_eq!(s.select(&[none], 0, 100_000, &b()).unwrap().len(), 1);
     }
 
     #[test]
@@ -190,17 +202,19 @@ mod tests {
         let s = storage(
             "load 5m\n  h {{sum:1 count:1}} 3\n\nload_with_nhcb 5m\n  x_bucket{le=\"1\"} 1 2\n  x_bucket{le=\"+Inf\"} 2 3\n  x_count 2 3\n",
         );
-        let h = s.select(&[Matcher::equal("__name__", "h")], 0, 0).unwrap();
+        let h = s
+            .select(&[Matcher::equal("__name__", "h")], 0, 0, &b())
+            .unwrap();
         assert!(h.is_empty());
         assert_eq!(s.take_histogram_reads().len(), 1);
         assert!(s.take_histogram_reads().is_empty());
         let x = s
-            .select(&[Matcher::equal("__name__", "x")], 0, 600_000)
+            .select(&[Matcher::equal("__name__", "x")], 0, 600_000, &b())
             .unwrap();
         assert!(x.is_empty());
         assert_eq!(s.take_histogram_reads().len(), 1);
         let b = s
-            .select(&[Matcher::equal("__name__", "x_bucket")], 0, 600_000)
+            .select(&[Matcher::equal("__name__", "x_bucket")], 0, 600_000, &b())
             .unwrap();
         assert_eq!(b.len(), 2);
         assert!(s.take_histogram_reads().is_empty());

@@ -194,12 +194,14 @@ impl Tsdb {
     /// are read and only `f`'s result is kept, so a large selection never holds every
     /// series' samples at once (the query engine's range functions and instant selectors
     /// turn a few hundred samples into one value per step). Runs on several threads for
-    /// large selections; results come back in label order.
+    /// large selections; results come back in label order. A cancelled read
+    /// ([`SelectHints::cancel`]) stops between series with what it has.
     pub fn select_map<R: Send>(
         &self,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
+        hints: &SelectHints,
         f: &(dyn Fn(&Labels, &[Sample]) -> R + Sync),
     ) -> Result<Vec<(Labels, R)>> {
         let (blocks, heads) = self.snapshot();
@@ -269,6 +271,9 @@ impl Tsdb {
             let mut out = Vec::with_capacity(part.len());
             let mut buf = Vec::new();
             for (labels, srcs) in part {
+                if hints.cancelled() {
+                    break;
+                }
                 let r = if let [(src, id)] = srcs[..] {
                     buf.clear();
                     read(src, id, &mut buf)?;

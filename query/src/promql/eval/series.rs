@@ -44,6 +44,16 @@ impl Series {
     }
 }
 
+/// What a series of `slots` values holds, as the query budget counts it: the values, the
+/// label strings and the bookkeeping around them.
+pub fn bytes(labels: &Labels, slots: usize) -> usize {
+    let label_bytes: usize = labels
+        .iter()
+        .map(|l| l.name.len() + l.value.len() + 2 * std::mem::size_of::<String>())
+        .sum();
+    slots * 8 + label_bytes + std::mem::size_of::<Series>()
+}
+
 /// The labels without the metric name. `__type__` and `__unit__` (Prometheus' type-and-unit
 /// labels) belong to the name and go with it, as in Prometheus.
 pub fn without_name(labels: &Labels) -> Labels {
