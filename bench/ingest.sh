@@ -6,6 +6,13 @@
 #
 # Env: SERIES DURATION INTERVAL CONCURRENCY BATCH SEED SYSTEMS LOOKOUT_BIN RWGEN
 #      OUT_DIR WORK_DIR KEEP_DATA LOOKOUT_HEADERS (space-separated K:V for lookout)
+#      BASELINE_BIN (a second lookout binary, run as system `lookout-baseline`)
+#      QUERY_CLIENTS (clients sending over-budget queries to system `lookout-under-queries`)
+#
+# Extra systems: `lookout-baseline` runs $BASELINE_BIN (e.g. the build before a change) the
+# same way as `lookout`; `lookout-under-queries` runs $LOOKOUT_BIN while QUERY_CLIENTS
+# clients send queries that each exceed the query budget (bench/hostile-queries.txt), so its
+# samples/s over lookout's is what over-budget queries cost ingestion.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,6 +27,9 @@ SEED=${SEED:-1}
 SYSTEMS=${SYSTEMS:-"lookout prometheus victoria-metrics"}
 LOOKOUT_BIN=${LOOKOUT_BIN:-$ROOT/target/release/lookout}
 LOOKOUT_HEADERS=${LOOKOUT_HEADERS:-}
+BASELINE_BIN=${BASELINE_BIN:-}
+QUERY_CLIENTS=${QUERY_CLIENTS:-4}
+HOSTILE_QUERIES=${HOSTILE_QUERIES:-$BENCH_DIR/hostile-queries.txt}
 RWGEN=${RWGEN:-$ROOT/target/release/rwgen}
 OUT_DIR=${OUT_DIR:-$BENCH_DIR/out}
 KEEP_DATA=${KEEP_DATA:-0}
@@ -143,18 +153,21 @@ END_S=$((END_MS / 1000))
 log "work dir $WORK; series=$SERIES duration=$DURATION interval=$INTERVAL concurrency=$CONCURRENCY batch=$BATCH end=$END_MS"
 
 STEPS=0
-declare -A LOAD VER RATE WALL SAMPLES PEAK RSS_END DISK DISK_NOTE SERIES_SEEN NOTE
+declare -A LOAD VER RATE WALL SAMPLES PEAK RSS_END DISK DISK_NOTE SERIES_SEEN NOTE ANSWERS
 
 # ---------------------------------------------------------------- one system
 # start_<sys> sets: SPID URL DATA READY_URL READY_ANY
-start_lookout() {
+start_lookout_bin() { # binary system-name
   local port; port=$(free_port 19700)
-  DATA="$WORK/lookout"; mkdir -p "$DATA"
-  "$LOOKOUT_BIN" serve --data "$DATA" --listen "127.0.0.1:$port" >"$OUT_DIR/lookout.log" 2>&1 &
+  DATA="$WORK/$2"; mkdir -p "$DATA"
+  "$1" serve --data "$DATA" --listen "127.0.0.1:$port" >"$OUT_DIR/$2.log" 2>&1 &
   SPID=$!
   BASE="http://127.0.0.1:$port"; URL="$BASE/api/v1/write"; READY_URL="$BASE/"; READY_ANY=1
   QUERY_URL="$BASE/api/v1/query"
 }
+start_lookout() { start_lookout_bin "$LOOKOUT_BIN" lookout; }
+start_lookout-baseline() { start_lookout_bin "$BASELINE_BIN" lookout-baseline; }
+start_lookout-under-queries() { start_lookout_bin "$LOOKOUT_BIN" lookout-under-queries; }
 start_prometheus() {
   local port; port=$(free_port 19090)
   DATA="$WORK/prometheus"; mkdir -p "$DATA"
@@ -179,8 +192,10 @@ start_victoria-metrics() {
 version_of() {
   local v=""
   case $1 in
-    lookout) v=$("$LOOKOUT_BIN" --version 2>/dev/null | head -1 | awk '{print $NF}') || true
-      [[ -n "$v" ]] || v="dev-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" ;;
+    lookout | lookout-under-queries) v=$("$LOOKOUT_BIN" --version 2>/dev/null | head -1 | awk '{print $NF}') || true
+      v="$v-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" ;;
+    lookout-baseline) v=$("$BASELINE_BIN" --version 2>/dev/null | head -1 | awk '{print $NF}') || true
+      v="$v ($BASELINE_BIN)" ;;
     prometheus) v=$(prometheus --version 2>&1 | head -1 | awk '{print $3}') ;;
     victoria-metrics) v=$(victoria-metrics -version 2>/dev/null | head -1) || true
       [[ -n "$v" ]] || v=$(dpkg-query -W -f='${Version}' victoria-metrics 2>/dev/null || echo unknown) ;;
@@ -189,13 +204,41 @@ version_of() {
 }
 
 # Persist everything ingested, then set PERSIST_BYTES (and DISK_NOTE).
-persist_lookout() {
+persist_lookout() { # [system name]
+  set -- "${1:-lookout}"
   local code
   code=$(curl -s -o "$WORK/flush.out" -w '%{http_code}' --max-time "$PERSIST_TIMEOUT" -XPOST "$BASE/api/v1/admin/flush" || true)
   [[ "$code" == 2* ]] || log "warning: lookout flush answered HTTP $code: $(head -c 300 "$WORK/flush.out" 2>/dev/null)"
   wait_dir_stable "$DATA" "$PERSIST_TIMEOUT"
   PERSIST_BYTES=$(dir_bytes "$DATA")
-  DISK_NOTE[lookout]="whole data dir after POST /api/v1/admin/flush"
+  DISK_NOTE[$1]="whole data dir after POST /api/v1/admin/flush"
+}
+persist_lookout-baseline() { persist_lookout lookout-baseline; }
+persist_lookout-under-queries() { persist_lookout lookout-under-queries; }
+
+# QUERY_CLIENTS loops, each sending the queries of $HOSTILE_QUERIES (one per line,
+# `instant|range <query>`) in turn until $1 exists; every answer's status goes to $2.
+start_query_clients() {
+  local stop=$1 codes=$2 c
+  QUERY_PIDS=()
+  for c in $(seq 1 "$QUERY_CLIENTS"); do
+    ( n=0
+      while [[ ! -e "$stop" ]] && ((n < 100000)); do
+        while read -r kind q; do
+          [[ -z "$kind" || "$kind" == \#* || -e "$stop" ]] && continue
+          if [[ "$kind" == range ]]; then
+            curl -s -o /dev/null -w '%{http_code}\n' --max-time 150 "$BASE/api/v1/query_range" \
+              --data-urlencode "query=$q" -d "start=$((END_S - 10999 * 60))" -d "end=$END_S" -d step=60
+          else
+            curl -s -o /dev/null -w '%{http_code}\n' --max-time 150 "$BASE/api/v1/query" \
+              --data-urlencode "query=$q" -d "time=$END_S"
+          fi
+          n=$((n + 1))
+        done <"$HOSTILE_QUERIES"
+      done >>"$codes" 2>/dev/null ) &
+    QUERY_PIDS+=($!)
+    PIDS+=($!)
+  done
 }
 persist_prometheus() {
   local resp name
@@ -227,7 +270,12 @@ series_seen() { # instant query count({job="node"}) at the end of the dataset
 
 run_system() {
   local sys=$1
-  if [[ "$sys" == lookout && ! -x "$LOOKOUT_BIN" ]]; then
+  if [[ "$sys" == lookout-baseline && ! -x "$BASELINE_BIN" ]]; then
+    log "lookout-baseline: BASELINE_BIN ($BASELINE_BIN) is not an executable — skipped"
+    NOTE[$sys]="skipped: BASELINE_BIN not set"
+    return 0
+  fi
+  if [[ "$sys" == lookout* && ! -x "$LOOKOUT_BIN" ]]; then
     log "lookout: $LOOKOUT_BIN not found — skipped (build it with cargo build --release -p lookout)"
     NOTE[$sys]="skipped: $LOOKOUT_BIN missing"
     return 0
@@ -253,13 +301,25 @@ run_system() {
   PIDS+=("$poller")
 
   local hdr=()
-  if [[ "$sys" == lookout ]]; then for h in $LOOKOUT_HEADERS; do hdr+=(--header "$h"); done; fi
+  if [[ "$sys" == lookout* ]]; then for h in $LOOKOUT_HEADERS; do hdr+=(--header "$h"); done; fi
+  local codes="$OUT_DIR/query-codes-$sys.txt"
+  if [[ "$sys" == lookout-under-queries ]]; then
+    : >"$codes"
+    start_query_clients "$WORK/stop-queries" "$codes"
+    log "$sys: $QUERY_CLIENTS clients sending over-budget queries ($HOSTILE_QUERIES)"
+  fi
   local res rc=0
   res=$("$RWGEN" --url "$URL" --series "$SERIES" --duration "$DURATION" --interval "$INTERVAL" \
     --end-time "$END_MS" --batch "$BATCH" --concurrency "$CONCURRENCY" --seed "$SEED" \
     --max-time "$RWGEN_MAX_TIME" "${hdr[@]}" 2> >(tee -a "$LOG" >&2)) || rc=$?
   echo "$res" >"$OUT_DIR/rwgen-$sys.json"
   local hwm_ingest; hwm_ingest=$(status_kb "$SPID" VmHWM)
+  if [[ "$sys" == lookout-under-queries ]]; then
+    touch "$WORK/stop-queries"
+    local q; for q in "${QUERY_PIDS[@]}"; do kill "$q" 2>/dev/null || true; wait "$q" 2>/dev/null || true; forget_pid "$q"; done
+    ANSWERS[$sys]=$(sort "$codes" | uniq -c | awk '{printf "%s%s× %s", sep, $1, $2; sep=", "}')
+    log "$sys: query answers by status: ${ANSWERS[$sys]}"
+  fi
   log "$sys rwgen: $res"
   if ((rc != 0)) || [[ "$res" != *'"ok":true'* ]]; then
     log "$sys: ingestion FAILED (rwgen exit $rc)"
@@ -322,6 +382,14 @@ REPORT="$OUT_DIR/ingest.md"
       vbps=$(awk -v d="${DISK[victoria-metrics]}" -v n="${SAMPLES[victoria-metrics]:-0}" 'BEGIN { if (d == "n/a" || n == 0) print "n/a"; else print d / n }')
       echo "| $sys | $(ratio "${RATE[$sys]:-}" "${RATE[victoria-metrics]:-}") | $(ratio "${PEAK[$sys]:-}" "${PEAK[victoria-metrics]:-}") | $(ratio "$bps" "$vbps") |"
     done
+    echo
+  fi
+  if [[ -n "${VER[lookout-under-queries]:-}" && -n "${VER[lookout]:-}" ]]; then
+    echo "Ingestion while $QUERY_CLIENTS clients send over-budget queries: $(ratio "${RATE[lookout-under-queries]:-}" "${RATE[lookout]:-}") of lookout's samples/s alone, peak RSS $(ratio "${PEAK[lookout-under-queries]:-}" "${PEAK[lookout]:-}") of lookout's; query answers by HTTP status: ${ANSWERS[lookout-under-queries]:-none}."
+    echo
+  fi
+  if [[ -n "${VER[lookout-baseline]:-}" && -n "${VER[lookout]:-}" ]]; then
+    echo "lookout over lookout-baseline: samples/s $(ratio "${RATE[lookout]:-}" "${RATE[lookout-baseline]:-}"), peak RSS $(ratio "${PEAK[lookout]:-}" "${PEAK[lookout-baseline]:-}")."
     echo
   fi
   echo "Details:"

@@ -9,6 +9,8 @@
 #
 # Env: SERIES DURATION INTERVAL SEED RANGE STEP RUNS SYSTEMS QUERIES LOOKOUT_BIN RWGEN
 #      QUERYBENCH OUT_DIR WORK_DIR KEEP_DATA BUILD (0: use the binaries as they are)
+#      BASELINE_BIN (a second lookout binary, e.g. the build before a change, queried as
+#      system `lookout-baseline` when SYSTEMS names it)
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,6 +26,7 @@ RUNS=${RUNS:-5}
 SYSTEMS=${SYSTEMS:-"lookout prometheus victoria-metrics"}
 QUERIES=${QUERIES:-$BENCH_DIR/queries.txt}
 LOOKOUT_BIN=${LOOKOUT_BIN:-$ROOT/target/release/lookout}
+BASELINE_BIN=${BASELINE_BIN:-}
 RWGEN=${RWGEN:-$ROOT/target/release/rwgen}
 QUERYBENCH=${QUERYBENCH:-$ROOT/target/release/querybench}
 OUT_DIR=${OUT_DIR:-$BENCH_DIR/out}
@@ -98,13 +101,15 @@ log "work dir $WORK; series=$SERIES duration=$DURATION interval=$INTERVAL end=$E
 
 declare -A BASE VER
 
-start_lookout() {
+start_lookout_bin() { # binary system-name
   local port; port=$(free_port 19700)
-  mkdir -p "$WORK/lookout"
-  "$LOOKOUT_BIN" serve --data "$WORK/lookout" --listen "127.0.0.1:$port" >"$OUT_DIR/query-lookout.log" 2>&1 &
-  SPID=$!; BASE[lookout]="http://127.0.0.1:$port"; READY_URL="${BASE[lookout]}/-/ready"
-  VER[lookout]=$("$LOOKOUT_BIN" --version 2>/dev/null | awk '{print $NF}')
+  mkdir -p "$WORK/$2"
+  "$1" serve --data "$WORK/$2" --listen "127.0.0.1:$port" >"$OUT_DIR/query-$2.log" 2>&1 &
+  SPID=$!; BASE[$2]="http://127.0.0.1:$port"; READY_URL="${BASE[$2]}/-/ready"
+  VER[$2]=$("$1" --version 2>/dev/null | awk '{print $NF}')
 }
+start_lookout() { start_lookout_bin "$LOOKOUT_BIN" lookout; }
+start_lookout-baseline() { start_lookout_bin "$BASELINE_BIN" lookout-baseline; }
 start_prometheus() {
   local port; port=$(free_port 19090)
   mkdir -p "$WORK/prometheus"
@@ -130,6 +135,7 @@ start_victoria-metrics() {
 
 # Make everything ingested visible to queries.
 settle_lookout() { :; }
+settle_lookout-baseline() { :; }
 settle_prometheus() { :; }
 settle_victoria-metrics() {
   curl -s --max-time 60 "${BASE[victoria-metrics]}/internal/force_flush" >/dev/null || true
@@ -139,6 +145,7 @@ settle_victoria-metrics() {
 SYS_ARGS=()
 for sys in $SYSTEMS; do
   if [[ "$sys" == lookout && ! -x "$LOOKOUT_BIN" ]]; then log "lookout: $LOOKOUT_BIN missing, skipped"; continue; fi
+  if [[ "$sys" == lookout-baseline && ! -x "$BASELINE_BIN" ]]; then log "lookout-baseline: BASELINE_BIN missing, skipped"; continue; fi
   "start_$sys"
   PIDS+=("$SPID")
   wait_http "$READY_URL" "$READY_TIMEOUT" || die "$sys did not become ready (log in $OUT_DIR)"

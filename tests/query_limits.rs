@@ -538,3 +538,34 @@ fn hostile_queries_while_ingesting() {
         peak / 1024
     );
 }
+
+#[test]
+fn series_and_export_endpoints_answer_within_the_budget_too() {
+    let dir = TestDir::new();
+    let srv = Server::start(&dir.data(), Some("query:\n  max_memory: 1MiB\n"));
+    load_wide(&srv, 2000);
+    // 2,000 label sets fit; 2,000 series of 60 samples as JSON lines do not.
+    let (code, v) = query(&srv, "/api/v1/series", &[("match[]", "hl_metric_total")]);
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(2000));
+    let got = query(&srv, "/api/v1/export", &[("match[]", "hl_metric_total")]);
+    assert_refused(
+        &got,
+        422,
+        "execution",
+        "more than 1MiB in memory (query.max_memory)",
+    );
+    let body = srv
+        .client
+        .post(srv.url("/api/v1/export"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form(&[(
+            "match[]",
+            "hl_metric_total{instance=~\"host-1.?\"}",
+        )]))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(body.lines().count(), 11, "{body}");
+}

@@ -10,6 +10,7 @@ pub mod query;
 pub mod selector;
 pub mod series;
 pub mod status;
+pub mod task;
 
 use std::sync::Arc;
 

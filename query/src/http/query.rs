@@ -19,8 +19,9 @@ use super::errors::{json_response, success};
 use super::format::{annotations, push_annotations, push_result};
 use super::params::Params;
 use super::status::tenant;
+use super::task;
 use super::QueryState;
-use crate::budget::{Budget, StopOnDrop, StopReason};
+use crate::budget::Budget;
 use crate::error::{Error, Result};
 use crate::promql::{Engine, QueryOutput, StoreQueryable, Value};
 use promql_parser::parser::Expr;
@@ -166,47 +167,21 @@ async fn execute(st: QueryState, headers: &HeaderMap, req: Request) -> Result<Re
         req.engine.opts.timeout,
         req.engine.opts.max_memory,
     );
-    // Dropped with this request when the client hangs up: the evaluation then stops.
-    let hang_up = StopOnDrop::new(budget.clone());
-    let slot = st.admission.enter(budget.deadline()).await?;
     let storage = StoreQueryable {
         store: st.store.clone(),
         tenant,
     };
-    let received = req.received;
-    let b = budget.clone();
-    let task = tokio::task::spawn_blocking(move || -> Result<String> {
-        let _slot = slot;
-        let _memory = lookout_store::memory::Hint::query();
+    let body = task::run(&st, budget, "expression evaluation", move |b| {
         let started = Instant::now();
-        let r = evaluate(&req, &storage, &expr, &b).and_then(|out| {
-            let eval = started.elapsed();
-            let stats = req.stats.then(|| Stats {
-                queue: started.duration_since(received),
-                eval,
-                samples_read: out.samples_read,
-            });
-            body(out, req.limit, stats.as_ref(), &b)
+        let out = evaluate(&req, &storage, &expr, b)?;
+        let stats = req.stats.then(|| Stats {
+            queue: started.duration_since(req.received),
+            eval: started.elapsed(),
+            samples_read: out.samples_read,
         });
-        crate::metrics::record_peak(b.peak());
-        if r.is_err() {
-            if let Some(reason) = b.reason() {
-                crate::metrics::record_stopped(reason);
-            }
-        }
-        r
-    });
-    let answer = tokio::time::timeout_at(budget.deadline().into(), task).await;
-    hang_up.disarm();
-    let body = match answer {
-        Err(_) => {
-            // The evaluation notices at its next check and gives its slot back.
-            budget.stop(StopReason::Timeout);
-            return Err(Error::Timeout("expression evaluation".into()));
-        }
-        Ok(Err(e)) => return Err(Error::Internal(format!("query task failed: {e}"))),
-        Ok(Ok(r)) => r?,
-    };
+        body(out, req.limit, stats.as_ref(), b)
+    })
+    .await?;
     Ok(json_response(StatusCode::OK, body))
 }
 
@@ -217,9 +192,6 @@ fn evaluate(
     expr: &Expr,
     budget: &Budget,
 ) -> Result<QueryOutput> {
-    // A deadline that passed while the query waited or was parsed is a timeout, however
-    // quickly the evaluation itself would have finished.
-    budget.check()?;
     crate::budget::stall_for_tests(budget)?;
     match req.span {
         Span::Instant(t) => req.engine.instant_in(storage, &req.text, expr, t, budget),

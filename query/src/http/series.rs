@@ -11,14 +11,15 @@ use axum::http::{header, HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use lookout_store::{Labels, Matcher, SelectHints, Series, TenantId};
+use lookout_store::{Labels, Matcher, Sample, SelectHints, TenantId};
 use serde_json::{json, Map, Value};
 
 use super::errors::success_with_warnings;
 use super::params::{Params, MAX_TIME, MIN_TIME};
 use super::selector::parse_all;
 use super::status::tenant;
-use super::QueryState;
+use super::{task, QueryState};
+use crate::budget::Budget;
 use crate::error::{Error, Result};
 
 pub fn routes() -> Router<QueryState> {
@@ -39,10 +40,21 @@ pub fn labels_json(l: &Labels) -> Value {
     Value::Object(m)
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Internal(format!("query task failed: {e}")))?
+/// What a label set holds, as the query budget counts it.
+fn label_bytes(l: &Labels) -> usize {
+    l.iter()
+        .map(|x| x.name.len() + x.value.len() + 48)
+        .sum::<usize>()
+        + 24
+}
+
+/// Store hints that stop a read once `budget` is stopped.
+fn hints(budget: &Budget, series_only: bool) -> SelectHints {
+    SelectHints {
+        series_only,
+        cancel: Some(budget.stop_flag()),
+        ..Default::default()
+    }
 }
 
 fn limited<T>(mut v: Vec<T>, limit: Option<usize>) -> (Vec<T>, Vec<String>) {
@@ -86,16 +98,13 @@ async fn series(
     let (tenant, groups, start, end) = selection(&st, &headers, &p)?;
     let limit = p.usize("limit")?;
     let store = st.store.clone();
-    let found = blocking(move || {
+    let found = task::run(&st, st.engine.budget(), "series lookup", move |b| {
         let mut all: BTreeSet<Labels> = BTreeSet::new();
-        let hints = SelectHints {
-            series_only: true,
-            ..Default::default()
-        };
         for g in &groups {
-            for s in store.select(&tenant, g, start, end, &hints)? {
-                all.insert(s.labels);
-            }
+            let found = store.select(&tenant, g, start, end, &hints(b, true))?;
+            b.check()?;
+            b.charge(found.iter().map(|s| label_bytes(&s.labels)).sum())?;
+            all.extend(found.into_iter().map(|s| s.labels));
         }
         Ok(all.into_iter().collect::<Vec<_>>())
     })
@@ -178,7 +187,7 @@ async fn names_or_values(
     let (start, end) = (p.time("start", MIN_TIME)?, p.time("end", MAX_TIME)?);
     let limit = p.usize("limit")?;
     let store = st.store.clone();
-    let out = blocking(move || {
+    let out = task::run(&st, st.engine.budget(), "label lookup", move |b| {
         let groups = if groups.is_empty() {
             vec![Vec::new()]
         } else {
@@ -190,6 +199,8 @@ async fn names_or_values(
                 None => store.label_names(&tenant, g, start, end)?,
                 Some(n) => store.label_values(&tenant, n, g, start, end)?,
             };
+            b.check()?;
+            b.charge(v.iter().map(|s| s.len() + 24).sum())?;
             all.extend(v);
         }
         Ok(all.into_iter().collect::<Vec<String>>())
@@ -211,11 +222,11 @@ fn value_json(v: f64) -> Value {
     }
 }
 
-fn export_line(s: &Series, out: &mut Vec<u8>) {
+fn export_line(labels: &Labels, samples: &[Sample], out: &mut Vec<u8>) {
     let line = json!({
-        "metric": labels_json(&s.labels),
-        "values": s.samples.iter().map(|x| value_json(x.v)).collect::<Vec<_>>(),
-        "timestamps": s.samples.iter().map(|x| x.t).collect::<Vec<_>>(),
+        "metric": labels_json(labels),
+        "values": samples.iter().map(|x| value_json(x.v)).collect::<Vec<_>>(),
+        "timestamps": samples.iter().map(|x| x.t).collect::<Vec<_>>(),
     });
     // Serializing a json! value cannot fail.
     let _ = serde_json::to_writer(&mut *out, &line);
@@ -231,13 +242,23 @@ async fn export(
     let p = Params::from_request(&uri, &headers, &body);
     let (tenant, groups, start, end) = selection(&st, &headers, &p)?;
     let store = st.store.clone();
-    let body = blocking(move || {
+    let body = task::run(&st, st.engine.budget(), "export", move |b| {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
         for g in &groups {
-            for s in store.select(&tenant, g, start, end, &SelectHints::default())? {
-                if seen.insert(s.labels.clone()) {
-                    export_line(&s, &mut out);
+            // Each series becomes its JSON line as it is read, charged to the budget, so
+            // an export too large to answer stops at the limit instead of after it.
+            let lines = store.select_map(&tenant, g, start, end, &hints(b, false), &|l, smp| {
+                let mut line = Vec::new();
+                export_line(l, smp, &mut line);
+                b.charge(line.len() + label_bytes(l))?;
+                Ok::<_, Error>(line)
+            })?;
+            b.check()?;
+            for (labels, line) in lines {
+                let line = line?;
+                if seen.insert(labels) {
+                    out.extend_from_slice(&line);
                 }
             }
         }
