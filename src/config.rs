@@ -68,6 +68,8 @@ pub struct Query {
     pub max_concurrency: usize,
     /// Queries that may wait for a slot; more are refused with a 503.
     pub max_queued: usize,
+    /// CPU priority (Unix nice, 0-19) of query threads, so heavy queries yield to ingestion.
+    pub nice: i32,
 }
 
 impl Query {
@@ -95,6 +97,7 @@ impl Default for Query {
             max_depth: 500,
             max_concurrency: 4,
             max_queued: 64,
+            nice: 10,
         }
     }
 }
@@ -179,6 +182,9 @@ impl Config {
                 "query.max_depth must be between 1 and 2000: deeper queries would overflow the \
                  evaluator's stack (500 is the default)"
             );
+        }
+        if !(0..=19).contains(&self.query.nice) {
+            anyhow::bail!("query.nice must be between 0 and 19 (10 is the default)");
         }
         if self.query.max_concurrency == 0 {
             anyhow::bail!("query.max_concurrency must be positive (4 is the default)");

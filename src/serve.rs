@@ -52,17 +52,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("lookout")
-        // Queries evaluate on blocking threads and recurse once per level of nesting
-        // (query.max_depth); the stack is reserved address space, paid for only as used.
-        .thread_stack_size(QUERY_STACK_BYTES)
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(serve(cfg, args.config, args.no_self_scrape))
 }
-
-/// Stack of the runtime's threads: room for a query of `query.max_depth` levels in a
-/// debug build, with a wide margin.
-const QUERY_STACK_BYTES: usize = 16 << 20;
 
 fn store_options(cfg: &Config) -> StoreOptions {
     StoreOptions {
@@ -110,6 +103,7 @@ async fn serve(
         admission: lookout_query::admission::Admission::new(
             cfg.query.max_concurrency,
             cfg.query.max_queued,
+            cfg.query.nice,
         ),
     });
     let self_metrics = SelfMetrics::new(store.clone(), scrape.clone());

@@ -92,6 +92,27 @@ fn memory_kib(pid: u32) -> (u64, u64) {
     (field("VmHWM:"), field("VmRSS:"))
 }
 
+/// The nice values of a process' `lookout-query` threads.
+fn query_thread_nices(pid: u32) -> Vec<i64> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if comm.trim() != "lookout-query" {
+            continue;
+        }
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesised name: state is field 3, nice is field 19.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        if let Some(nice) = rest.split_whitespace().nth(16).and_then(|n| n.parse().ok()) {
+            out.push(nice);
+        }
+    }
+    out
+}
+
 /// `n` series of `hl_metric` with a sample every 15s over the last 15 minutes.
 fn load_wide(srv: &Server, n: usize) {
     let now = now_ms();
@@ -271,6 +292,8 @@ fn queries_beyond_the_concurrency_limit_wait_then_are_refused() {
     eventually("the first query runs", Duration::from_secs(10), || {
         self_metric(&srv, "lookout_query_running") == 1.0
     });
+    // It runs on a thread of its own at the configured lower priority (query.nice 10).
+    assert_eq!(query_thread_nices(srv.pid()), vec![10]);
     let waiting = {
         let srv = srv.clone();
         std::thread::spawn(move || query(&srv, "/api/v1/query", &[("query", "vector(2)")]).0)

@@ -19,6 +19,7 @@ pub struct Admission {
     max_concurrency: usize,
     max_queued: usize,
     waiting: AtomicUsize,
+    nice: i32,
 }
 
 /// A query's evaluation slot; released when dropped.
@@ -28,14 +29,20 @@ pub struct Slot {
 }
 
 impl Admission {
-    pub fn new(max_concurrency: usize, max_queued: usize) -> Arc<Admission> {
+    /// `nice` is the CPU priority admitted queries run at (0: as the rest of the server).
+    pub fn new(max_concurrency: usize, max_queued: usize, nice: i32) -> Arc<Admission> {
         let max_concurrency = max_concurrency.max(1);
         Arc::new(Admission {
             slots: Arc::new(Semaphore::new(max_concurrency)),
             max_concurrency,
             max_queued,
             waiting: AtomicUsize::new(0),
+            nice,
         })
+    }
+
+    pub fn nice(&self) -> i32 {
+        self.nice
     }
 
     /// Waits for a slot until `deadline`; refuses at once when the queue is full.
@@ -95,7 +102,7 @@ mod tests {
 
     #[tokio::test]
     async fn queues_then_refuses_then_times_out() {
-        let a = Admission::new(1, 1);
+        let a = Admission::new(1, 1, 0);
         let far = Instant::now() + Duration::from_secs(60);
         let first = a.enter(far).await.unwrap();
         let a2 = a.clone();
