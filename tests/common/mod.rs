@@ -24,6 +24,11 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// A block-aligned base time (a multiple of 2h) so test data falls in one block period.
 pub const BASE_MS: i64 = 236_112 * 7_200_000;
 
+/// What a test server's clock reads at start (it advances from there): two hours after
+/// [`BASE_MS`], so data written around [`BASE_MS`] is recent, inside retention and not in the
+/// future. Tests that scrape use the real clock ([`Server::start_real_clock`]).
+pub const CLOCK_MS: i64 = BASE_MS + 7_200_000;
+
 /// A temporary directory holding the data directory (`data`) and config files, removed on
 /// drop.
 pub struct TestDir {
@@ -77,7 +82,28 @@ impl Server {
     }
 
     pub fn try_start(data: &Path, config: Option<&str>) -> Result<Server, String> {
+        Self::try_start_at(data, config, Some(CLOCK_MS))
+    }
+
+    /// [`Server::start`] with the server's clock reading `clock_ms` at start.
+    pub fn start_at(data: &Path, config: Option<&str>, clock_ms: i64) -> Server {
+        Self::try_start_at(data, config, Some(clock_ms)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Server::start`] on the system clock (for tests that scrape and query at "now").
+    pub fn start_real_clock(data: &Path, config: Option<&str>) -> Server {
+        Self::try_start_at(data, config, None).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn try_start_at(
+        data: &Path,
+        config: Option<&str>,
+        clock_ms: Option<i64>,
+    ) -> Result<Server, String> {
         let mut cmd = Command::new(BIN);
+        if let Some(ms) = clock_ms {
+            cmd.env("LOOKOUT_TEST_CLOCK_START_MS", ms.to_string());
+        }
         cmd.arg("serve")
             .arg("--data")
             .arg(data)
