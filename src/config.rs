@@ -46,6 +46,17 @@ pub struct Limits {
     pub max_body_size: ByteSize,
     /// Largest remote_write body after snappy decoding.
     pub max_decoded_body_size: ByteSize,
+    /// Samples further ahead of the server's clock are refused (Mimir's
+    /// `creation_grace_period`); 0: no bound.
+    pub max_future: Duration,
+    /// Longest label name, bytes (0: no limit).
+    pub max_label_name_length: usize,
+    /// Longest label value, bytes (0: no limit).
+    pub max_label_value_length: usize,
+    /// Most labels on one series, `__name__` included (0: no limit).
+    pub max_label_names_per_series: usize,
+    /// Most head series of one metric name in a tenant (0: no limit).
+    pub max_series_per_metric: usize,
 }
 
 /// PromQL engine settings (Prometheus' `--query.*` flags).
@@ -130,9 +141,28 @@ impl Default for Retention {
 
 impl Default for Limits {
     fn default() -> Self {
+        let series = lookout_store::SeriesLimits::default();
         Limits {
             max_body_size: ByteSize(32 << 20),
             max_decoded_body_size: ByteSize(128 << 20),
+            max_future: Duration(series.max_future),
+            max_label_name_length: series.max_label_name_length,
+            max_label_value_length: series.max_label_value_length,
+            max_label_names_per_series: series.max_label_names_per_series,
+            max_series_per_metric: series.max_series_per_metric,
+        }
+    }
+}
+
+impl Limits {
+    pub fn series_limits(&self) -> lookout_store::SeriesLimits {
+        lookout_store::SeriesLimits {
+            max_future: self.max_future.0,
+            max_label_name_length: self.max_label_name_length,
+            max_label_value_length: self.max_label_value_length,
+            max_label_names_per_series: self.max_label_names_per_series,
+            max_series_per_metric: self.max_series_per_metric,
+            max_active_series: 0,
         }
     }
 }

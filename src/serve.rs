@@ -15,7 +15,7 @@ use lookout_collector::IngestState;
 use lookout_query::promql::Engine;
 use lookout_query::QueryState;
 use lookout_store::metrics::TsdbOptions;
-use lookout_store::{Store, StoreOptions};
+use lookout_store::{Clock, Store, StoreOptions};
 
 use crate::config::Config;
 use crate::reload::{self, Reloader};
@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// `scrape_configs` (tests use this to keep their data to themselves).
     #[arg(long)]
     no_self_scrape: bool,
+    /// Testing only: the server's clock reads this many ms since the epoch at start and
+    /// advances from there (retention, accepted sample times and scrape timestamps follow it).
+    #[arg(long, hide = true, env = "LOOKOUT_TEST_CLOCK_START_MS")]
+    test_clock_start_ms: Option<i64>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -54,15 +58,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .thread_name("lookout")
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(serve(cfg, args.config, args.no_self_scrape))
+    let clock = match args.test_clock_start_ms {
+        Some(ms) => Clock::starting_at(ms),
+        None => Clock::system(),
+    };
+    rt.block_on(serve(cfg, args.config, args.no_self_scrape, clock))
 }
 
-fn store_options(cfg: &Config) -> StoreOptions {
+fn store_options(cfg: &Config, clock: Clock) -> StoreOptions {
     StoreOptions {
         tsdb: TsdbOptions {
             block_duration: cfg.block_duration.0,
             retention_time: cfg.retention.time.0,
             retention_size: cfg.retention.size.0,
+            clock,
+            limits: cfg.limits.series_limits(),
             ..Default::default()
         },
     }
@@ -72,9 +82,10 @@ async fn serve(
     cfg: Config,
     config_path: Option<PathBuf>,
     no_self_scrape: bool,
+    clock: Clock,
 ) -> anyhow::Result<()> {
     let data = cfg.data.clone();
-    let opts = store_options(&cfg);
+    let opts = store_options(&cfg, clock.clone());
     let started = std::time::Instant::now();
     let store = tokio::task::spawn_blocking(move || Store::open(&data, opts))
         .await
@@ -94,7 +105,7 @@ async fn serve(
         },
         max_body_bytes: cfg.limits.max_body_size.0 as usize,
     });
-    let scrape = lookout_collector::scrape::Manager::new(store.clone());
+    let scrape = lookout_collector::scrape::Manager::with_clock(store.clone(), clock);
     let query = lookout_query::router(QueryState {
         store: store.clone(),
         multi_tenant: cfg.multi_tenant,

@@ -558,21 +558,25 @@ fn sigkill_during_flush_loses_nothing() {
 /// every later start to complain about.
 #[test]
 fn retention_drops_survive_sigkill() {
-    let cfg = "block_duration: 1m\nretention:\n  time: 30m\nmaintenance_interval: 100ms\n";
+    let cfg = "block_duration: 1m\nretention:\n  time: 30m\nmaintenance_interval: 100ms\nlimits:\n  max_future: 1h\n";
     let minute = 60_000;
-    let newest = BASE_MS + 60 * minute;
-    let horizon = newest - 30 * minute;
+    let now = BASE_MS + 60 * minute;
+    let horizon = now - 30 * minute;
     let samples: Vec<(i64, f64)> = (0..=360)
         .map(|k| (BASE_MS + k * 10_000, k as f64 * 1.5))
         .collect();
     let mut failures = Vec::new();
     for round in 0..2 {
         let dir = TestDir::new();
-        let mut srv = Server::start(&dir.data(), Some(cfg));
+        // Written while all of it is within retention; retention applies once the clock
+        // has moved on (a restart 31 minutes later).
+        let srv = Server::start_at(&dir.data(), Some(cfg), BASE_MS + 29 * minute);
         srv.write_ok(&request(vec![common::series(
             &[("__name__", "ret_test")],
             &samples,
         )]));
+        drop(srv);
+        let mut srv = Server::start_at(&dir.data(), Some(cfg), now);
         // Poll fast; kill the moment the API shows retention applied.
         let deadline = Instant::now() + Duration::from_secs(15);
         let served_min = loop {
@@ -593,7 +597,7 @@ fn retention_drops_survive_sigkill() {
             std::thread::sleep(Duration::from_millis(1));
         };
         srv.kill9();
-        let srv = Server::start(&dir.data(), Some(cfg));
+        let srv = Server::start_at(&dir.data(), Some(cfg), now);
         let st = srv.tsdb_status(None);
         let back: Vec<String> = st["lookout"]["blocks"]
             .as_array()

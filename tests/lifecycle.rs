@@ -389,20 +389,24 @@ fn sigterm_under_write_load_keeps_every_acknowledged_batch() {
 }
 
 /// With a 1m block period and 100ms maintenance, a head spanning an hour is cut into
-/// blocks without a flush, and `retention.time` drops what is older than 30m behind the
-/// newest sample, on disk too (it stays gone after a restart).
+/// blocks without a flush, and `retention.time` drops what is older than 30m before the
+/// server's clock, on disk too (it stays gone after a restart).
 #[test]
 fn maintenance_cuts_blocks_and_applies_retention() {
-    let cfg = "block_duration: 1m\nretention:\n  time: 30m\nmaintenance_interval: 100ms\n";
+    let cfg = "block_duration: 1m\nretention:\n  time: 30m\nmaintenance_interval: 100ms\nlimits:\n  max_future: 1h\n";
     let dir = TestDir::new();
-    let srv = Server::start(&dir.data(), Some(cfg));
     let minute = 60_000;
+    // Written while the clock reads 29m after the first sample (all of it is inside the
+    // retention and max_future then), read back once the clock reads 60m after it.
+    let srv = Server::start_at(&dir.data(), Some(cfg), BASE_MS + 29 * minute);
     let samples: Vec<(i64, f64)> = (0..=360)
         .map(|k| (BASE_MS + k * 10_000, k as f64 * 1.5))
         .collect();
     srv.write_ok(&request(vec![series(&[("__name__", "lc_ret")], &samples)]));
-    let newest = BASE_MS + 60 * minute;
-    let horizon = newest - 30 * minute;
+    drop(srv);
+    let now = BASE_MS + 60 * minute;
+    let srv = Server::start_at(&dir.data(), Some(cfg), now);
+    let horizon = now - 30 * minute;
     // Blocks are at most a tenth of the retention long (3m); allow twice that.
     let floor = horizon - 6 * minute;
 
@@ -470,7 +474,7 @@ fn maintenance_cuts_blocks_and_applies_retention() {
     let before = blocks(&srv);
     let log_before = srv.logs();
     drop(srv);
-    let srv = Server::start(&dir.data(), Some(cfg));
+    let srv = Server::start_at(&dir.data(), Some(cfg), now);
     check(&srv).unwrap_or_else(|e| {
         panic!(
             "after a kill and restart: {e}\nblocks before: {before:#?}\nblocks after: {:#?}\nlog before:\n{log_before}\nlog after:\n{}",

@@ -2,6 +2,7 @@
 //! many at once, abandoned midway. Each is refused or stopped with a named error while the
 //! server stays up, keeps ingesting, and keeps its memory under a bound.
 //!
+//! Tests that write data stamped with the real time run the server on the system clock.
 //! Tests that need a query to be in flight for a while start the (debug) server with
 //! `LOOKOUT_DEBUG_QUERY_STALL_MS`, which holds every evaluation that long while it checks
 //! its budget, so nothing here races the clock.
@@ -314,7 +315,7 @@ fn queries_beyond_the_concurrency_limit_wait_then_are_refused() {
 #[test]
 fn memory_budget_stops_queries_before_they_hold_it() {
     let dir = TestDir::new();
-    let srv = Server::start(&dir.data(), Some("query:\n  max_memory: 32MiB\n"));
+    let srv = Server::start_real_clock(&dir.data(), Some("query:\n  max_memory: 32MiB\n"));
     load_wide(&srv, 2000);
     let now = now_ms() / 1000;
     let (start, end) = ((now - 11_000 * 60).to_string(), now.to_string());
@@ -368,7 +369,7 @@ fn memory_budget_stops_queries_before_they_hold_it() {
 #[test]
 fn hostile_queries_while_ingesting() {
     let dir = TestDir::new();
-    let srv = Arc::new(Server::start(
+    let srv = Arc::new(Server::start_real_clock(
         &dir.data(),
         Some("query:\n  max_memory: 64MiB\n  max_concurrency: 2\n  max_queued: 4\n"),
     ));
@@ -576,7 +577,7 @@ fn hostile_queries_while_ingesting() {
 #[test]
 fn series_and_export_endpoints_answer_within_the_budget_too() {
     let dir = TestDir::new();
-    let srv = Server::start(&dir.data(), Some("query:\n  max_memory: 1MiB\n"));
+    let srv = Server::start_real_clock(&dir.data(), Some("query:\n  max_memory: 1MiB\n"));
     load_wide(&srv, 2000);
     // 2,000 label sets fit; 2,000 series of 60 samples as JSON lines do not.
     let (code, v) = query(&srv, "/api/v1/series", &[("match[]", "hl_metric_total")]);

@@ -32,7 +32,7 @@ fn wait(what: &str, mut f: impl FnMut() -> bool) {
 #[test]
 fn reload_over_http_scrapes_lookout_itself() {
     let dir = TestDir::new();
-    let srv = Server::start(&dir.data(), Some("scrape_configs: []\n"));
+    let srv = Server::start_real_clock(&dir.data(), Some("scrape_configs: []\n"));
     let d = srv.api_data("/api/v1/targets", None);
     assert_eq!(d["activeTargets"].as_array().map(Vec::len), Some(0));
 

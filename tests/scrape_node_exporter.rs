@@ -100,7 +100,7 @@ fn scrapes_node_exporter_and_marks_it_stale_when_it_stops() {
         "global: {{scrape_interval: 2s, scrape_timeout: 2s}}\n\
          scrape_configs:\n  - job_name: node\n    static_configs: [{{targets: ['{addr}']}}]\n"
     );
-    let srv = Server::start(&dir.data(), Some(&cfg));
+    let srv = Server::start_real_clock(&dir.data(), Some(&cfg));
 
     let target = wait_for("the target to be up", || {
         let d = srv.api_data("/api/v1/targets", None);

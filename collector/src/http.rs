@@ -67,8 +67,11 @@ async fn write(
     let limits = st.limits;
     let histograms = tokio::task::spawn_blocking(move || -> Result<usize, Error> {
         remote_write::decode(&body, limits, |d| {
-            sink.append_borrowed(&tenant, d.batch())?;
             crate::metrics::record_remote_write(d.samples() as u64);
+            if let Err(e) = sink.append_borrowed(&tenant, d.batch()) {
+                crate::metrics::record_rejected(&e, d.samples() as u64);
+                return Err(e.into());
+            }
             Ok(d.histograms())
         })
     })

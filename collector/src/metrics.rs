@@ -6,6 +6,8 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use lookout_store::Reason;
+
 use crate::scrape::cache::Outcome;
 
 pub const SCRAPES_TOTAL: &str = "lookout_scrape_scrapes_total";
@@ -17,6 +19,10 @@ pub const SCRAPE_DUPLICATES_TOTAL: &str = "lookout_scrape_duplicate_samples_tota
 pub const SCRAPE_SECONDS_TOTAL: &str = "lookout_scrape_duration_seconds_total";
 pub const REMOTE_WRITE_REQUESTS_TOTAL: &str = "lookout_remote_write_requests_total";
 pub const REMOTE_WRITE_SAMPLES_TOTAL: &str = "lookout_remote_write_samples_total";
+pub const SAMPLES_REJECTED_TOTAL: &str = "lookout_ingest_samples_rejected_total";
+pub const SCRAPE_OUT_OF_BOUNDS_TOTAL: &str = "lookout_scrape_samples_out_of_bounds_total";
+/// The label of [`SAMPLES_REJECTED_TOTAL`]: a [`Reason::as_str`].
+pub const LABEL_REASON: &str = "reason";
 
 static SCRAPES: AtomicU64 = AtomicU64::new(0);
 static FAILURES: AtomicU64 = AtomicU64::new(0);
@@ -27,6 +33,25 @@ static DUPLICATES: AtomicU64 = AtomicU64::new(0);
 static SCRAPE_MICROS: AtomicU64 = AtomicU64::new(0);
 static RW_REQUESTS: AtomicU64 = AtomicU64::new(0);
 static RW_SAMPLES: AtomicU64 = AtomicU64::new(0);
+static OUT_OF_BOUNDS: AtomicU64 = AtomicU64::new(0);
+static REJECTED: [AtomicU64; Reason::ALL.len()] = [const { AtomicU64::new(0) }; Reason::ALL.len()];
+
+/// Counts the samples a store error refused, by reason; a reason that counts none (the
+/// whole batch was refused) counts `batch_samples`.
+pub fn record_rejected(e: &lookout_store::Error, batch_samples: u64) {
+    for &(reason, n) in e.rejected() {
+        if let Some(i) = Reason::ALL.iter().position(|r| *r == reason) {
+            let n = if n == 0 { batch_samples } else { n };
+            REJECTED[i].fetch_add(n, Relaxed);
+        }
+    }
+}
+
+/// Scraped samples dropped for timestamps outside the accepted window (Prometheus'
+/// `prometheus_target_scrapes_sample_out_of_bounds_total`).
+pub fn record_out_of_bounds(n: u64) {
+    OUT_OF_BOUNDS.fetch_add(n, Relaxed);
+}
 
 pub fn record_scrape(o: &Outcome, ok: bool, took: Duration) {
     SCRAPES.fetch_add(1, Relaxed);
@@ -89,6 +114,23 @@ pub fn render(out: &mut String) {
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP {SCRAPE_OUT_OF_BOUNDS_TOTAL} Scraped samples dropped for timestamps too old or too far in the future.\n# TYPE {SCRAPE_OUT_OF_BOUNDS_TOTAL} counter\n{SCRAPE_OUT_OF_BOUNDS_TOTAL} {}",
+        OUT_OF_BOUNDS.load(Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP {SAMPLES_REJECTED_TOTAL} Samples refused by a limit (remote_write and scrape), by reason.\n# TYPE {SAMPLES_REJECTED_TOTAL} counter"
+    );
+    for (r, n) in Reason::ALL.iter().zip(&REJECTED) {
+        let _ = writeln!(
+            out,
+            "{SAMPLES_REJECTED_TOTAL}{{{LABEL_REASON}=\"{}\"}} {}",
+            r.as_str(),
+            n.load(Relaxed)
         );
     }
     let secs = SCRAPE_MICROS.load(Relaxed) as f64 / 1e6;

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::limits::Reason;
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// What kind of failure an error is; decides the HTTP status and whether a client retries.
@@ -54,6 +56,14 @@ pub enum Error {
     Locked(PathBuf),
     #[error("the store is shutting down; retry against another instance or after restart")]
     ShuttingDown,
+    /// Input a limit refused (see `limits.rs`): how many samples for which reason (0 when
+    /// the caller counts them), and the class that decides the status (400 or 429).
+    #[error("{message}")]
+    Refused {
+        message: String,
+        rejected: Vec<(Reason, u64)>,
+        class: ErrorClass,
+    },
 }
 
 impl Error {
@@ -64,6 +74,15 @@ impl Error {
             Error::ShuttingDown | Error::Locked(_) => ErrorClass::Unavailable,
             Error::Io { .. } => ErrorClass::Unavailable,
             Error::Corrupt { .. } | Error::Parquet { .. } | Error::Arrow(_) => ErrorClass::Internal,
+            Error::Refused { class, .. } => *class,
+        }
+    }
+
+    /// Samples refused by a limit, by reason (empty for other errors).
+    pub fn rejected(&self) -> &[(Reason, u64)] {
+        match self {
+            Error::Refused { rejected, .. } => rejected,
+            _ => &[],
         }
     }
 

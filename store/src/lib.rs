@@ -7,7 +7,9 @@
 //! bounded by `[mint, maxt]` and filtered by label matchers. This crate never knows about
 //! HTTP, PromQL or scraping; nothing outside it sees WAL segments, chunks or Parquet files.
 
+pub mod clock;
 pub mod error;
+pub mod limits;
 pub mod memory;
 pub mod metadata;
 pub mod metrics;
@@ -17,7 +19,9 @@ pub mod wal;
 
 mod store;
 
+pub use clock::Clock;
 pub use error::{Error, ErrorClass, Result};
+pub use limits::{Reason, SeriesLimits};
 pub use metadata::{MetadataSource, MetricMetadata};
 pub use metrics::stats::TsdbStats;
 pub use model::{Label, LabelSet, Labels, MatchOp, Matcher, Sample};

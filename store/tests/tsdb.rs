@@ -7,7 +7,9 @@ use std::path::Path;
 
 use lookout_store::metrics::{Tsdb, TsdbOptions};
 use lookout_store::model::STALE_NAN_BITS;
-use lookout_store::{LabelPairs, Labels, MatchOp, Matcher, Sample, SelectHints, SeriesSamples};
+use lookout_store::{
+    Clock, LabelPairs, Labels, MatchOp, Matcher, Sample, SelectHints, SeriesSamples,
+};
 
 const PERIOD: i64 = 10_000;
 
@@ -210,17 +212,26 @@ fn out_of_order_backfill_and_dedup() {
 #[test]
 fn retention_drops_whole_old_blocks() {
     let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::fixed(99_000);
     let db = Tsdb::open(
         dir.path(),
         TsdbOptions {
             block_duration: PERIOD,
             retention_time: 3 * PERIOD,
+            clock: clock.clone(),
             ..Default::default()
         },
     )
     .unwrap();
     let mut model = Model::new();
-    write(&db, &mut model, 0..5, (0..100).map(|k| k * 1000), 0);
+    write(&db, &mut model, 0..5, (70..100).map(|k| k * 1000), 0);
+    db.flush().unwrap();
+    // Time passes: the clock, not the data, decides what is old.
+    clock.set(129_000);
+    write(&db, &mut model, 0..5, (100..130).map(|k| k * 1000), 0);
+    db.flush().unwrap();
+    clock.set(159_000);
+    write(&db, &mut model, 0..5, (130..160).map(|k| k * 1000), 0);
     db.flush().unwrap();
     db.maintain().unwrap();
     let all = [Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()];
@@ -228,13 +239,13 @@ fn retention_drops_whole_old_blocks() {
         .select(&all, i64::MIN, i64::MAX, &SelectHints::default())
         .unwrap();
     let oldest = got.iter().map(|s| s.samples[0].t).min().unwrap();
-    // Newest sample 99s; blocks ending before 99s - 30s are gone, the rest whole.
+    // Now 159s; blocks ending before 159s - 30s are gone, the rest whole.
     assert_eq!(
-        oldest, 60_000,
+        oldest, 120_000,
         "blocks older than the retention are dropped whole"
     );
     let stats = db.stats();
-    assert!(stats.blocks.iter().all(|b| b.max_time >= 69_000));
+    assert!(stats.blocks.iter().all(|b| b.max_time >= 129_000));
 }
 
 #[test]

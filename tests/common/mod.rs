@@ -24,6 +24,11 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// A block-aligned base time (a multiple of 2h) so test data falls in one block period.
 pub const BASE_MS: i64 = 236_112 * 7_200_000;
 
+/// What a test server's clock reads at start (it advances from there): two hours after
+/// [`BASE_MS`], so data written around [`BASE_MS`] is recent, inside retention and not in the
+/// future. Tests that scrape use the real clock ([`Server::start_real_clock`]).
+pub const CLOCK_MS: i64 = BASE_MS + 7_200_000;
+
 /// A temporary directory holding the data directory (`data`) and config files, removed on
 /// drop.
 pub struct TestDir {
@@ -77,22 +82,46 @@ impl Server {
     }
 
     pub fn try_start(data: &Path, config: Option<&str>) -> Result<Server, String> {
-        Self::try_start_env(data, config, &[])
+        Self::try_start_with(data, config, Some(CLOCK_MS), &[])
+    }
+
+    /// [`Server::start`] with the server's clock reading `clock_ms` at start.
+    pub fn start_at(data: &Path, config: Option<&str>, clock_ms: i64) -> Server {
+        Self::try_start_with(data, config, Some(clock_ms), &[]).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Server::start`] on the system clock (for tests that scrape and query at "now").
+    pub fn start_real_clock(data: &Path, config: Option<&str>) -> Server {
+        Self::try_start_with(data, config, None, &[]).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// [`Server::start`] with extra environment variables (e.g. the debug build's
     /// `LOOKOUT_DEBUG_QUERY_STALL_MS`).
     pub fn start_env(data: &Path, config: Option<&str>, env: &[(&str, &str)]) -> Server {
-        Self::try_start_env(data, config, env).unwrap_or_else(|e| panic!("{e}"))
+        Self::try_start_with(data, config, Some(CLOCK_MS), env).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    pub fn try_start_env(
+    pub fn try_start_at(
         data: &Path,
         config: Option<&str>,
+        clock_ms: Option<i64>,
+    ) -> Result<Server, String> {
+        Self::try_start_with(data, config, clock_ms, &[])
+    }
+
+    /// Starts the server with its clock at `clock_ms` (None: the system clock) and extra
+    /// environment variables.
+    pub fn try_start_with(
+        data: &Path,
+        config: Option<&str>,
+        clock_ms: Option<i64>,
         env: &[(&str, &str)],
     ) -> Result<Server, String> {
         let mut cmd = Command::new(BIN);
         cmd.envs(env.iter().copied());
+        if let Some(ms) = clock_ms {
+            cmd.env("LOOKOUT_TEST_CLOCK_START_MS", ms.to_string());
+        }
         cmd.arg("serve")
             .arg("--data")
             .arg(data)

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use lookout_store::{Append, MetadataSource, MetricMetadata, TenantId};
+use lookout_store::{Append, Clock, MetadataSource, MetricMetadata, TenantId};
 use parking_lot::RwLock;
 use tokio::sync::{oneshot, Mutex};
 use tokio::task::JoinHandle;
@@ -48,6 +48,8 @@ struct Pool {
 
 struct Shared {
     sink: Arc<dyn Append>,
+    /// Timestamps of scraped samples; the store's clock, so both agree on "now".
+    clock: Clock,
     state: Mutex<BTreeMap<String, Pool>>,
     views: RwLock<BTreeMap<String, PoolView>>,
     gen: std::sync::atomic::AtomicU64,
@@ -64,9 +66,15 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Manager {
     pub fn new(sink: Arc<dyn Append>) -> Manager {
+        Manager::with_clock(sink, Clock::system())
+    }
+
+    /// A manager whose scrapes are stamped by `clock` (the store's).
+    pub fn with_clock(sink: Arc<dyn Append>, clock: Clock) -> Manager {
         Manager {
             shared: Arc::new(Shared {
                 sink,
+                clock,
                 state: Mutex::new(BTreeMap::new()),
                 views: RwLock::new(BTreeMap::new()),
                 gen: std::sync::atomic::AtomicU64::new(0),
@@ -244,6 +252,7 @@ async fn sync(shared: &Shared, job: &str, gen: u64, groups: &[super::target::Tar
             settings: pool.settings.clone(),
             sink: shared.sink.clone(),
             tenant: pool.tenant.clone(),
+            clock: shared.clock.clone(),
             cache,
         };
         let handle = tokio::spawn(sl.run(rx));

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use lookout_store::{Append, TenantId};
+use lookout_store::{Append, Clock, TenantId};
 use tokio::sync::oneshot;
 
 use super::cache::{Outcome, SeriesCache, Settings};
@@ -51,6 +51,8 @@ pub struct ScrapeLoop {
     pub settings: Arc<Settings>,
     pub sink: Arc<dyn Append>,
     pub tenant: TenantId,
+    /// Stamps the samples (the store's clock; the slot schedule uses real time).
+    pub clock: Clock,
     pub cache: SeriesCache,
 }
 
@@ -102,7 +104,7 @@ impl ScrapeLoop {
 
     async fn finish(mut self, how: Stop) -> SeriesCache {
         if how == Stop::Stale {
-            let ts = now_ms();
+            let ts = self.clock.now_ms();
             let sink = self.sink.clone();
             let tenant = self.tenant.clone();
             let mut cache = self.cache;
@@ -135,7 +137,7 @@ impl ScrapeLoop {
 
     /// The HTTP part: (start time ms, start instant, body and format, or the error).
     async fn scrape(&self) -> (i64, Instant, Result<(bytes::Bytes, Format), String>) {
-        let ts = now_ms();
+        let ts = self.clock.now_ms();
         let started = Instant::now();
         let r = tokio::time::timeout(self.target.timeout, self.fetch()).await;
         let r = match r {
@@ -249,12 +251,35 @@ impl ScrapeLoop {
                 &outcome,
             );
             let stored = sink.append(&tenant, cache.batch());
+            let samples: u64 = cache.batch().iter().map(|s| s.samples.len() as u64).sum();
             cache.restore();
+            let mut warning = None;
             let result = match (result, stored) {
-                (Ok(()), Err(e)) => Err(format!("cannot store the scraped samples: {e}")),
-                (r, _) => r,
+                (r, Ok(())) => r,
+                (r, Err(e)) => {
+                    metrics::record_rejected(&e, samples);
+                    let out_of_bounds = e.rejected().iter().all(|(r, _)| {
+                        matches!(
+                            r,
+                            lookout_store::Reason::TooOld | lookout_store::Reason::TooFarInFuture
+                        )
+                    });
+                    if out_of_bounds && !e.rejected().is_empty() {
+                        // As in Prometheus: the scrape succeeded, the samples in bounds
+                        // are stored; the target's lastError says what was dropped.
+                        let n: u64 = e.rejected().iter().map(|(_, n)| n).sum();
+                        metrics::record_out_of_bounds(n);
+                        warning = Some(format!("{n} scraped samples dropped: {e}"));
+                        r
+                    } else {
+                        match r {
+                            Ok(()) => Err(format!("cannot store the scraped samples: {e}")),
+                            r => r,
+                        }
+                    }
+                }
             };
-            (cache, result, outcome, duration)
+            (cache, result.map(|()| warning), outcome, duration)
         })
         .await;
         let (cache, result, outcome, duration) = match joined {
@@ -276,9 +301,9 @@ impl ScrapeLoop {
         st.last_duration = duration;
         st.last_samples = outcome.scraped;
         match result {
-            Ok(()) => {
+            Ok(warning) => {
                 st.health = Health::Up;
-                st.last_error.clear();
+                st.last_error = warning.unwrap_or_default();
                 if st.metadata.as_slice() != self.cache.metadata() {
                     st.metadata = Arc::new(self.cache.metadata().to_vec());
                 }

@@ -12,6 +12,8 @@ use roaring::RoaringBitmap;
 use super::chunk::{Chunk, ChunkAppender};
 use super::merge::{merge_runs, sort_dedup_last};
 use super::postings::Index;
+use crate::limits::SeriesLimits;
+use crate::model::labels::METRIC_NAME;
 use crate::model::{LabelSet, Labels, Matcher, Sample};
 
 /// Hashes a key that already is a label set's xxh3 as itself: SipHash on top would only
@@ -194,6 +196,7 @@ impl Head {
     pub fn get_or_create<L: LabelSet + ?Sized>(
         &self,
         labels: &[(&L, u64)],
+        limits: &SeriesLimits,
         ids: &mut Vec<u32>,
         unlogged: &mut Vec<usize>,
     ) -> crate::Result<()> {
@@ -217,7 +220,7 @@ impl Head {
         }
         let mut h = self.inner.write();
         for (i, &(l, hash)) in labels.iter().enumerate().skip(ids.len() - start) {
-            let (id, _) = h.get_or_create_valid(l, hash)?;
+            let (id, _) = h.get_or_create_valid(l, hash, limits)?;
             ids.push(id);
             if !h.series[id as usize].logged {
                 unlogged.push(i);
@@ -532,12 +535,19 @@ impl HeadInner {
         &mut self,
         labels: &L,
         hash: u64,
+        limits: &SeriesLimits,
     ) -> crate::Result<(u32, bool)> {
         if let Some(id) = self.lookup(labels, hash) {
             return Ok((id, false));
         }
         let labels = labels.to_labels();
         labels.validate()?;
+        limits.check_labels(&labels)?;
+        limits.check_active_series(&labels, self.series.len() as u64)?;
+        if limits.max_series_per_metric > 0 {
+            let name = labels.metric_name().unwrap_or_default();
+            limits.check_series_per_metric(&labels, self.index.count(METRIC_NAME, name))?;
+        }
         Ok(self.get_or_create_hashed(&labels, hash))
     }
 
@@ -591,8 +601,13 @@ mod tests {
 
     fn append(h: &Head, l: &Labels, samples: &[Sample]) {
         let mut ids = Vec::new();
-        h.get_or_create(&[(l, l.hash64())], &mut ids, &mut Vec::new())
-            .unwrap();
+        h.get_or_create(
+            &[(l, l.hash64())],
+            &SeriesLimits::none(),
+            &mut ids,
+            &mut Vec::new(),
+        )
+        .unwrap();
         h.append(std::iter::once((ids[0], samples)));
     }
 

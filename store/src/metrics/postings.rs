@@ -117,6 +117,11 @@ impl Index {
         self.postings.iter().map(|(n, m)| (self.symbols.get(*n), m))
     }
 
+    /// How many series have label `name` = `value`.
+    pub fn count(&self, name: &str, value: &str) -> u64 {
+        self.postings(name, value).map_or(0, |p| p.len())
+    }
+
     fn postings(&self, name: &str, value: &str) -> Option<&RoaringBitmap> {
         let n = self.symbols.lookup(name)?;
         let v = self.symbols.lookup(value)?;

@@ -1,25 +1,24 @@
 //! Retention: whole blocks are dropped once their newest sample is older than the
-//! retention time behind the newest data (as Prometheus measures it), and oldest first
-//! while blocks and WAL exceed the size limit.
+//! retention time before the clock's now, and oldest first while blocks and WAL exceed the
+//! size limit. Prometheus measures the time from the newest sample instead; then one sample
+//! stamped a month ahead makes every real block look expired, so Lookout never does.
 
 use super::tsdb::Tsdb;
 use crate::error::Result;
 
 impl Tsdb {
     pub(super) fn apply_retention(&self) -> Result<()> {
-        let (blocks, heads) = self.snapshot();
+        let (blocks, _) = self.snapshot();
         if blocks.is_empty() {
             return Ok(());
         }
-        let newest = heads
-            .iter()
-            .filter_map(|h| h.time_range().map(|r| r.1))
-            .chain(blocks.iter().map(|b| b.meta.max_time))
-            .max()
-            .unwrap_or(i64::MIN);
         let mut drop_names = Vec::new();
         if self.opts.retention_time > 0 {
-            let horizon = newest.saturating_sub(self.opts.retention_time);
+            let horizon = self
+                .opts
+                .clock
+                .now_ms()
+                .saturating_sub(self.opts.retention_time);
             drop_names.extend(
                 blocks
                     .iter()

@@ -14,7 +14,9 @@ use super::block::{Block, BlockWriter};
 use super::head::Head;
 use super::merge::merge_runs;
 use super::stats::{BlockStats, TsdbStats};
+use crate::clock::Clock;
 use crate::error::{Error, Result};
+use crate::limits::{Bounds, SeriesLimits};
 use crate::model::{LabelSet, Labels, Matcher, Sample};
 use crate::wal::{Record, Wal, WalOptions};
 use crate::{SelectHints, Series, SeriesSamples};
@@ -27,11 +29,16 @@ pub const DAY: i64 = 24 * HOUR;
 pub struct TsdbOptions {
     /// Length of a head-cut block, ms (2h by default).
     pub block_duration: i64,
-    /// Drop blocks whose newest sample is older than this behind the newest data, ms (0: keep).
+    /// Drop blocks whose newest sample is older than this before the clock's now, ms
+    /// (0: keep); samples older than that are refused.
     pub retention_time: i64,
     /// Drop oldest blocks while blocks and WAL together exceed this many bytes (0: no limit).
     pub retention_size: u64,
     pub wal: WalOptions,
+    /// Where "now" comes from for retention and the accepted sample window.
+    pub clock: Clock,
+    /// Limits on new series and on how far ahead of the clock samples may be.
+    pub limits: SeriesLimits,
 }
 
 impl Default for TsdbOptions {
@@ -41,6 +48,8 @@ impl Default for TsdbOptions {
             retention_time: 15 * DAY,
             retention_size: 0,
             wal: WalOptions::default(),
+            clock: Clock::system(),
+            limits: SeriesLimits::default(),
         }
     }
 }
@@ -143,9 +152,69 @@ impl Tsdb {
         self.append_views(&views)
     }
 
+    /// The timestamps an append accepts now.
+    pub fn bounds(&self) -> Bounds {
+        Bounds::at(
+            self.opts.clock.now_ms(),
+            self.opts.retention_time,
+            self.opts.limits.max_future,
+        )
+    }
+
     /// Appends series given as any [`LabelSet`] (remote_write passes label sets borrowed
     /// from the request buffer); durable (in the WAL) when it returns.
+    ///
+    /// A series whose labels are invalid or over a limit fails the whole batch (nothing is
+    /// stored). Samples outside [`Tsdb::bounds`] are left out and the rest is stored; the
+    /// error then counts what was refused, so a caller that acknowledges nothing after an
+    /// error loses nothing silently (Prometheus' remote_write handler does the same).
     pub fn append_views<L: LabelSet + ?Sized>(&self, batch: &[(&L, &[Sample])]) -> Result<()> {
+        let bounds = self.bounds();
+        // One pass of comparisons; the common case (everything in bounds) allocates nothing.
+        if batch
+            .iter()
+            .all(|(_, s)| s.iter().all(|x| bounds.contains(x.t)))
+        {
+            return self.append_valid(batch);
+        }
+        let (mut too_old, mut too_new) = (0u64, 0u64);
+        let mut example = None;
+        let kept: Vec<Vec<Sample>> = batch
+            .iter()
+            .map(|&(l, s)| {
+                s.iter()
+                    .copied()
+                    .filter(|x| {
+                        if bounds.contains(x.t) {
+                            return true;
+                        }
+                        if x.t < bounds.min {
+                            too_old += 1;
+                        } else {
+                            too_new += 1;
+                        }
+                        example.get_or_insert((l, x.t));
+                        false
+                    })
+                    .collect()
+            })
+            .collect();
+        let views: Vec<(&L, &[Sample])> = batch
+            .iter()
+            .zip(&kept)
+            .filter(|(_, k)| !k.is_empty())
+            .map(|(&(l, _), k)| (l, &k[..]))
+            .collect();
+        let stored: usize = kept.iter().map(Vec::len).sum();
+        if !views.is_empty() {
+            self.append_valid(&views)?;
+        }
+        let (l, t) = example.map_or((Labels::default(), 0), |(l, t)| (l.to_labels(), t));
+        Err(bounds.refusal(too_old, too_new, (&l, t), stored))
+    }
+
+    /// [`Tsdb::append_views`] once every timestamp is in bounds.
+    fn append_valid<L: LabelSet + ?Sized>(&self, batch: &[(&L, &[Sample])]) -> Result<()> {
         // Hashing happens before the lock, so concurrent writers do it in parallel.
         let labels: Vec<(&L, u64)> = batch.iter().map(|&(l, _)| (l, l.hash64())).collect();
         // Series lookup and record building run outside the WAL lock, so concurrent
@@ -159,7 +228,7 @@ impl Tsdb {
             let head = self.state.read().head.clone();
             ids.clear();
             unlogged.clear();
-            head.get_or_create(&labels, &mut ids, &mut unlogged)?;
+            head.get_or_create(&labels, &self.opts.limits, &mut ids, &mut unlogged)?;
             let mut records = Vec::with_capacity(2);
             if !unlogged.is_empty() {
                 records.push(Record::Series(
