@@ -115,7 +115,8 @@ async fn serve(
             cfg.query.max_concurrency,
             cfg.query.max_queued,
             cfg.query.nice,
-        ),
+        )
+        .context("cannot start the query threads")?,
     });
     let self_metrics = SelfMetrics::new(store.clone(), scrape.clone());
     let listener = tokio::net::TcpListener::bind(&cfg.listen)

@@ -3,9 +3,16 @@
 //! refused at once with a 503 that names the limits. With the per-query memory budget this
 //! bounds what all queries together can hold, so a burst of heavy queries slows answers
 //! instead of taking the server (and its ingestion) down. Shared by every query language.
+//!
+//! Admitted queries run on `max_concurrency` long-lived threads of their own, at a lower
+//! CPU priority (`query.nice`) than ingestion, scraping and maintenance: on a small
+//! machine a burst of heavy queries slows the queries, not the writes the server has to
+//! keep acknowledging (the threads a query starts for parallel reads inherit the
+//! priority). Long-lived, so each keeps its allocator pages warm between queries.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -13,14 +20,22 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::error::{Error, Result};
 use crate::metrics;
 
-#[derive(Debug)]
+/// Work handed to a query thread.
+type Job = Box<dyn FnOnce() + Send>;
+
 pub struct Admission {
     slots: Arc<Semaphore>,
     max_concurrency: usize,
     max_queued: usize,
     waiting: AtomicUsize,
-    nice: i32,
+    /// The query threads' inbox. Never more than `max_concurrency` jobs hold a slot, so a
+    /// job never waits here for longer than a thread takes to pick it up.
+    jobs: Mutex<SyncSender<Job>>,
 }
+
+/// Stack of a query thread: the parser and the evaluator recurse once per level of a
+/// query (`query.max_depth`); reserved address space, paid for only as used.
+const STACK_BYTES: usize = 16 << 20;
 
 /// A query's evaluation slot; released when dropped.
 pub struct Slot {
@@ -29,24 +44,57 @@ pub struct Slot {
 }
 
 impl Admission {
-    /// `nice` is the CPU priority admitted queries run at (0: as the rest of the server).
-    pub fn new(max_concurrency: usize, max_queued: usize, nice: i32) -> Arc<Admission> {
+    /// Starts the query threads; `nice` is the CPU priority they run at (0: as the rest
+    /// of the server).
+    pub fn new(
+        max_concurrency: usize,
+        max_queued: usize,
+        nice: i32,
+    ) -> std::io::Result<Arc<Admission>> {
         let max_concurrency = max_concurrency.max(1);
-        Arc::new(Admission {
+        let (tx, rx) = sync_channel::<Job>(max_concurrency);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..max_concurrency {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name("lookout-query".into())
+                .stack_size(STACK_BYTES)
+                .spawn(move || worker(&rx, nice))?;
+        }
+        Ok(Arc::new(Admission {
             slots: Arc::new(Semaphore::new(max_concurrency)),
             max_concurrency,
             max_queued,
             waiting: AtomicUsize::new(0),
-            nice,
-        })
+            jobs: Mutex::new(tx),
+        }))
     }
 
-    pub fn nice(&self) -> i32 {
-        self.nice
+    /// Waits for a slot until `deadline` (refused at once when the queue is full), then
+    /// runs `job` on a query thread; its result arrives on the returned channel.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        deadline: Instant,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<tokio::sync::oneshot::Receiver<T>> {
+        let slot = self.enter(deadline).await?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let r = job();
+            drop(slot);
+            // The request may be gone (timeout, hang-up); then nobody wants the answer.
+            let _ = tx.send(r);
+        });
+        self.jobs
+            .lock()
+            .map_err(|_| Error::Internal("the query threads' inbox is poisoned".into()))?
+            .send(job)
+            .map_err(|_| Error::Internal("the query threads have stopped".into()))?;
+        Ok(rx)
     }
 
     /// Waits for a slot until `deadline`; refuses at once when the queue is full.
-    pub async fn enter(&self, deadline: Instant) -> Result<Slot> {
+    async fn enter(&self, deadline: Instant) -> Result<Slot> {
         let slot = |permit| Slot {
             _permit: permit,
             _running: metrics::Running::start(),
@@ -70,6 +118,46 @@ impl Admission {
                 metrics::record_stopped(crate::budget::StopReason::Timeout);
                 Err(Error::Timeout("query queue".into()))
             }
+        }
+    }
+}
+
+/// A query thread: takes jobs until the inbox closes.
+fn worker(jobs: &Mutex<Receiver<Job>>, nice: i32) {
+    lower_priority(nice);
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        match job {
+            // A panicking query must not take its thread (and slot) with it.
+            Ok(job) => {
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                    tracing::error!("a query panicked; its request gets no answer");
+                }
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// Lowers the calling thread's CPU priority to `nice` (0 leaves it). Raising a nice value
+/// needs no privilege; a failure only costs the priority, so it is logged, not returned.
+fn lower_priority(nice: i32) {
+    if nice <= 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid and setpriority take and return plain integers; on Linux,
+        // PRIO_PROCESS with a thread id applies to that thread alone.
+        let r = unsafe {
+            let tid = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice)
+        };
+        if r != 0 {
+            tracing::warn!(nice, error = %std::io::Error::last_os_error(), "cannot lower the query threads' priority");
         }
     }
 }
@@ -102,7 +190,7 @@ mod tests {
 
     #[tokio::test]
     async fn queues_then_refuses_then_times_out() {
-        let a = Admission::new(1, 1, 0);
+        let a = Admission::new(1, 1, 0).unwrap();
         let far = Instant::now() + Duration::from_secs(60);
         let first = a.enter(far).await.unwrap();
         let a2 = a.clone();
