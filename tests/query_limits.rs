@@ -156,6 +156,21 @@ fn deep_and_long_queries_are_refused_before_parsing() {
             assert_refused(&got, 400, "bad_data", "(query.max_depth)");
         }
     }
+    // Selectors (match[]) and exemplar queries go through the same limits.
+    for path in ["/api/v1/series", "/api/v1/labels", "/api/v1/export"] {
+        for q in [&chain, &parens] {
+            let got = query(&srv, path, &[("match[]", q)]);
+            assert_refused(&got, 400, "bad_data", "(query.max_depth)");
+        }
+    }
+    let (code, body) = srv.get(
+        &format!("/api/v1/label/job/values?match[]={}", enc(&chain)),
+        None,
+    );
+    let got = (code, serde_json::from_str(&body).unwrap_or(Value::Null));
+    assert_refused(&got, 400, "bad_data", "(query.max_depth)");
+    let got = query(&srv, "/api/v1/query_exemplars", &[("query", &chain)]);
+    assert_refused(&got, 400, "bad_data", "(query.max_depth)");
     let long = format!("up{{job=~\"{}\"}}", "a|".repeat(100_000));
     assert_refused(
         &query(&srv, "/api/v1/query", &[("query", &long)]),

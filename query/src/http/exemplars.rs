@@ -6,6 +6,7 @@
 //! milliseconds, which must succeed.
 
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use axum::routing::get;
@@ -21,7 +22,12 @@ pub fn routes() -> Router<QueryState> {
     Router::new().route("/api/v1/query_exemplars", get(exemplars).post(exemplars))
 }
 
-async fn exemplars(headers: HeaderMap, uri: Uri, body: Bytes) -> Result<Response> {
+async fn exemplars(
+    State(st): State<QueryState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response> {
     let p = Params::from_request(&uri, &headers, &body);
     let start = p.time("start", MIN_TIME)?;
     let end = p.time("end", MAX_TIME)?;
@@ -30,6 +36,6 @@ async fn exemplars(headers: HeaderMap, uri: Uri, body: Bytes) -> Result<Response
             "invalid parameter \"end\": end timestamp must not be before start timestamp".into(),
         ));
     }
-    promql_parser::parser::parse(p.get("query").unwrap_or("")).map_err(Error::BadData)?;
+    st.engine.parse(p.get("query").unwrap_or(""))?;
     Ok(success(json!([])))
 }

@@ -3,13 +3,16 @@
 //! whose results are united.
 
 use lookout_store::Matcher;
-use promql_parser::parser::{self, Expr};
+use promql_parser::parser::Expr;
 
 use crate::error::{Error, Result};
+use crate::promql::Engine;
 
-/// The matcher groups of one selector string.
-pub fn parse_selector(s: &str) -> Result<Vec<Vec<Matcher>>> {
-    let expr = parser::parse(s)
+/// The matcher groups of one selector string, parsed under the engine's length and depth
+/// limits.
+pub fn parse_selector(engine: &Engine, s: &str) -> Result<Vec<Vec<Matcher>>> {
+    let expr = engine
+        .parse(s)
         .map_err(|e| Error::BadData(format!("invalid parameter \"match[]\": {e}")))?;
     let Expr::VectorSelector(vs) = expr else {
         return Err(Error::BadData(format!(
@@ -28,10 +31,10 @@ pub fn parse_selector(s: &str) -> Result<Vec<Vec<Matcher>>> {
 }
 
 /// Every `match[]` parameter's groups, flattened.
-pub fn parse_all(selectors: &[&str]) -> Result<Vec<Vec<Matcher>>> {
+pub fn parse_all(engine: &Engine, selectors: &[&str]) -> Result<Vec<Vec<Matcher>>> {
     let mut out = Vec::new();
     for s in selectors {
-        out.extend(parse_selector(s)?);
+        out.extend(parse_selector(engine, s)?);
     }
     Ok(out)
 }
@@ -42,15 +45,15 @@ mod tests {
 
     #[test]
     fn selectors() {
-        let g = parse_selector(r#"up{job=~"a|b", instance!=""}"#).unwrap();
+        let g = parse_selector(&Engine::default(), r#"up{job=~"a|b", instance!=""}"#).unwrap();
         assert_eq!(g.len(), 1);
         assert_eq!(g[0].len(), 3);
         assert_eq!(g[0][0].to_string(), "__name__=\"up\"");
-        assert!(parse_selector(r#"{job=""}"#)
+        assert!(parse_selector(&Engine::default(), r#"{job=""}"#)
             .unwrap_err()
             .to_string()
             .contains("non-empty matcher"));
-        assert!(parse_selector("sum(up)").is_err());
-        assert!(parse_selector("up{").is_err());
+        assert!(parse_selector(&Engine::default(), "sum(up)").is_err());
+        assert!(parse_selector(&Engine::default(), "up{").is_err());
     }
 }

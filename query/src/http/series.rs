@@ -79,7 +79,7 @@ fn selection(
     if sels.is_empty() {
         return Err(Error::BadData("no match[] parameter provided".into()));
     }
-    let groups = parse_all(&sels)?;
+    let groups = parse_all(&st.engine, &sels)?;
     Ok((
         tenant,
         groups,
@@ -183,7 +183,7 @@ async fn names_or_values(
     name: Option<String>,
 ) -> Result<Response> {
     let tenant = tenant(&st, headers)?;
-    let groups = parse_all(&p.all("match[]"))?;
+    let groups = parse_all(&st.engine, &p.all("match[]"))?;
     let (start, end) = (p.time("start", MIN_TIME)?, p.time("end", MAX_TIME)?);
     let limit = p.usize("limit")?;
     let store = st.store.clone();
