@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -123,25 +122,6 @@ fn a_far_future_sample_does_not_expire_real_data() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(samples_of(&srv, "rc_liar"), vec![now + 30 * DAY]);
-}
-
-/// Serves one fixed text-format body on loopback until the test ends.
-fn serve_exposition(body: &'static str) -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(mut c) = conn else { continue };
-            let mut buf = [0u8; 4096];
-            let _ = c.read(&mut buf);
-            let _ = write!(
-                c,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    addr
 }
 
 #[test]
