@@ -22,6 +22,7 @@ pub struct Config {
     /// Take the tenant from X-Scope-OrgID instead of using `default`.
     pub multi_tenant: bool,
     pub limits: Limits,
+    pub admin: Admin,
     /// How often head cuts, compaction and retention are checked.
     pub maintenance_interval: Duration,
     pub query: Query,
@@ -57,6 +58,27 @@ pub struct Limits {
     pub max_label_names_per_series: usize,
     /// Most head series of one metric name in a tenant (0: no limit).
     pub max_series_per_metric: usize,
+    /// Most head series of one tenant (0: no limit).
+    pub max_active_series_per_tenant: usize,
+    /// Most tenants with data; a write for a new tenant beyond is refused (0: no limit).
+    pub max_tenants: usize,
+    /// A tenant not read or written for this long is flushed and closed (0: never).
+    pub tenant_idle_close: Duration,
+    /// Samples per second one tenant may write (0: no limit)...
+    pub ingestion_rate: f64,
+    /// ...with bursts up to this many samples (at least one second's worth).
+    pub ingestion_burst_size: u64,
+    /// Most samples in one write request (0: no limit).
+    pub max_samples_per_request: usize,
+}
+
+/// Admin endpoints (`POST /api/v1/admin/*`, `/-/reload`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    /// With `multi_tenant: true`, admin endpoints answer 403 unless this is true; then
+    /// they act on the tenant named in X-Scope-OrgID only (reload is for the whole server).
+    pub enabled_in_multi_tenant: bool,
 }
 
 /// PromQL engine settings (Prometheus' `--query.*` flags).
@@ -122,6 +144,7 @@ impl Default for Config {
             block_duration: Duration(2 * 3_600_000),
             multi_tenant: false,
             limits: Limits::default(),
+            admin: Admin::default(),
             maintenance_interval: Duration(30_000),
             query: Query::default(),
             global: Default::default(),
@@ -142,6 +165,7 @@ impl Default for Retention {
 impl Default for Limits {
     fn default() -> Self {
         let series = lookout_store::SeriesLimits::default();
+        let tenants = lookout_store::TenantLimits::default();
         Limits {
             max_body_size: ByteSize(32 << 20),
             max_decoded_body_size: ByteSize(128 << 20),
@@ -150,6 +174,12 @@ impl Default for Limits {
             max_label_value_length: series.max_label_value_length,
             max_label_names_per_series: series.max_label_names_per_series,
             max_series_per_metric: series.max_series_per_metric,
+            max_active_series_per_tenant: series.max_active_series,
+            max_tenants: tenants.max_tenants,
+            tenant_idle_close: Duration(tenants.idle_close),
+            ingestion_rate: tenants.ingestion_rate,
+            ingestion_burst_size: tenants.ingestion_burst_size,
+            max_samples_per_request: tenants.max_samples_per_request,
         }
     }
 }
@@ -162,10 +192,23 @@ impl Limits {
             max_label_value_length: self.max_label_value_length,
             max_label_names_per_series: self.max_label_names_per_series,
             max_series_per_metric: self.max_series_per_metric,
-            max_active_series: 0,
+            max_active_series: self.max_active_series_per_tenant,
+        }
+    }
+
+    pub fn tenant_limits(&self) -> lookout_store::TenantLimits {
+        lookout_store::TenantLimits {
+            max_tenants: self.max_tenants,
+            idle_close: self.tenant_idle_close.0,
+            ingestion_rate: self.ingestion_rate,
+            ingestion_burst_size: self.ingestion_burst_size,
+            max_samples_per_request: self.max_samples_per_request,
         }
     }
 }
+
+/// How often Lookout scrapes its own `/metrics` when the config has no `scrape_configs`.
+const SELF_SCRAPE_INTERVAL_MS: u64 = 15_000;
 
 impl Config {
     pub fn parse(text: &str) -> anyhow::Result<Config> {
@@ -174,8 +217,11 @@ impl Config {
         }
         let cfg: Config = serde_yaml::from_str(text)
             .map_err(|e| anyhow::anyhow!("{}", locate(text, &e.to_string())))?;
-        cfg.validate()
-            .map_err(|e| anyhow::anyhow!("{}", locate(text, &e.to_string())))?;
+        let errors = cfg.validate();
+        if !errors.is_empty() {
+            let located: Vec<String> = errors.iter().map(|e| locate(text, e)).collect();
+            anyhow::bail!("{}", located.join("\n"));
+        }
         Ok(cfg)
     }
 
@@ -185,43 +231,65 @@ impl Config {
         Config::parse(&text).with_context(|| format!("config file {} is invalid", path.display()))
     }
 
-    fn validate(&self) -> anyhow::Result<()> {
+    /// Every problem a parsed config has, each its own message (the YAML itself parsed, so
+    /// these are values out of range; a YAML error stops at the first, as serde does).
+    fn validate(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        if let Err(e) = check_listen(&self.listen) {
+            errors.push(e);
+        }
         if self.block_duration.0 < 60_000 {
-            anyhow::bail!(
+            errors.push(format!(
                 "block_duration: {} is too short: use at least 1m (2h is the default)",
                 self.block_duration
-            );
+            ));
         }
         if self.maintenance_interval.0 < 100 {
-            anyhow::bail!("maintenance_interval must be at least 100ms");
+            errors.push(format!(
+                "maintenance_interval: {} is too short: use at least 100ms (30s is the default)",
+                self.maintenance_interval
+            ));
         }
         if self.query.lookback_delta.0 < 1 {
-            anyhow::bail!("query.lookback_delta must be positive (5m is the default)");
+            errors.push("query.lookback_delta must be positive (5m is the default)".into());
         }
         if self.query.timeout.0 < 1 {
-            anyhow::bail!("query.timeout must be positive (2m is the default)");
+            errors.push("query.timeout must be positive (2m is the default)".into());
         }
         if self.query.max_samples == 0 {
-            anyhow::bail!("query.max_samples must be positive (50000000 is the default)");
+            errors.push("query.max_samples must be positive (50000000 is the default)".into());
         }
         if self.query.max_length.0 == 0 {
-            anyhow::bail!("query.max_length must be positive (128KiB is the default)");
+            errors.push("query.max_length must be positive (128KiB is the default)".into());
         }
         if !(1..=2000).contains(&self.query.max_depth) {
-            anyhow::bail!(
+            errors.push(
                 "query.max_depth must be between 1 and 2000: deeper queries would overflow the \
                  evaluator's stack (500 is the default)"
+                    .into(),
             );
         }
         if !(0..=19).contains(&self.query.nice) {
-            anyhow::bail!("query.nice must be between 0 and 19 (10 is the default)");
+            errors.push("query.nice must be between 0 and 19 (10 is the default)".into());
         }
         if self.query.max_concurrency == 0 {
-            anyhow::bail!("query.max_concurrency must be positive (4 is the default)");
+            errors.push("query.max_concurrency must be positive (4 is the default)".into());
         }
-        lookout_collector::scrape::manager::check(&self.scrape_jobs(None)?)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(())
+        if self.limits.ingestion_rate < 0.0 || !self.limits.ingestion_rate.is_finite() {
+            errors.push(format!(
+                "limits.ingestion_rate: {} is invalid: use samples per second, 0 for no limit",
+                self.limits.ingestion_rate
+            ));
+        }
+        match self.scrape_jobs(None) {
+            Ok(jobs) => {
+                if let Err(e) = lookout_collector::scrape::manager::check(&jobs) {
+                    errors.push(e.to_string());
+                }
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+        errors
     }
 
     /// The scrape jobs with `global:` defaults applied. Without a `scrape_configs` key,
@@ -232,14 +300,48 @@ impl Config {
     ) -> anyhow::Result<Vec<lookout_collector::scrape::ScrapeConfig>> {
         let jobs = match (&self.scrape_configs, self_addr) {
             (Some(j), _) => j.clone(),
-            (None, Some(a)) => vec![lookout_collector::scrape::ScrapeConfig::static_job(
-                "lookout", a,
-            )],
+            (None, Some(a)) => {
+                // Every 15s whatever `global.scrape_interval` says, as documented.
+                let mut j = lookout_collector::scrape::ScrapeConfig::static_job("lookout", a);
+                j.scrape_interval = Some(lookout_collector::scrape::config::PromDuration(
+                    SELF_SCRAPE_INTERVAL_MS,
+                ));
+                vec![j]
+            }
             (None, None) => vec![],
         };
         lookout_collector::scrape::config::resolve(&self.global, &jobs)
             .map_err(|e| anyhow::anyhow!("{e}"))
     }
+}
+
+/// `listen:` must be host:port (`0.0.0.0:9700`, `[::1]:9700`, `localhost:9700`).
+fn check_listen(listen: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        format!("listen: {listen:?} is invalid: {why}; write host:port, e.g. 0.0.0.0:9700")
+    };
+    let (host, port) = listen
+        .rsplit_once(':')
+        .ok_or_else(|| bad("there is no port"))?;
+    port.parse::<u16>()
+        .map_err(|_| bad(&format!("{port:?} is not a port number")))?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() {
+        return Err(bad("the host is missing"));
+    }
+    if host.parse::<std::net::IpAddr>().is_err()
+        && !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        return Err(bad(&format!(
+            "{host:?} is neither an IP address nor a host name"
+        )));
+    }
+    Ok(())
 }
 
 /// Gives an error the line it is about. serde_yaml places errors raised while reading a
@@ -332,6 +434,25 @@ mod tests {
     }
 
     #[test]
+    fn every_error_is_reported_and_listen_is_checked() {
+        let e = Config::parse("listen: nowhere\nblock_duration: 10s\nmaintenance_interval: 1ms\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listen") && e.contains("line 1"), "{e}");
+        assert!(e.contains("too short") && e.contains("line 2"), "{e}");
+        assert!(
+            e.contains("maintenance_interval") && e.contains("line 3"),
+            "{e}"
+        );
+        for ok in ["0.0.0.0:9700", "[::1]:9700", "localhost:1", "127.0.0.1:0"] {
+            assert!(check_listen(ok).is_ok(), "{ok}");
+        }
+        for bad in ["x", ":9700", "host:port", "a b:1", "1.2.3.4:70000"] {
+            assert!(check_listen(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn query_section() {
         let c =
             Config::parse("query:\n  lookback_delta: 1m\n  timeout: 30s\n  max_samples: 1000\n")
@@ -354,6 +475,8 @@ mod tests {
         assert_eq!(jobs.len(), 1);
         assert_eq!(jobs[0].job_name, "lookout");
         assert_eq!(jobs[0].static_configs[0].targets, vec!["127.0.0.1:9700"]);
+        // The documented 15s (lookout.example.yaml, README), not global's 1m.
+        assert_eq!(jobs[0].scrape_interval.unwrap().0, 15_000);
         let c = Config::parse("scrape_configs: []\n").unwrap();
         assert!(c.scrape_jobs(Some("127.0.0.1:9700")).unwrap().is_empty());
         let c = Config::parse("global: {scrape_interval: 15s}\nscrape_configs:\n  - job_name: a\n")

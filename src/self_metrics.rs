@@ -98,15 +98,20 @@ impl SelfMetrics {
             ("lookout_tsdb_blocks", "Persisted blocks."),
             ("lookout_tsdb_block_bytes", "Bytes of persisted blocks."),
         ];
+        // Open tenants only: reading a closed one's stats would open it and keep idle
+        // tenants from ever closing.
         let stats: Vec<_> = self
             .store
-            .tenants()
+            .open_stats()
             .into_iter()
-            .map(|t| {
-                let s = self.store.stats(&t);
-                (t.to_string(), s)
-            })
+            .map(|(t, s)| (t.to_string(), s))
             .collect();
+        let _ = writeln!(
+            out,
+            "# HELP lookout_tenants Tenants with data, and how many are open.\n# TYPE lookout_tenants gauge\nlookout_tenants{{state=\"known\"}} {}\nlookout_tenants{{state=\"open\"}} {}",
+            self.store.tenants().len(),
+            stats.len()
+        );
         for (name, help) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
             for (t, s) in &stats {

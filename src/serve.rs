@@ -75,6 +75,7 @@ fn store_options(cfg: &Config, clock: Clock) -> StoreOptions {
             limits: cfg.limits.series_limits(),
             ..Default::default()
         },
+        tenants: cfg.limits.tenant_limits(),
     }
 }
 
@@ -87,10 +88,19 @@ async fn serve(
     let data = cfg.data.clone();
     let opts = store_options(&cfg, clock.clone());
     let started = std::time::Instant::now();
-    let store = tokio::task::spawn_blocking(move || Store::open(&data, opts))
-        .await
-        .context("store open task failed")?
-        .with_context(|| format!("cannot open data directory {}", cfg.data.display()))?;
+    let multi_tenant = cfg.multi_tenant;
+    let store = tokio::task::spawn_blocking(move || {
+        let store = Store::open(&data, opts)?;
+        // One tenant (or a few, fed by scrape jobs' `tenant:`): replay now, so the first
+        // query does not wait. Many tenants open as they are used.
+        if !multi_tenant {
+            store.open_all()?;
+        }
+        anyhow::Ok(store)
+    })
+    .await
+    .context("store open task failed")?
+    .with_context(|| format!("cannot open data directory {}", cfg.data.display()))?;
     let store = Arc::new(store);
     tracing::info!(data = %cfg.data.display(), took_ms = started.elapsed().as_millis() as u64, "store open");
     store
@@ -134,7 +144,10 @@ async fn serve(
         .context("cannot start scraping")?;
     reload::spawn_sighup(reloader.clone());
     let app = Router::new()
-        .merge(lookout_collector::scrape::api::router(scrape.clone()))
+        .merge(lookout_collector::scrape::api::router(
+            scrape.clone(),
+            cfg.multi_tenant,
+        ))
         .merge(reload::routes(reloader))
         .merge(self_metrics.routes())
         .route("/-/healthy", get(|| async { "Lookout is Healthy.\n" }))
@@ -142,6 +155,12 @@ async fn serve(
         .merge(ingest)
         .merge(query)
         .merge(lookout_ui::router())
+        .layer(axum::middleware::from_fn_with_state(
+            AdminGuard {
+                refuse: cfg.multi_tenant && !cfg.admin.enabled_in_multi_tenant,
+            },
+            admin_guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             self_metrics,
             self_metrics::track,
@@ -160,6 +179,32 @@ async fn serve(
     tokio::task::spawn_blocking(move || s.close()).await??;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[derive(Clone, Copy)]
+struct AdminGuard {
+    refuse: bool,
+}
+
+/// Admin endpoints act on the whole server, or on one tenant's data at the operator's
+/// request; with many tenants, any of them could call them. So in multi-tenant mode they
+/// answer 403 unless `admin.enabled_in_multi_tenant` allows them.
+async fn admin_guard(
+    axum::extract::State(g): axum::extract::State<AdminGuard>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = req.uri().path();
+    if g.refuse && (path.starts_with("/api/v1/admin/") || path == "/-/reload") {
+        let body = serde_json::json!({
+            "status": "error",
+            "errorType": "forbidden",
+            "error": format!("{path} is disabled in multi-tenant mode; set admin.enabled_in_multi_tenant: true in lookout.yaml to allow it (it then acts on the X-Scope-OrgID tenant only)"),
+        });
+        return (axum::http::StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+    }
+    next.run(req).await
 }
 
 /// The address Lookout scrapes itself at: its listen address, with a wildcard host made

@@ -619,3 +619,35 @@ fn series_and_export_endpoints_answer_within_the_budget_too() {
         .unwrap();
     assert_eq!(body.lines().count(), 11, "{body}");
 }
+
+/// Names a query makes follow the store's rule (Prometheus 3: any non-empty UTF-8), so a
+/// query never returns a series that remote_write would refuse, nor refuses one it takes.
+#[test]
+fn names_made_by_queries_follow_the_store_rule() {
+    let dir = TestDir::new();
+    let srv = Server::start(&dir.data(), None);
+    for (q, label) in [
+        (r#"label_replace(vector(1), "é", "x", "", "")"#, "é"),
+        (
+            r#"label_join(label_replace(vector(1), "a", "v", "", ""), "0bad", "-", "a")"#,
+            "0bad",
+        ),
+        (r#"count_values("ü", vector(1))"#, "ü"),
+    ] {
+        let (code, v) = query(&srv, "/api/v1/query", &[("query", q), ("time", "1000")]);
+        assert_eq!(code, 200, "{q}: {v}");
+        assert!(
+            v["data"]["result"][0]["metric"].get(label).is_some(),
+            "{q}: {v}"
+        );
+    }
+    for q in [
+        r#"label_replace(vector(1), "", "x", "", "")"#,
+        r#"label_join(vector(1), "", "-", "a")"#,
+        r#"count_values("", vector(1))"#,
+    ] {
+        let (code, v) = query(&srv, "/api/v1/query", &[("query", q), ("time", "1000")]);
+        assert_eq!(code, 422, "{q}: {v}");
+        assert_eq!(v["errorType"], "execution", "{q}: {v}");
+    }
+}

@@ -96,15 +96,33 @@ fn bad_bodies_are_400_with_the_reason() {
     );
     assert_rejected(
         &srv,
-        one(&[("__name__", M), ("1bad", "a")]),
+        one(&[("__name__", M), ("", "a")]),
         400,
-        &["1bad", "invalid"],
+        &["label name is empty"],
+    );
+    // Over the label limits (Prometheus' and Mimir's names, each named in the message).
+    assert_rejected(
+        &srv,
+        one(&[("__name__", M), ("v", &"x".repeat(10 << 20))]),
+        400,
+        &["limits.max_label_value_length"],
     );
     assert_rejected(
         &srv,
-        one(&[("__name__", M), ("a-b", "a")]),
+        one(&[("__name__", M), (&"n".repeat(2000), "a")]),
         400,
-        &["a-b", "invalid"],
+        &["limits.max_label_name_length"],
+    );
+    let wide: Vec<(String, String)> = (0..20_000)
+        .map(|i| (format!("l{i:05}"), "v".to_string()))
+        .collect();
+    let mut wide: Vec<(&str, &str)> = wide.iter().map(|(n, v)| (&**n, &**v)).collect();
+    wide.insert(0, ("__name__", M));
+    assert_rejected(
+        &srv,
+        one(&wide),
+        400,
+        &["limits.max_label_names_per_series"],
     );
     assert_rejected(
         &srv,
@@ -304,4 +322,27 @@ fn labels_with_empty_values_are_dropped() {
     assert_eq!(got[0].samples, vec![(BASE_MS, 1.0), (BASE_MS + 1000, 2.0)]);
     let names = srv.api_data("/api/v1/labels", None);
     assert_eq!(names, serde_json::json!(["__name__", "b"]));
+}
+
+/// Prometheus 3's name rule, one for label and metric names: any non-empty UTF-8.
+#[test]
+fn utf8_label_and_metric_names_are_accepted() {
+    let dir = TestDir::new();
+    let srv = Server::start(&dir.data(), None);
+    srv.write_ok(&request(vec![
+        series(&[("__name__", "0bad"), ("é", "1")], &[(BASE_MS, 1.0)]),
+        series(
+            &[("__name__", "rw.dotted"), ("a-b", "2")],
+            &[(BASE_MS, 2.0)],
+        ),
+    ]));
+    let got = srv.export("{__name__=~\".+\"}", None);
+    let labels: Vec<_> = got.iter().map(|s| s.labels.clone()).collect();
+    assert_eq!(
+        labels,
+        vec![
+            lmap(&[("__name__", "0bad"), ("é", "1")]),
+            lmap(&[("__name__", "rw.dotted"), ("a-b", "2")]),
+        ]
+    );
 }

@@ -486,11 +486,8 @@ mod tests {
                 "empty metric name",
             ),
             (
-                req(vec![series(
-                    &[("__name__", "up"), ("1bad", "a")],
-                    &[(1, 1.0)],
-                )]),
-                "invalid",
+                req(vec![series(&[("__name__", "up"), ("", "a")], &[(1, 1.0)])]),
+                "label name is empty",
             ),
             (
                 req(vec![series(

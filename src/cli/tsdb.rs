@@ -25,6 +25,13 @@ pub fn run(cmd: TsdbCmd) -> anyhow::Result<()> {
     match cmd {
         TsdbCmd::Stats { data, tenant, json } => {
             let tenant = TenantId::new(&tenant)?;
+            // Opening a store creates it: a mistyped path must be an error, not an empty store.
+            if !data.join("tenants").is_dir() {
+                anyhow::bail!(
+                    "{} is not a Lookout data directory (it has no tenants/ directory); pass the server's --data",
+                    data.display()
+                );
+            }
             let store = Store::open(&data, StoreOptions::default()).with_context(|| {
                 format!(
                     "cannot open {}; for a running server use GET /api/v1/status/tsdb",

@@ -25,7 +25,7 @@ pub use limits::{Reason, SeriesLimits};
 pub use metadata::{MetadataSource, MetricMetadata};
 pub use metrics::stats::TsdbStats;
 pub use model::{Label, LabelSet, Labels, MatchOp, Matcher, Sample};
-pub use store::{Store, StoreOptions};
+pub use store::{Store, StoreOptions, TenantLimits};
 pub use tenant::TenantId;
 
 /// Samples for one series in a write batch.

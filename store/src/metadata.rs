@@ -6,6 +6,8 @@
 
 use serde::Serialize;
 
+use crate::TenantId;
+
 /// The metadata of one metric family, in Prometheus' `/api/v1/metadata` terms.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct MetricMetadata {
@@ -22,9 +24,15 @@ pub struct MetricMetadata {
 
 /// Anything that knows metric metadata: the scrape manager, later remote_write and OTLP.
 pub trait MetadataSource: Send + Sync {
-    /// Distinct metadata entries, sorted by metric name, for `metric` only when given, of at
-    /// most `limit` metrics (0: no limit; every distinct entry of a kept metric is returned).
-    fn metadata(&self, metric: Option<&str>, limit: usize) -> Vec<MetricMetadata>;
+    /// Distinct metadata entries of `tenant`'s data, sorted by metric name, for `metric`
+    /// only when given, of at most `limit` metrics (0: no limit; every distinct entry of a
+    /// kept metric is returned).
+    fn metadata(
+        &self,
+        tenant: &TenantId,
+        metric: Option<&str>,
+        limit: usize,
+    ) -> Vec<MetricMetadata>;
 }
 
 /// A source that knows nothing, for servers that run without scraping and for tests.
@@ -32,7 +40,12 @@ pub trait MetadataSource: Send + Sync {
 pub struct NoMetadata;
 
 impl MetadataSource for NoMetadata {
-    fn metadata(&self, _metric: Option<&str>, _limit: usize) -> Vec<MetricMetadata> {
+    fn metadata(
+        &self,
+        _tenant: &TenantId,
+        _metric: Option<&str>,
+        _limit: usize,
+    ) -> Vec<MetricMetadata> {
         Vec::new()
     }
 }

@@ -1,16 +1,20 @@
 //! The store: one metrics database per tenant under `<data>/tenants/<tenant>/metrics`,
-//! opened at start (replaying WALs) or on a tenant's first write, and the maintenance loop
-//! that cuts heads, compacts and applies retention.
+//! opened lazily (on a tenant's first read or write after start, replaying its WAL) and
+//! closed again once idle, so a flood of tenant ids cannot exhaust file descriptors; the
+//! per-tenant limits (number of tenants, ingest rate); and the maintenance loop that cuts
+//! heads, compacts, applies retention and closes idle tenants.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorClass, Result};
+use crate::limits::{refused, Reason};
 use crate::metrics::{Tsdb, TsdbOptions};
 use crate::model::{Labels, Matcher, Sample};
 use crate::{
@@ -20,18 +24,69 @@ use crate::{
 #[derive(Debug, Clone, Default)]
 pub struct StoreOptions {
     pub tsdb: TsdbOptions,
+    pub tenants: TenantLimits,
+}
+
+/// Limits per tenant and on the number of tenants; 0 means no limit everywhere.
+#[derive(Debug, Clone)]
+pub struct TenantLimits {
+    /// Most tenants with data (`limits.max_tenants`); a write for a new one beyond is refused.
+    pub max_tenants: usize,
+    /// A tenant not read or written for this long, ms, is flushed and closed
+    /// (`limits.tenant_idle_close`); it reopens on its next read or write.
+    pub idle_close: i64,
+    /// Samples per second per tenant (`limits.ingestion_rate`), with bursts up to
+    /// `ingestion_burst_size` samples.
+    pub ingestion_rate: f64,
+    pub ingestion_burst_size: u64,
+    /// Most samples in one write (`limits.max_samples_per_request`).
+    pub max_samples_per_request: usize,
+}
+
+impl Default for TenantLimits {
+    fn default() -> Self {
+        TenantLimits {
+            max_tenants: 1000,
+            idle_close: 60 * 60_000,
+            ingestion_rate: 0.0,
+            ingestion_burst_size: 0,
+            max_samples_per_request: 0,
+        }
+    }
+}
+
+/// An open tenant: its database, when it was last used (clock ms), and its ingest budget.
+struct Open {
+    db: Arc<Tsdb>,
+    used: AtomicI64,
+    bucket: Mutex<Bucket>,
+}
+
+/// A token bucket of samples.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: i64,
 }
 
 pub struct Store {
     dir: PathBuf,
     opts: StoreOptions,
-    tenants: RwLock<HashMap<TenantId, Arc<Tsdb>>>,
+    /// Tenants open now.
+    tenants: RwLock<HashMap<TenantId, Open>>,
+    /// Tenants with a directory, open or not.
+    known: RwLock<BTreeSet<TenantId>>,
+    /// When closed tenants were last maintained (clock ms).
+    maintained: Mutex<HashMap<TenantId, i64>>,
+    /// Serializes opening and closing tenants.
+    opening: Mutex<()>,
     /// Held for the store's life so two processes never write one directory.
     _lock: fs::File,
 }
 
 impl Store {
-    /// Opens the data directory, replaying every tenant's WAL.
+    /// Opens the data directory (creating it) and lists its tenants; each tenant's WAL is
+    /// replayed when the tenant is first used.
     pub fn open(dir: &Path, opts: StoreOptions) -> Result<Store> {
         let tdir = dir.join("tenants");
         fs::create_dir_all(&tdir).map_err(Error::io("creating the data directory", &tdir))?;
@@ -45,7 +100,7 @@ impl Store {
         if lock.try_lock().is_err() {
             return Err(Error::Locked(dir.to_path_buf()));
         }
-        let mut tenants = HashMap::new();
+        let mut known = BTreeSet::new();
         for entry in fs::read_dir(&tdir)
             .map_err(Error::io("listing tenants", &tdir))?
             .flatten()
@@ -55,47 +110,218 @@ impl Store {
                 tracing::warn!(dir = %entry.path().display(), "ignoring a directory that is not a tenant id");
                 continue;
             };
-            let db = Tsdb::open(&entry.path().join("metrics"), opts.tsdb.clone())?;
-            tenants.insert(id, Arc::new(db));
+            known.insert(id);
         }
         Ok(Store {
             dir: dir.to_path_buf(),
             opts,
-            tenants: RwLock::new(tenants),
+            tenants: RwLock::new(HashMap::new()),
+            known: RwLock::new(known),
+            maintained: Mutex::new(HashMap::new()),
+            opening: Mutex::new(()),
             _lock: lock,
         })
+    }
+
+    /// Opens every tenant now (replaying their WALs), as a server does at start so the
+    /// first query does not wait for a replay.
+    pub fn open_all(&self) -> Result<()> {
+        for t in self.tenants() {
+            self.get_or_open(&t, false)?;
+        }
+        Ok(())
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    fn get(&self, tenant: &TenantId) -> Option<Arc<Tsdb>> {
-        self.tenants.read().get(tenant).cloned()
+    fn now(&self) -> i64 {
+        self.opts.tsdb.clock.now_ms()
     }
 
-    fn get_or_open(&self, tenant: &TenantId) -> Result<Arc<Tsdb>> {
-        if let Some(db) = self.get(tenant) {
-            return Ok(db);
-        }
-        let mut t = self.tenants.write();
-        if let Some(db) = t.get(tenant) {
-            return Ok(db.clone());
-        }
-        let dir = self
-            .dir
+    fn tenant_dir(&self, tenant: &TenantId) -> PathBuf {
+        self.dir
             .join("tenants")
             .join(tenant.as_str())
-            .join("metrics");
-        let db = Arc::new(Tsdb::open(&dir, self.opts.tsdb.clone())?);
-        t.insert(tenant.clone(), db.clone());
+            .join("metrics")
+    }
+
+    /// The tenant's database for a read: opened if it has data, None (and nothing created)
+    /// for a tenant never written.
+    fn get(&self, tenant: &TenantId) -> Result<Option<Arc<Tsdb>>> {
+        if let Some(o) = self.tenants.read().get(tenant) {
+            o.used.store(self.now(), Ordering::Relaxed);
+            return Ok(Some(o.db.clone()));
+        }
+        if !self.known.read().contains(tenant) {
+            return Ok(None);
+        }
+        self.get_or_open(tenant, false).map(Some)
+    }
+
+    /// The tenant's database, opened (for a write, created) if need be.
+    fn get_or_open(&self, tenant: &TenantId, create: bool) -> Result<Arc<Tsdb>> {
+        if let Some(o) = self.tenants.read().get(tenant) {
+            o.used.store(self.now(), Ordering::Relaxed);
+            return Ok(o.db.clone());
+        }
+        // Never two databases on one directory: a tenant being closed is flushed under
+        // this lock, and opened again only after.
+        let _opening = self.opening.lock();
+        let mut t = self.tenants.write();
+        if let Some(o) = t.get(tenant) {
+            return Ok(o.db.clone());
+        }
+        if !self.known.read().contains(tenant) {
+            if !create {
+                return Err(Error::BadInput(format!("tenant {tenant} has no data")));
+            }
+            let max = self.opts.tenants.max_tenants;
+            let n = self.known.read().len();
+            if max > 0 && n >= max {
+                return Err(refused(
+                    Reason::MaxTenants,
+                    ErrorClass::LimitExceeded,
+                    format!(
+                        "tenant {tenant} refused: the store already holds {n} tenants, the limit (limits.max_tenants: {max})"
+                    ),
+                ));
+            }
+        }
+        let db = Arc::new(Tsdb::open(
+            &self.tenant_dir(tenant),
+            self.opts.tsdb.clone(),
+        )?);
+        self.known.write().insert(tenant.clone());
+        let now = self.now();
+        t.insert(
+            tenant.clone(),
+            Open {
+                db: db.clone(),
+                used: AtomicI64::new(now),
+                bucket: Mutex::new(Bucket {
+                    tokens: self.burst(),
+                    at: now,
+                }),
+            },
+        );
         Ok(db)
     }
 
+    /// Takes `n` samples from the tenant's ingest budget, or refuses the write.
+    fn take_budget(&self, tenant: &TenantId, n: usize) -> Result<()> {
+        let lim = &self.opts.tenants;
+        if lim.max_samples_per_request > 0 && n > lim.max_samples_per_request {
+            return Err(refused(
+                Reason::RequestTooLarge,
+                ErrorClass::BadInput,
+                format!(
+                    "the write holds {n} samples, over the limit of {} (limits.max_samples_per_request); send smaller batches (max_samples_per_send)",
+                    lim.max_samples_per_request
+                ),
+            ));
+        }
+        if lim.ingestion_rate <= 0.0 {
+            return Ok(());
+        }
+        let now = self.now();
+        let t = self.tenants.read();
+        let Some(o) = t.get(tenant) else {
+            return Ok(());
+        };
+        let mut b = o.bucket.lock();
+        let burst = self.burst();
+        let elapsed = (now - b.at).max(0) as f64 / 1000.0;
+        b.tokens = (b.tokens + elapsed * lim.ingestion_rate).min(burst);
+        b.at = now;
+        if (n as f64) > b.tokens {
+            return Err(refused(
+                Reason::RateLimited,
+                ErrorClass::LimitExceeded,
+                format!(
+                    "tenant {tenant} is over its ingest rate: {n} samples sent, {:.0} allowed now (limits.ingestion_rate: {} samples/s, limits.ingestion_burst_size: {}); retry later",
+                    b.tokens, lim.ingestion_rate, lim.ingestion_burst_size
+                ),
+            ));
+        }
+        b.tokens -= n as f64;
+        Ok(())
+    }
+
+    /// Flushes and closes tenants not used for `limits.tenant_idle_close`. A tenant some
+    /// reader or writer still holds stays open until a later round.
+    pub fn close_idle(&self) {
+        let idle = self.opts.tenants.idle_close;
+        if idle <= 0 {
+            return;
+        }
+        let cutoff = self.now().saturating_sub(idle);
+        let candidates: Vec<TenantId> = self
+            .tenants
+            .read()
+            .iter()
+            .filter(|(_, o)| o.used.load(Ordering::Relaxed) < cutoff)
+            .map(|(t, _)| t.clone())
+            .collect();
+        for tenant in candidates {
+            self.close_if_unused(&tenant);
+        }
+    }
+
+    /// Flushes and closes a tenant unless a reader or writer holds it now.
+    fn close_if_unused(&self, tenant: &TenantId) {
+        if self.opts.tenants.idle_close <= 0 {
+            return;
+        }
+        let _opening = self.opening.lock();
+        let db = {
+            let mut t = self.tenants.write();
+            // Only the map holds it: nobody can start using it while the lock is held.
+            match t.get(tenant) {
+                Some(o) if Arc::strong_count(&o.db) == 1 => {}
+                _ => return,
+            }
+            match t.remove(tenant) {
+                Some(o) => o.db,
+                None => return,
+            }
+        };
+        // Out of the map, so no new user; flushing empties its WAL, so a reopen replays
+        // nothing. A reopen waits on `opening` until the flush is done.
+        match db.flush().and_then(|()| db.sync()) {
+            Ok(()) => {
+                tracing::info!(%tenant, "closed idle tenant");
+                self.maintained.lock().insert(tenant.clone(), self.now());
+            }
+            Err(e) => {
+                tracing::error!(%tenant, error = %e, "cannot flush an idle tenant; it stays open");
+                let now = self.now();
+                self.tenants.write().entry(tenant.clone()).or_insert(Open {
+                    db,
+                    used: AtomicI64::new(now),
+                    bucket: Mutex::new(Bucket {
+                        tokens: self.burst(),
+                        at: now,
+                    }),
+                });
+            }
+        }
+    }
+
+    fn burst(&self) -> f64 {
+        let lim = &self.opts.tenants;
+        (lim.ingestion_burst_size as f64).max(lim.ingestion_rate)
+    }
+
+    /// Whether a tenant's database is open now (for tests and stats).
+    pub fn is_open(&self, tenant: &TenantId) -> bool {
+        self.tenants.read().contains_key(tenant)
+    }
+
+    /// Every tenant with data, open or not, sorted.
     pub fn tenants(&self) -> Vec<TenantId> {
-        let mut v: Vec<TenantId> = self.tenants.read().keys().cloned().collect();
-        v.sort();
-        v
+        self.known.read().iter().cloned().collect()
     }
 
     /// Series matching `matchers` with samples in `[mint, maxt]`, sorted by labels.
@@ -107,7 +333,7 @@ impl Store {
         maxt: i64,
         hints: &SelectHints,
     ) -> Result<Vec<Series>> {
-        match self.get(tenant) {
+        match self.get(tenant)? {
             Some(db) => db.select(matchers, mint, maxt, hints),
             None => Ok(Vec::new()),
         }
@@ -124,7 +350,7 @@ impl Store {
         hints: &SelectHints,
         f: &(dyn Fn(&Labels, &[Sample]) -> R + Sync),
     ) -> Result<Vec<(Labels, R)>> {
-        match self.get(tenant) {
+        match self.get(tenant)? {
             Some(db) => db.select_map(matchers, mint, maxt, hints, f),
             None => Ok(Vec::new()),
         }
@@ -138,7 +364,7 @@ impl Store {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<String>> {
-        match self.get(tenant) {
+        match self.get(tenant)? {
             Some(db) => db.label_names_values(matchers, mint, maxt, None),
             None => Ok(Vec::new()),
         }
@@ -153,13 +379,13 @@ impl Store {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<String>> {
-        match self.get(tenant) {
+        match self.get(tenant)? {
             Some(db) => db.label_names_values(matchers, mint, maxt, Some(name)),
             None => Ok(Vec::new()),
         }
     }
 
-    /// Cuts every tenant's head into blocks now.
+    /// Cuts every open tenant's head into blocks now (closed tenants have none).
     pub fn flush(&self) -> Result<()> {
         for db in self.all() {
             db.flush()?;
@@ -167,14 +393,58 @@ impl Store {
         Ok(())
     }
 
-    /// One round of maintenance for every tenant; errors are logged, not returned, so one
-    /// tenant's trouble does not stop the others'.
+    /// Cuts one tenant's head into blocks now (nothing for a tenant without data).
+    pub fn flush_tenant(&self, tenant: &TenantId) -> Result<()> {
+        match self.get(tenant)? {
+            Some(db) => db.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// One round of maintenance for every open tenant, and for each closed one once per
+    /// `limits.tenant_idle_close` (retention applies to them too); then idle tenants are
+    /// closed. Errors are logged, not returned, so one tenant's trouble does not stop the
+    /// others'.
     pub fn maintain(&self) {
+        let open: BTreeSet<TenantId> = self.tenants.read().keys().cloned().collect();
+        let now = self.now();
+        let due: Vec<TenantId> = {
+            let maintained = self.maintained.lock();
+            self.known
+                .read()
+                .iter()
+                .filter(|t| !open.contains(*t))
+                .filter(|t| {
+                    maintained.get(*t).is_none_or(|&at| {
+                        now.saturating_sub(at) >= self.opts.tenants.idle_close.max(1)
+                    })
+                })
+                .cloned()
+                .collect()
+        };
+        // One closed tenant at a time: opened, maintained and closed again, so a store of
+        // many tenants never holds them all open at once.
+        for t in due {
+            match self.get_or_open(&t, false) {
+                Ok(db) => {
+                    if let Err(e) = db.maintain() {
+                        tracing::error!(dir = %db.dir().display(), error = %e, "metrics maintenance failed; will retry");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(tenant = %t, error = %e, "cannot open a tenant for maintenance; will retry");
+                    continue;
+                }
+            }
+            self.close_if_unused(&t);
+            self.maintained.lock().insert(t, now);
+        }
         for db in self.all() {
             if let Err(e) = db.maintain() {
                 tracing::error!(dir = %db.dir().display(), error = %e, "metrics maintenance failed; will retry");
             }
         }
+        self.close_idle();
     }
 
     /// Runs [`Store::maintain`] every `every` on a background thread until the store is dropped.
@@ -202,7 +472,27 @@ impl Store {
     }
 
     pub fn stats(&self, tenant: &TenantId) -> TsdbStats {
-        self.get(tenant).map(|db| db.stats()).unwrap_or_default()
+        match self.get(tenant) {
+            Ok(Some(db)) => db.stats(),
+            Ok(None) => TsdbStats::default(),
+            Err(e) => {
+                tracing::error!(%tenant, error = %e, "cannot open a tenant for its stats");
+                TsdbStats::default()
+            }
+        }
+    }
+
+    /// Stats of the tenants open now, without opening closed ones (for /metrics).
+    pub fn open_stats(&self) -> Vec<(TenantId, TsdbStats)> {
+        let open: Vec<(TenantId, Arc<Tsdb>)> = self
+            .tenants
+            .read()
+            .iter()
+            .map(|(t, o)| (t.clone(), o.db.clone()))
+            .collect();
+        let mut v: Vec<_> = open.into_iter().map(|(t, db)| (t, db.stats())).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
     }
 
     /// fsyncs every WAL: the last step of a graceful shutdown.
@@ -214,7 +504,7 @@ impl Store {
     }
 
     fn all(&self) -> Vec<Arc<Tsdb>> {
-        self.tenants.read().values().cloned().collect()
+        self.tenants.read().values().map(|o| o.db.clone()).collect()
     }
 }
 
@@ -223,15 +513,19 @@ impl Append for Store {
         if batch.is_empty() {
             return Ok(());
         }
-        self.get_or_open(tenant)?.append(batch)
+        let db = self.get_or_open(tenant, true)?;
+        self.take_budget(tenant, batch.iter().map(|s| s.samples.len()).sum())?;
+        db.append(batch)
     }
 
     fn append_borrowed(&self, tenant: &TenantId, batch: &[BorrowedSeries<'_>]) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
+        let db = self.get_or_open(tenant, true)?;
+        self.take_budget(tenant, batch.iter().map(|s| s.samples.len()).sum())?;
         let views: Vec<(&LabelPairs, &[Sample])> =
             batch.iter().map(|s| (s.labels, s.samples)).collect();
-        self.get_or_open(tenant)?.append_views(&views)
+        db.append_views(&views)
     }
 }

@@ -94,8 +94,9 @@ pub struct Wal {
 
 impl Wal {
     /// Opens (creating if needed) the directory, replays every segment in order through `f`,
-    /// truncating a torn or corrupt tail with a warning, then opens a new segment for
-    /// writing (a replayed segment is never appended to). An error from `f` aborts open.
+    /// truncating a torn or corrupt tail with a warning, removes segments that hold no
+    /// records, then opens a new segment for writing (a replayed segment is never appended
+    /// to). An error from `f` aborts open.
     pub fn open(
         dir: &Path,
         opts: WalOptions,
@@ -104,7 +105,20 @@ impl Wal {
         std::fs::create_dir_all(dir).map_err(Error::io("creating the WAL directory", dir))?;
         let existing = segment::list_segments(dir)?;
         let stats = replay::replay_all(&existing, &mut f)?;
-        let segments = segment::Segments::start(dir, opts.segment_size, &existing)?;
+        // Segments holding only their header (a start without writes, the current segment
+        // at a head cut) carry nothing: removing them keeps restarts from piling up files.
+        let mut kept = Vec::with_capacity(existing.len());
+        for (index, path) in existing {
+            match std::fs::metadata(&path) {
+                Ok(m) if m.len() <= segment::HEADER_LEN as u64 => {
+                    std::fs::remove_file(&path)
+                        .map_err(Error::io("removing an empty WAL segment", &path))?;
+                }
+                Ok(_) => kept.push((index, path)),
+                Err(_) => {}
+            }
+        }
+        let segments = segment::Segments::start(dir, opts.segment_size, &kept)?;
         Ok((Wal { segments }, stats))
     }
 

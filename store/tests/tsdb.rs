@@ -447,3 +447,47 @@ fn select_map_sees_what_select_returns() {
         assert_eq!(got, want, "{matchers:?} in [{mint}, {maxt}]");
     }
 }
+
+#[test]
+fn restarts_add_no_wal_segments_and_log_no_series_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Model::new();
+    {
+        let db = Tsdb::open(dir.path(), opts()).unwrap();
+        write(&db, &mut model, 0..50, (0..5).map(|k| k * 1000), 0);
+    }
+    let wal_files = || std::fs::read_dir(dir.path().join("wal")).unwrap().count();
+    let first = wal_files();
+    let mut sizes = Vec::new();
+    for _ in 0..5 {
+        let db = Tsdb::open(dir.path(), opts()).unwrap();
+        check(&db, &model);
+        sizes.push(db.stats().wal_bytes);
+    }
+    assert!(
+        wal_files() <= first + 1,
+        "{} segments after 5 restarts",
+        wal_files()
+    );
+    assert!(
+        sizes.windows(2).all(|w| w[0] == w[1]),
+        "the WAL grew across restarts without writes: {sizes:?}"
+    );
+    // Writes after a restart land on the replayed series and replay again.
+    {
+        let db = Tsdb::open(dir.path(), opts()).unwrap();
+        write(&db, &mut model, 0..60, (5..8).map(|k| k * 1000), 1);
+    }
+    let db = Tsdb::open(dir.path(), opts()).unwrap();
+    check(&db, &model);
+    db.flush().unwrap();
+    check(&db, &model);
+    drop(db);
+    let db = Tsdb::open(dir.path(), opts()).unwrap();
+    check(&db, &model);
+    assert_eq!(
+        wal_files(),
+        1,
+        "after a head cut only the current segment is left"
+    );
+}

@@ -4,22 +4,44 @@ use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use lookout_store::TenantId;
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::manager::Manager;
+use super::manager::{Manager, PoolView};
 use super::relabel::LabelMap;
 
-pub fn router(m: Manager) -> Router {
+/// The targets routes. With `multi_tenant`, a request sees only the jobs whose `tenant:`
+/// is its X-Scope-OrgID, and one without the header is refused like any other read.
+pub fn router(m: Manager, multi_tenant: bool) -> Router {
     Router::new()
         .route("/api/v1/targets", get(targets))
         .route("/api/v1/targets/metadata", get(metadata))
-        .with_state(m)
+        .with_state(Api { m, multi_tenant })
+}
+
+#[derive(Clone)]
+struct Api {
+    m: Manager,
+    multi_tenant: bool,
+}
+
+impl Api {
+    /// The caller's tenant's pools, or the 400 for a request without a tenant.
+    fn pools(&self, headers: &HeaderMap) -> Result<BTreeMap<String, PoolView>, String> {
+        let org = headers.get("x-scope-orgid").and_then(|v| v.to_str().ok());
+        let tenant = TenantId::from_request(self.multi_tenant, org).map_err(|e| e.to_string())?;
+        let mut pools = self.m.pools();
+        if self.multi_tenant {
+            pools.retain(|_, v| v.tenant == tenant);
+        }
+        Ok(pools)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -38,7 +60,15 @@ fn bad(msg: String) -> Response {
         .into_response()
 }
 
-async fn targets(State(m): State<Manager>, Query(p): Query<TargetsParams>) -> Response {
+async fn targets(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Query(p): Query<TargetsParams>,
+) -> Response {
+    let pools = match api.pools(&headers) {
+        Ok(p) => p,
+        Err(e) => return bad(e),
+    };
     let state = p.state.as_deref().unwrap_or("any").to_ascii_lowercase();
     let (want_active, want_dropped) = match state.as_str() {
         "" | "any" => (true, true),
@@ -53,7 +83,7 @@ async fn targets(State(m): State<Manager>, Query(p): Query<TargetsParams>) -> Re
     let mut active = Vec::new();
     let mut dropped = Vec::new();
     let mut dropped_counts = BTreeMap::new();
-    for (pool, view) in m.pools() {
+    for (pool, view) in pools {
         if p.scrape_pool.as_ref().is_some_and(|w| *w != pool) {
             continue;
         }
@@ -101,7 +131,15 @@ struct MetadataParams {
     limit: Option<i64>,
 }
 
-async fn metadata(State(m): State<Manager>, Query(p): Query<MetadataParams>) -> Response {
+async fn metadata(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Query(p): Query<MetadataParams>,
+) -> Response {
+    let pools = match api.pools(&headers) {
+        Ok(p) => p,
+        Err(e) => return bad(e),
+    };
     let matchers = match p.match_target.as_deref() {
         Some(s) if !s.trim().is_empty() => match parse_matchers(s) {
             Ok(m) => m,
@@ -111,7 +149,7 @@ async fn metadata(State(m): State<Manager>, Query(p): Query<MetadataParams>) -> 
     };
     let limit = p.limit.filter(|l| *l >= 0).map(|l| l as usize);
     let mut out = Vec::new();
-    'pools: for view in m.pools().values() {
+    'pools: for view in pools.values() {
         for t in &view.active {
             if !matchers.iter().all(|mt| mt.matches(&t.labels)) {
                 continue;

@@ -22,10 +22,22 @@ use super::target::{populate, DroppedTarget, Target};
 use crate::error::{Error, Result};
 
 /// What the API shows of a pool.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct PoolView {
+    /// The tenant the job writes to; its targets and metadata are that tenant's.
+    pub tenant: TenantId,
     pub active: Vec<Arc<Target>>,
     pub dropped: Vec<DroppedTarget>,
+}
+
+impl Default for PoolView {
+    fn default() -> Self {
+        PoolView {
+            tenant: TenantId::default_tenant(),
+            active: Vec::new(),
+            dropped: Vec::new(),
+        }
+    }
 }
 
 struct Running {
@@ -274,10 +286,14 @@ async fn sync(shared: &Shared, job: &str, gen: u64, groups: &[super::target::Tar
         dropped = dropped.len(),
         "scrape targets updated"
     );
-    shared
-        .views
-        .write()
-        .insert(job.to_string(), PoolView { active, dropped });
+    shared.views.write().insert(
+        job.to_string(),
+        PoolView {
+            tenant: pool.tenant.clone(),
+            active,
+            dropped,
+        },
+    );
 }
 
 fn settings(j: &ScrapeConfig) -> Result<Settings> {
@@ -394,9 +410,17 @@ fn client(j: &ScrapeConfig) -> Result<JobClient> {
 }
 
 impl MetadataSource for Manager {
-    fn metadata(&self, metric: Option<&str>, limit: usize) -> Vec<MetricMetadata> {
+    fn metadata(
+        &self,
+        tenant: &TenantId,
+        metric: Option<&str>,
+        limit: usize,
+    ) -> Vec<MetricMetadata> {
         let mut all = std::collections::BTreeSet::new();
         for pool in self.shared.views.read().values() {
+            if pool.tenant != *tenant {
+                continue;
+            }
             for t in &pool.active {
                 let md = t.status.lock().metadata.clone();
                 for m in md.iter() {
@@ -494,7 +518,10 @@ mod tests {
         eventually("two scrapes", || mem.count(|x| x.0.contains("\"a\"")) >= 2).await;
         let before = m.pools()["j"].active[0].clone();
         assert_eq!(before.status().health, super::super::target::Health::Up);
-        assert_eq!(m.metadata(None, 0)[0].kind, "gauge");
+        assert_eq!(
+            m.metadata(&TenantId::default_tenant(), None, 0)[0].kind,
+            "gauge"
+        );
 
         // The same config again: the very same target keeps running.
         m.apply(jobs(&cfg)).await.unwrap();

@@ -4,7 +4,8 @@
 //! The metadata comes from a [`lookout_store::MetadataSource`] (in `lookout serve`, the
 //! scrape manager's HELP/TYPE/UNIT of what it scrapes; remote_write's metadata is not kept
 //! yet). `limit` caps the metrics, `limit_per_metric` the entries per metric; negative or
-//! absent means no limit, as in Prometheus.
+//! absent means no limit, as in Prometheus. Only the caller's tenant's metadata: with
+//! multi-tenancy, that of the scrape jobs whose `tenant:` is the X-Scope-OrgID.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +19,7 @@ use serde_json::json;
 
 use super::errors::success;
 use super::params::Params;
+use super::status::tenant;
 use super::QueryState;
 use crate::error::{Error, Result};
 
@@ -26,6 +28,7 @@ pub fn routes() -> Router<QueryState> {
 }
 
 async fn metadata(State(st): State<QueryState>, headers: HeaderMap, uri: Uri) -> Result<Response> {
+    let tenant = tenant(&st, &headers)?;
     let p = Params::from_request(&uri, &headers, &Bytes::new());
     let mut limits = [-1i64; 2];
     for (i, key) in ["limit", "limit_per_metric"].into_iter().enumerate() {
@@ -40,7 +43,7 @@ async fn metadata(State(st): State<QueryState>, headers: HeaderMap, uri: Uri) ->
     let [limit, per_metric] = limits.map(|l| usize::try_from(l).ok());
     let metric = p.get("metric").filter(|m| !m.is_empty());
     let source = st.metadata.clone();
-    let entries = source.metadata(metric, 0);
+    let entries = source.metadata(&tenant, metric, 0);
     let mut out: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
     for e in entries {
         if !out.contains_key(&e.metric) && limit.is_some_and(|l| out.len() >= l) {

@@ -1,5 +1,6 @@
 //! `GET /api/v1/status/tsdb` (Prometheus' fields plus Lookout's block figures) and
-//! `POST /api/v1/admin/flush` (cut the head into blocks now; returns when on disk).
+//! `POST /api/v1/admin/flush` (cut the head into blocks now; returns when on disk; with
+//! multi-tenancy only the caller's tenant, and only where the server allows admin calls).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -49,10 +50,19 @@ async fn tsdb_status(State(st): State<QueryState>, headers: HeaderMap) -> Result
     })))
 }
 
-async fn flush(State(st): State<QueryState>) -> Result<StatusCode> {
+/// Flushes every tenant, or with multi-tenancy on only the caller's (X-Scope-OrgID).
+async fn flush(State(st): State<QueryState>, headers: HeaderMap) -> Result<StatusCode> {
+    let tenant = tenant(&st, &headers)?;
     let store = st.store.clone();
-    tokio::task::spawn_blocking(move || store.flush())
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+    let multi_tenant = st.multi_tenant;
+    tokio::task::spawn_blocking(move || {
+        if multi_tenant {
+            store.flush_tenant(&tenant)
+        } else {
+            store.flush()
+        }
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))??;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -157,6 +157,9 @@ struct HeadInner {
 #[derive(Debug)]
 pub struct Head {
     pub generation: u32,
+    /// WAL refs of series replayed into this head, by id: they keep the refs their Series
+    /// records in the WAL already have, so a restart logs no series again.
+    replayed_refs: Vec<u64>,
     inner: RwLock<HeadInner>,
 }
 
@@ -175,6 +178,7 @@ impl Head {
     pub fn new(generation: u32) -> Head {
         Head {
             generation,
+            replayed_refs: Vec::new(),
             inner: RwLock::new(HeadInner {
                 mint: i64::MAX,
                 maxt: i64::MIN,
@@ -184,7 +188,10 @@ impl Head {
     }
 
     pub fn wal_ref(&self, id: u32) -> u64 {
-        ((self.generation as u64) << 32) | id as u64
+        match self.replayed_refs.get(id as usize) {
+            Some(&r) => r,
+            None => ((self.generation as u64) << 32) | id as u64,
+        }
     }
 
     /// Finds or creates the series for each label set: pushes their ids, and the positions
@@ -254,15 +261,16 @@ impl Head {
         h.num_samples += rows.len() as u64;
     }
 
-    /// Takes over another head's series and samples (replay builds a head under the old
-    /// generation); returns every series as (new WAL ref, labels) to log again.
-    pub fn adopt(&self, other: Head) -> Vec<(u64, Labels)> {
-        let inner = other.inner.into_inner();
-        let relog = (0..inner.series.len() as u32)
-            .map(|id| (self.wal_ref(id), inner.index.labels(id)))
-            .collect();
-        *self.inner.write() = inner;
-        relog
+    /// The head a WAL replay built, as the live head of `generation`: series `id` keeps
+    /// WAL ref `refs[id]` (the ref of a Series record already in the WAL), so nothing is
+    /// logged again; series created later get refs of `generation`, which no replayed ref
+    /// has (it is above every generation in the WAL).
+    pub fn from_replay(generation: u32, replayed: Head, refs: Vec<u64>) -> Head {
+        Head {
+            generation,
+            replayed_refs: refs,
+            inner: replayed.inner,
+        }
     }
 
     /// The `n` metric names with the most series.

@@ -80,19 +80,26 @@ impl Tsdb {
         let blocks = super::compact::open_blocks(&blocks_dir)?;
         let next_seq = blocks.iter().map(|b| b.meta.seq + 1).max().unwrap_or(1);
 
-        // Replay into a head whose refs are rebound as Series records come by; then log
-        // every replayed series under a fresh generation so refs never repeat.
+        // Replay into a head whose refs are rebound as Series records come by; each series
+        // then keeps the ref of its last Series record, so a restart logs nothing again (the
+        // records stay in the WAL until the next head cut, which persists the series).
         let replay_head = Head::new(0);
         let mut refs: HashMap<u64, u32> = HashMap::new();
+        let mut ref_of: Vec<u64> = Vec::new();
         let mut max_gen = 0u32;
         let mut unknown = 0u64;
         let mut rows: Vec<(u32, i64, f64)> = Vec::new();
-        let (mut wal, stats) = Wal::open(&dir.join("wal"), opts.wal.clone(), |rec| {
+        let (wal, stats) = Wal::open(&dir.join("wal"), opts.wal.clone(), |rec| {
             match rec {
                 Record::Series(series) => {
                     for (r, labels) in series {
                         max_gen = max_gen.max((r >> 32) as u32);
-                        refs.insert(r, replay_head.replay_series(&labels));
+                        let id = replay_head.replay_series(&labels);
+                        refs.insert(r, id);
+                        if ref_of.len() <= id as usize {
+                            ref_of.resize(id as usize + 1, 0);
+                        }
+                        ref_of[id as usize] = r;
                     }
                 }
                 Record::Samples(samples) => {
@@ -111,11 +118,7 @@ impl Tsdb {
         if unknown > 0 {
             tracing::warn!(dir = %dir.display(), samples = unknown, "wal replay skipped samples of series that were never logged");
         }
-        let head = Head::new(max_gen + 1);
-        let relog = head.adopt(replay_head);
-        if !relog.is_empty() {
-            wal.log(&[Record::Series(relog)])?;
-        }
+        let head = Head::from_replay(max_gen + 1, replay_head, ref_of);
         if stats.records > 0 {
             tracing::info!(dir = %dir.display(), segments = stats.segments, samples = stats.samples, series = stats.series, "wal replayed");
         }

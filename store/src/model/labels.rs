@@ -79,16 +79,11 @@ impl Labels {
     }
 
     /// Checks what remote_write and every other writer must hold: a non-empty metric name,
-    /// valid label names, names sorted and unique, no empty values (an empty value is the
-    /// same as an absent label in PromQL, so it must not be stored).
+    /// valid label names ([`validate_label_name`]), names sorted and unique, no empty values
+    /// (an empty value is the same as an absent label in PromQL, so it must not be stored).
     pub fn validate(&self) -> Result<()> {
         for (i, l) in self.0.iter().enumerate() {
-            if !is_valid_label_name(&l.name) {
-                return Err(Error::BadInput(format!(
-                    "label name {:?} is invalid: must match [a-zA-Z_][a-zA-Z0-9_]*",
-                    l.name
-                )));
-            }
+            validate_label_name(&l.name)?;
             if l.value.is_empty() && l.name == METRIC_NAME {
                 return Err(Error::BadInput(format!(
                     "series {self} has an empty metric name"
@@ -125,6 +120,31 @@ impl Labels {
     }
 }
 
+/// The rule for label names and metric names alike, as in Prometheus 3: any non-empty UTF-8
+/// string (`&str` is UTF-8 already). Writers, relabeling results and PromQL functions that
+/// make labels (`label_replace`, `label_join`) all check names with this.
+pub fn validate_label_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::BadInput(
+            "a label name is empty: label names must be non-empty UTF-8 strings".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The same rule for a metric name (the value of `__name__`).
+pub fn validate_metric_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::BadInput(
+            "a metric name is empty: metric names must be non-empty UTF-8 strings".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Prometheus 2's legacy name rule, `[a-zA-Z_][a-zA-Z0-9_]*`: names that need no quoting
+/// in PromQL and the text exposition format. Not what the store accepts (see
+/// [`validate_label_name`]).
 pub fn is_valid_label_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     match bytes.next() {
@@ -237,12 +257,15 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no metric name"));
-        let bad = Labels::from_sorted(vec![Label::new("__name__", "up"), Label::new("2xx", "a")]);
-        assert!(bad
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("\"2xx\" is invalid"));
+        // One rule for label and metric names: any non-empty UTF-8.
+        for (name, value) in [("2xx", "a"), ("é", "a"), ("a-b.c", "a"), ("__x", "a")] {
+            let l = Labels::from_pairs([("__name__", "0bad"), (name, value)]);
+            assert!(l.validate().is_ok(), "{l}");
+        }
+        let empty = Labels::from_sorted(vec![Label::new("", "a"), Label::new("__name__", "up")]);
+        assert!(empty.validate().unwrap_err().to_string().contains("empty"));
+        assert!(validate_label_name("é").is_ok() && validate_label_name("").is_err());
+        assert!(validate_metric_name("0bad").is_ok() && validate_metric_name("").is_err());
         let unsorted = Labels::from_sorted(vec![
             Label::new("__name__", "up"),
             Label::new("z", "1"),

@@ -72,7 +72,7 @@ impl Evaluator<'_> {
             }
             "count_values" => {
                 let label = param_str.unwrap_or_default();
-                if !lookout_store::model::labels::is_valid_label_name(&label) {
+                if !super::call::valid_label_name(&label) {
                     return Err(Error::Execution(format!("invalid label name {label:?}")));
                 }
                 let mut out: Vec<Series> = Vec::new();

@@ -944,8 +944,11 @@ fn parse_le(s: &str) -> Option<f64> {
     Some(v)
 }
 
-fn valid_label_name(s: &str) -> bool {
-    !s.is_empty() && std::str::from_utf8(s.as_bytes()).is_ok() && !s.contains('\u{fffd}')
+/// The store's name rule (Prometheus 3: any non-empty UTF-8), for names a query makes. A
+/// string literal with bytes that are not UTF-8 (`"\xff"`) reaches us with U+FFFD in their
+/// place; Prometheus refuses such a name as invalid UTF-8, so it is refused here too.
+pub(crate) fn valid_label_name(s: &str) -> bool {
+    lookout_store::model::labels::validate_label_name(s).is_ok() && !s.contains('\u{fffd}')
 }
 
 /// Go's `math.Min`: NaN wins.

@@ -1,12 +1,13 @@
-//! Time bounds on ingest, end to end: retention is measured from the server's clock (one
+//! Limits on ingest, end to end. Time bounds: retention is measured from the server's clock (one
 //! sample stamped a month ahead no longer makes maintenance drop every real block), and
 //! samples the store would not keep (too far ahead, older than retention, i64::MIN/MAX)
 //! are refused with a 400 that names the limit, counted in /metrics, never acknowledged
 //! and then lost. A scrape with such timestamps keeps its other samples and says so.
+//! Series limits (`limits.max_label_*`, `limits.max_series_per_metric`) apply to scrapes
+//! as to remote_write (whose cases are in remote_write_api.rs).
 
 mod common;
 
-use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -123,25 +124,6 @@ fn a_far_future_sample_does_not_expire_real_data() {
     assert_eq!(samples_of(&srv, "rc_liar"), vec![now + 30 * DAY]);
 }
 
-/// Serves one fixed text-format body on loopback until the test ends.
-fn serve_exposition(body: &'static str) -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(mut c) = conn else { continue };
-            let mut buf = [0u8; 4096];
-            let _ = c.read(&mut buf);
-            let _ = write!(
-                c,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    addr
-}
-
 #[test]
 fn a_scrape_drops_far_future_samples_and_says_so() {
     // 4102444800000 is 2100-01-01: beyond any sane clock's max_future.
@@ -174,4 +156,37 @@ fn a_scrape_drops_far_future_samples_and_says_so() {
     assert!(!samples_of(&srv, "rc_now").is_empty());
     assert!(samples_of(&srv, "rc_future").is_empty());
     assert!(metric(&srv, "lookout_scrape_samples_out_of_bounds_total ") >= 1.0);
+}
+
+#[test]
+fn a_scrape_over_a_global_series_limit_fails_naming_it() {
+    let addr = serve_exposition("il_a{i=\"1\"} 1\nil_a{i=\"2\"} 1\nil_a{i=\"3\"} 1\n");
+    let cfg = format!(
+        "limits:\n  max_series_per_metric: 2\nglobal: {{scrape_interval: 1s, scrape_timeout: 1s}}\nscrape_configs:\n  - job_name: lim\n    static_configs: [{{targets: ['{addr}']}}]\n"
+    );
+    let dir = TestDir::new();
+    let srv = Server::start_real_clock(&dir.data(), Some(&cfg));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let target = loop {
+        let d = srv.api_data("/api/v1/targets", None);
+        let t = d["activeTargets"][0].clone();
+        if t["lastError"].as_str().is_some_and(|e| !e.is_empty()) {
+            break t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no scrape reported: {d}\n{}",
+            srv.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(target["health"], "down", "{target}");
+    let err = target["lastError"].as_str().unwrap();
+    assert!(err.contains("limits.max_series_per_metric"), "{err}");
+    assert!(
+        metric(
+            &srv,
+            "lookout_ingest_samples_rejected_total{reason=\"max_series_per_metric\"} "
+        ) >= 1.0
+    );
 }
