@@ -6,7 +6,9 @@ mod duration;
 mod reload;
 mod self_metrics;
 mod serve;
+mod status;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -94,6 +96,8 @@ fn main() -> std::process::ExitCode {
             tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into a log file or journald.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let result = match cli.cmd {
         Cmd::Serve(args) => serve::run(args),
