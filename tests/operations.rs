@@ -142,3 +142,44 @@ fn logs_have_no_colour_codes_off_a_terminal() {
     assert!(logs.contains("listening"), "{logs}");
     assert!(!logs.contains('\u{1b}'), "ANSI escapes in logs:\n{logs:?}");
 }
+
+/// Every open tenant holds a file; the soft limit on open files is raised to the hard one
+/// (as Go raises it for Prometheus), so 1000 tenants fit under a 1024 soft limit's shell.
+#[test]
+fn the_open_files_limit_is_raised_to_the_hard_limit() {
+    let dir = TestDir::new();
+    let script = format!(
+        "ulimit -Sn 256 && exec {BIN} serve --data {} --listen 127.0.0.1:0 --no-self-scrape",
+        dir.data().display()
+    );
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let limits = format!("/proc/{}/limits", child.id());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let line = loop {
+        let text = std::fs::read_to_string(&limits).unwrap_or_default();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .unwrap_or("")
+            .to_string();
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() >= 5 && fields[3] != "256" {
+            break line;
+        }
+        if std::time::Instant::now() > deadline {
+            break line;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert!(fields.len() >= 5, "{line:?}");
+    assert_eq!(fields[3], fields[4], "soft limit not raised: {line:?}");
+}
