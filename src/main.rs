@@ -6,7 +6,9 @@ mod duration;
 mod reload;
 mod self_metrics;
 mod serve;
+mod status;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -76,7 +78,26 @@ fn set_purge_delay(keep_freed_pages: bool) {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, delay) };
 }
 
+/// Raises the soft limit on open files to the hard limit, as Go programs (Prometheus) get
+/// by default: every open tenant holds its WAL segment open, and the soft limit is often
+/// 1024 while `limits.max_tenants` allows 1000 tenants.
+fn raise_open_files_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the struct passed by pointer, which lives
+    // on this stack frame for the duration of each call.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
+    raise_open_files_limit();
     // reqwest is built with rustls but no default crypto provider (the scraper brings
     // ring); without one installed, building any client panics.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -94,6 +115,8 @@ fn main() -> std::process::ExitCode {
             tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into a log file or journald.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let result = match cli.cmd {
         Cmd::Serve(args) => serve::run(args),

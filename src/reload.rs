@@ -13,6 +13,7 @@ use axum::Router;
 use lookout_collector::scrape::Manager;
 
 use crate::config::Config;
+use crate::status::{ConfigStatus, DEFAULTS_YAML};
 
 pub struct Reloader {
     /// The config file; None: the embedded defaults.
@@ -20,17 +21,31 @@ pub struct Reloader {
     /// Where Lookout scrapes itself when the config has no `scrape_configs`; None: never.
     pub self_addr: Option<String>,
     pub manager: Manager,
+    /// What `/api/v1/status/config` and runtimeinfo report.
+    pub status: Arc<ConfigStatus>,
 }
 
 impl Reloader {
     pub async fn reload(&self) -> anyhow::Result<()> {
-        let cfg = match &self.path {
-            Some(p) => Config::load(p)?,
-            None => Config::default(),
+        let r = self.try_reload().await;
+        if r.is_err() {
+            self.status.failed();
+        }
+        r
+    }
+
+    async fn try_reload(&self) -> anyhow::Result<()> {
+        let (cfg, yaml) = match &self.path {
+            Some(p) => (
+                Config::load(p)?,
+                std::fs::read_to_string(p).unwrap_or_default(),
+            ),
+            None => (Config::default(), DEFAULTS_YAML.to_string()),
         };
         let jobs = cfg.scrape_jobs(self.self_addr.as_deref())?;
         let n = jobs.len();
         self.manager.apply(jobs).await?;
+        self.status.loaded(yaml);
         tracing::info!(jobs = n, "configuration reloaded");
         Ok(())
     }

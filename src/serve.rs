@@ -20,6 +20,7 @@ use lookout_store::{Clock, Store, StoreOptions};
 use crate::config::Config;
 use crate::reload::{self, Reloader};
 use crate::self_metrics::{self, SelfMetrics};
+use crate::status::{self, ConfigStatus, DEFAULTS_YAML};
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -133,10 +134,15 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr: SocketAddr = listener.local_addr()?;
+    let config_status = ConfigStatus::new(match &config_path {
+        Some(p) => std::fs::read_to_string(p).unwrap_or_default(),
+        None => DEFAULTS_YAML.to_string(),
+    });
     let reloader = Arc::new(Reloader {
         path: config_path,
         self_addr: (!no_self_scrape).then(|| self_scrape_addr(addr)),
         manager: scrape.clone(),
+        status: config_status.clone(),
     });
     scrape
         .apply(cfg.scrape_jobs(reloader.self_addr.as_deref())?)
@@ -155,6 +161,10 @@ async fn serve(
         .merge(ingest)
         .merge(query)
         .merge(lookout_ui::router())
+        .layer(axum::middleware::from_fn_with_state(
+            config_status,
+            status::middleware,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             AdminGuard {
                 refuse: cfg.multi_tenant && !cfg.admin.enabled_in_multi_tenant,

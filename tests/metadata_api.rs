@@ -585,9 +585,8 @@ fn bad_parameters_are_400_bad_data() {
     }
     assert_bad_data(&srv, "/api/v1/series", &[], "match[]");
     assert_bad_data(&srv, "/api/v1/export", &[], "match[]");
-    // Prometheus 3 takes any UTF-8 label name here, as the store does: no such label.
-    assert_eq!(
-        srv.api_data("/api/v1/label/1bad/values", None),
-        serde_json::json!([])
-    );
+    // Any non-empty UTF-8 name is valid (Prometheus 3); an empty one (escaped) is not.
+    assert_bad_data(&srv, "/api/v1/label/U__/values", &[], "invalid label name");
+    let (code, _) = srv.get("/api/v1/label/1bad/values", None);
+    assert_eq!(code, 200);
 }

@@ -345,4 +345,13 @@ fn utf8_label_and_metric_names_are_accepted() {
             lmap(&[("__name__", "rw.dotted"), ("a-b", "2")]),
         ]
     );
+    // The label values endpoint takes such names, escaped as Grafana sends them.
+    assert_eq!(
+        srv.api_data("/api/v1/label/U___e9_/values", None),
+        serde_json::json!(["1"])
+    );
+    assert_eq!(
+        srv.api_data("/api/v1/label/a-b/values", None),
+        serde_json::json!(["2"])
+    );
 }

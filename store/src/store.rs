@@ -529,3 +529,88 @@ impl Append for Store {
         db.append_views(&views)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Labels;
+    use crate::Clock;
+
+    fn batch(v: f64, t: i64) -> Vec<SeriesSamples> {
+        vec![SeriesSamples {
+            labels: Labels::from_pairs([("__name__", "x")]),
+            samples: vec![Sample::new(t, v)],
+        }]
+    }
+
+    fn count(s: &Store, t: &TenantId) -> usize {
+        let m = [Matcher::equal("__name__", "x")];
+        s.select(t, &m, i64::MIN, i64::MAX, &SelectHints::default())
+            .unwrap()
+            .iter()
+            .map(|s| s.samples.len())
+            .sum()
+    }
+
+    #[test]
+    fn tenants_open_lazily_close_when_idle_and_reopen_on_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::fixed(1_000_000);
+        let opts = StoreOptions {
+            tsdb: TsdbOptions {
+                clock: clock.clone(),
+                retention_time: 0,
+                ..Default::default()
+            },
+            tenants: TenantLimits {
+                idle_close: 60_000,
+                ..Default::default()
+            },
+        };
+        let a = TenantId::new("a").unwrap();
+        let nobody = TenantId::new("nobody").unwrap();
+        {
+            let s = Store::open(dir.path(), opts.clone()).unwrap();
+            s.append(&a, &batch(1.0, 1_000)).unwrap();
+            assert_eq!(count(&s, &nobody), 0);
+            assert!(!dir.path().join("tenants/nobody").exists());
+            clock.set(1_000_000 + 61_000);
+            s.maintain();
+            assert!(!s.is_open(&a), "an idle tenant stays open");
+            // A read reopens it with everything it had.
+            assert_eq!(count(&s, &a), 1);
+            assert!(s.is_open(&a));
+            s.append(&a, &batch(2.0, 2_000)).unwrap();
+            assert_eq!(count(&s, &a), 2);
+        }
+        // Opening a store replays nothing until a tenant is used.
+        let s = Store::open(dir.path(), opts).unwrap();
+        assert_eq!(s.tenants(), vec![a.clone()]);
+        assert!(!s.is_open(&a));
+        assert_eq!(count(&s, &a), 2);
+    }
+
+    #[test]
+    fn new_tenants_stop_at_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = StoreOptions {
+            tsdb: TsdbOptions {
+                retention_time: 0,
+                ..Default::default()
+            },
+            tenants: TenantLimits {
+                max_tenants: 1,
+                ..Default::default()
+            },
+        };
+        let s = Store::open(dir.path(), opts).unwrap();
+        s.append(&TenantId::new("a").unwrap(), &batch(1.0, 1_000))
+            .unwrap();
+        let e = s
+            .append(&TenantId::new("b").unwrap(), &batch(1.0, 1_000))
+            .unwrap_err();
+        assert_eq!(e.class(), ErrorClass::LimitExceeded);
+        assert!(e.to_string().contains("limits.max_tenants"), "{e}");
+        assert!(!dir.path().join("tenants/b").exists());
+    }
+}

@@ -187,3 +187,27 @@ fn oversized_labels_are_refused_with_their_limit() {
     assert!(e.to_string().contains("limits.max_label_names_per_series"));
     assert!(all(&db).is_empty());
 }
+
+#[test]
+fn a_refused_batch_leaves_no_series_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::fixed(NOW);
+    let limits = SeriesLimits {
+        max_active_series: 2,
+        ..SeriesLimits::default()
+    };
+    let db = open(dir.path(), &clock, limits);
+    let s = |i: &str| SeriesSamples {
+        labels: Labels::from_pairs([("__name__", "a"), ("i", i)]),
+        samples: vec![Sample::new(NOW, 1.0)],
+    };
+    // Three new series against a limit of two: refused whole, nothing created...
+    let e = db.append(&[s("1"), s("2"), s("3")]).unwrap_err();
+    assert!(e
+        .to_string()
+        .contains("limits.max_active_series_per_tenant"));
+    assert_eq!(db.stats().head.series, 0);
+    // ...so two still fit.
+    db.append(&[s("1"), s("2")]).unwrap();
+    assert_eq!(all(&db).len(), 2);
+}

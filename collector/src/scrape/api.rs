@@ -128,7 +128,8 @@ async fn targets(
 struct MetadataParams {
     match_target: Option<String>,
     metric: Option<String>,
-    limit: Option<i64>,
+    /// Parsed by hand, so `limit=abc` gets Prometheus' 400 envelope, not a bare text error.
+    limit: Option<String>,
 }
 
 async fn metadata(
@@ -147,7 +148,16 @@ async fn metadata(
         },
         _ => Vec::new(),
     };
-    let limit = p.limit.filter(|l| *l >= 0).map(|l| l as usize);
+    let limit = match p.limit.as_deref().map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(l)) => usize::try_from(l).ok(),
+        Some(Err(_)) => {
+            return bad(format!(
+                "invalid parameter \"limit\": {:?} is not an integer",
+                p.limit.unwrap_or_default()
+            ))
+        }
+    };
     let mut out = Vec::new();
     'pools: for view in pools.values() {
         for t in &view.active {

@@ -132,6 +132,7 @@ async fn label_values(
 ) -> Result<Response> {
     let p = Params::from_request(&uri, &headers, &Bytes::new());
     let name = unescape_label_name(&name);
+    // Prometheus 3's rule, the store's: any non-empty UTF-8 name.
     if lookout_store::model::labels::validate_label_name(&name).is_err() {
         return Err(Error::BadData(format!("invalid label name: {name:?}")));
     }

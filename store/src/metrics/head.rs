@@ -196,8 +196,9 @@ impl Head {
 
     /// Finds or creates the series for each label set: pushes their ids, and the positions
     /// (in `labels`) of those whose Series record is not in the WAL yet (new ones).
-    /// A label set is validated when its series is created, so invalid labels never enter
-    /// the index; the first invalid one fails the call.
+    /// A label set is validated (and checked against `limits`) when its series is created,
+    /// so invalid labels never enter the index; an invalid one fails the call, and then no
+    /// series of the call is created.
     /// Takes each label set with its [`Labels::hash64`], computed by the caller outside
     /// the write path's locks.
     pub fn get_or_create<L: LabelSet + ?Sized>(
@@ -226,8 +227,36 @@ impl Head {
             return Ok(());
         }
         let mut h = self.inner.write();
-        for (i, &(l, hash)) in labels.iter().enumerate().skip(ids.len() - start) {
-            let (id, _) = h.get_or_create_valid(l, hash, limits)?;
+        let skip = ids.len() - start;
+        // Every new series is checked before any is created, so a refused batch leaves no
+        // empty series behind to count against the series limits. (A series new twice in
+        // one batch counts twice here: stricter by one at the limit's edge, never looser.)
+        let mut new: Vec<(usize, Labels)> = Vec::new();
+        let mut per_metric: HashMap<String, u64> = HashMap::new();
+        for (i, &(l, hash)) in labels.iter().enumerate().skip(skip) {
+            if h.lookup(l, hash).is_some() {
+                continue;
+            }
+            let labels = l.to_labels();
+            labels.validate()?;
+            limits.check_labels(&labels)?;
+            limits.check_active_series(&labels, (h.series.len() + new.len()) as u64)?;
+            if limits.max_series_per_metric > 0 {
+                let name = labels.metric_name().unwrap_or_default();
+                let n = per_metric.entry(name.to_string()).or_default();
+                limits.check_series_per_metric(&labels, h.index.count(METRIC_NAME, name) + *n)?;
+                *n += 1;
+            }
+            new.push((i, labels));
+        }
+        let mut new = new.into_iter().peekable();
+        for (i, &(l, hash)) in labels.iter().enumerate().skip(skip) {
+            let checked = new.next_if(|(j, _)| *j == i).map(|(_, labels)| labels);
+            let id = match (h.lookup(l, hash), checked) {
+                (Some(id), _) => id,
+                (None, Some(labels)) => h.get_or_create_hashed(&labels, hash).0,
+                (None, None) => h.get_or_create_valid(l, hash, limits)?.0,
+            };
             ids.push(id);
             if !h.series[id as usize].logged {
                 unlogged.push(i);
