@@ -31,6 +31,7 @@ BASELINE_BIN=${BASELINE_BIN:-}
 QUERY_CLIENTS=${QUERY_CLIENTS:-4}
 HOSTILE_QUERIES=${HOSTILE_QUERIES:-$BENCH_DIR/hostile-queries.txt}
 RWGEN=${RWGEN:-$ROOT/target/release/rwgen}
+QUERYSTORM=${QUERYSTORM:-$ROOT/target/release/querystorm}
 OUT_DIR=${OUT_DIR:-$BENCH_DIR/out}
 KEEP_DATA=${KEEP_DATA:-0}
 RWGEN_MAX_TIME=${RWGEN_MAX_TIME:-1h}   # hard bound of one ingestion run
@@ -127,12 +128,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "n/a" 
 # ---------------------------------------------------------------- setup
 if command -v cargo >/dev/null; then
   log "building rwgen"
-  if ! (cd "$ROOT" && cargo build --release -q -p lookout-bench) >>"$LOG" 2>&1; then
+  if ! (cd "$ROOT" && cargo build --release -q -p lookout -p lookout-bench) >>"$LOG" 2>&1; then
     [[ -x "$RWGEN" ]] || die "cannot build rwgen (see $LOG)"
     log "warning: cargo build failed, using existing $RWGEN"
   fi
 fi
 [[ -x "$RWGEN" ]] || die "rwgen not found at $RWGEN"
+[[ " $SYSTEMS " != *" lookout-under-queries "* || -x "$QUERYSTORM" ]] || die "querystorm not found at $QUERYSTORM"
 
 need=()
 for s in $SYSTEMS; do
@@ -216,29 +218,13 @@ persist_lookout() { # [system name]
 persist_lookout-baseline() { persist_lookout lookout-baseline; }
 persist_lookout-under-queries() { persist_lookout lookout-under-queries; }
 
-# QUERY_CLIENTS loops, each sending the queries of $HOSTILE_QUERIES (one per line,
-# `instant|range <query>`) in turn until $1 exists; every answer's status goes to $2.
+# querystorm: QUERY_CLIENTS clients sending the queries of $HOSTILE_QUERIES in turn, back
+# to back, until $1 exists; its JSON summary (answers by status) goes to $2.
 start_query_clients() {
-  local stop=$1 codes=$2 c
-  QUERY_PIDS=()
-  for c in $(seq 1 "$QUERY_CLIENTS"); do
-    ( n=0
-      while [[ ! -e "$stop" ]] && ((n < 100000)); do
-        while read -r kind q; do
-          [[ -z "$kind" || "$kind" == \#* || -e "$stop" ]] && continue
-          if [[ "$kind" == range ]]; then
-            curl -s -o /dev/null -w '%{http_code}\n' --max-time 150 "$BASE/api/v1/query_range" \
-              --data-urlencode "query=$q" -d "start=$((END_S - 10999 * 60))" -d "end=$END_S" -d step=60
-          else
-            curl -s -o /dev/null -w '%{http_code}\n' --max-time 150 "$BASE/api/v1/query" \
-              --data-urlencode "query=$q" -d "time=$END_S"
-          fi
-          n=$((n + 1))
-        done <"$HOSTILE_QUERIES"
-      done >>"$codes" 2>/dev/null ) &
-    QUERY_PIDS+=($!)
-    PIDS+=($!)
-  done
+  "$QUERYSTORM" --url "$BASE" --queries "$HOSTILE_QUERIES" --end "$END_S" \
+    --clients "$QUERY_CLIENTS" --stop-file "$1" --max-time 7200 >"$2" 2>>"$LOG" &
+  QUERY_PIDS=($!)
+  PIDS+=($!)
 }
 persist_prometheus() {
   local resp name
@@ -302,9 +288,9 @@ run_system() {
 
   local hdr=()
   if [[ "$sys" == lookout* ]]; then for h in $LOOKOUT_HEADERS; do hdr+=(--header "$h"); done; fi
-  local codes="$OUT_DIR/query-codes-$sys.txt"
+  local codes="$OUT_DIR/querystorm-$sys.json"
   if [[ "$sys" == lookout-under-queries ]]; then
-    : >"$codes"
+    rm -f "$WORK/stop-queries"
     start_query_clients "$WORK/stop-queries" "$codes"
     log "$sys: $QUERY_CLIENTS clients sending over-budget queries ($HOSTILE_QUERIES)"
   fi
@@ -316,8 +302,8 @@ run_system() {
   local hwm_ingest; hwm_ingest=$(status_kb "$SPID" VmHWM)
   if [[ "$sys" == lookout-under-queries ]]; then
     touch "$WORK/stop-queries"
-    local q; for q in "${QUERY_PIDS[@]}"; do kill "$q" 2>/dev/null || true; wait "$q" 2>/dev/null || true; forget_pid "$q"; done
-    ANSWERS[$sys]=$(sort "$codes" | uniq -c | awk '{printf "%s%s× %s", sep, $1, $2; sep=", "}')
+    local q; for q in "${QUERY_PIDS[@]}"; do wait "$q" 2>/dev/null || true; forget_pid "$q"; done
+    ANSWERS[$sys]=$(grep -o '"answers":{[^}]*}' "$codes" | sed 's/"answers"://')
     log "$sys: query answers by status: ${ANSWERS[$sys]}"
   fi
   log "$sys rwgen: $res"

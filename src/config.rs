@@ -97,7 +97,8 @@ pub struct Query {
     pub max_length: ByteSize,
     /// Deepest query accepted: operators plus nested brackets.
     pub max_depth: usize,
-    /// Queries evaluated at once.
+    /// Queries evaluated at once; 0: one per CPU core (more would share the cores and
+    /// only add memory).
     pub max_concurrency: usize,
     /// Queries that may wait for a slot; more are refused with a 503.
     pub max_queued: usize,
@@ -106,6 +107,14 @@ pub struct Query {
 }
 
 impl Query {
+    /// Queries evaluated at once: `max_concurrency`, or one per CPU core when it is 0.
+    pub fn concurrency(&self) -> usize {
+        match self.max_concurrency {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
     pub fn engine_options(&self) -> lookout_query::promql::EngineOptions {
         lookout_query::promql::EngineOptions {
             lookback_delta_ms: self.lookback_delta.0,
@@ -128,7 +137,7 @@ impl Default for Query {
             max_memory: ByteSize(256 << 20),
             max_length: ByteSize(128 << 10),
             max_depth: 500,
-            max_concurrency: 4,
+            max_concurrency: 0,
             max_queued: 64,
             nice: 10,
         }
@@ -271,9 +280,6 @@ impl Config {
         }
         if !(0..=19).contains(&self.query.nice) {
             errors.push("query.nice must be between 0 and 19 (10 is the default)".into());
-        }
-        if self.query.max_concurrency == 0 {
-            errors.push("query.max_concurrency must be positive (4 is the default)".into());
         }
         if self.limits.ingestion_rate < 0.0 || !self.limits.ingestion_rate.is_finite() {
             errors.push(format!(

@@ -123,7 +123,7 @@ async fn serve(
         engine: Engine::new(cfg.query.engine_options()),
         metadata: Arc::new(scrape.clone()),
         admission: lookout_query::admission::Admission::new(
-            cfg.query.max_concurrency,
+            cfg.query.concurrency(),
             cfg.query.max_queued,
             cfg.query.nice,
         )

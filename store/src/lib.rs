@@ -65,6 +65,10 @@ pub struct SelectHints {
     /// up, a memory budget spent): the read stops between series and returns what it has,
     /// which the reader then discards.
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// The most series the reader can take (0: no limit): a selection with more is
+    /// refused with [`Error::LimitExceeded`] before any sample is read, so a reader that
+    /// knows what each series will cost it can refuse an oversized read for free.
+    pub max_series: usize,
 }
 
 impl SelectHints {

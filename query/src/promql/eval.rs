@@ -502,9 +502,17 @@ impl<'a> Evaluator<'a> {
             }
             Ok(out)
         };
+        // Each series becomes one value per step: refuse a selection whose outputs alone
+        // would not fit before any of it is read.
+        let per_series = self.steps() * 8 + 256;
+        let room = self.budget.max_bytes().saturating_sub(self.budget.live());
+        let max_series = (room / per_series).saturating_add(1);
         let mut all = Vec::new();
         for grp in &groups {
-            all.extend(self.storage.select_map(grp, mint, maxt, self.budget, &g)?);
+            all.extend(
+                self.storage
+                    .select_map(grp, mint, maxt, self.budget, max_series, &g)?,
+            );
         }
         if groups.len() > 1 {
             all.sort_by(|a, b| a.0.cmp(&b.0));

@@ -6,7 +6,7 @@ use lookout_store::{Labels, MatchOp, Matcher, Sample, SelectHints, Series, Store
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::VectorSelector;
 
-use crate::budget::Budget;
+use crate::budget::{Budget, StopReason};
 use crate::error::Result;
 
 /// A source of series for the engine. `select` returns the series matching every matcher
@@ -24,17 +24,23 @@ pub trait Queryable: Sync {
 
     /// What `select` returns, each series' samples handed to `f` and only its result
     /// kept, in label order. The store streams (no selection is held whole); this default
-    /// selects first.
+    /// selects first. A selection of more than `max_series` series (0: no limit) fails with
+    /// the budget's memory error before any sample is read.
     fn select_map(
         &self,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
         budget: &Budget,
+        max_series: usize,
         f: &SeriesFn<'_>,
     ) -> Result<Vec<(Labels, Mapped)>> {
-        Ok(self
-            .select(matchers, mint, maxt, budget)?
+        let selected = self.select(matchers, mint, maxt, budget)?;
+        if max_series > 0 && selected.len() > max_series {
+            budget.stop(StopReason::Memory);
+            return Err(budget.error());
+        }
+        Ok(selected
             .into_iter()
             .map(|s| {
                 let r = f(&s.labels, &s.samples);
@@ -129,11 +135,23 @@ impl Queryable for StoreQueryable {
         mint: i64,
         maxt: i64,
         budget: &Budget,
+        max_series: usize,
         f: &SeriesFn<'_>,
     ) -> Result<Vec<(Labels, Mapped)>> {
-        let out = self
+        let hints = SelectHints {
+            max_series,
+            ..hints(budget)
+        };
+        let out = match self
             .store
-            .select_map(&self.tenant, matchers, mint, maxt, &hints(budget), f)?;
+            .select_map(&self.tenant, matchers, mint, maxt, &hints, f)
+        {
+            Err(e) if e.class() == lookout_store::ErrorClass::LimitExceeded => {
+                budget.stop(StopReason::Memory);
+                return Err(budget.error());
+            }
+            r => r?,
+        };
         budget.check()?;
         Ok(out)
     }

@@ -405,14 +405,21 @@ impl Head {
 
     /// Ids and labels of the series matching `matchers`, in id order (samples are read
     /// one series at a time with [`Head::samples_of`]).
-    pub fn select_ids(&self, matchers: &[Matcher]) -> Vec<(u32, Labels)> {
+    /// Ids and labels of the series matching `matchers` that hold samples; `None`, with
+    /// no label copied, when there are more than `max` of them (0: no limit), so an
+    /// oversized read is refused without holding the head's lock for long.
+    pub fn select_ids(&self, matchers: &[Matcher], max: usize) -> Option<Vec<(u32, Labels)>> {
         let h = self.inner.read();
-        h.index
+        let ids: Vec<u32> = h
+            .index
             .select(matchers)
             .into_iter()
             .filter(|&id| h.series.get(id as usize).is_some_and(|s| !s.is_empty()))
-            .map(|id| (id, h.index.labels(id)))
-            .collect()
+            .collect();
+        if max > 0 && ids.len() > max {
+            return None;
+        }
+        Some(ids.into_iter().map(|id| (id, h.index.labels(id))).collect())
     }
 
     /// Samples of series `id` in `[mint, maxt]`.

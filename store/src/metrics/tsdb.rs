@@ -284,19 +284,37 @@ impl Tsdb {
         // Where each series' samples are: (source, id), sources being the blocks in write
         // order, then the heads; that is also the order in which merge_runs lets later
         // writes win, as in `select`.
+        let too_many = |n: usize| {
+            Error::LimitExceeded(format!(
+                "the selection has {n} series or more, more than the {} its reader can hold",
+                hints.max_series
+            ))
+        };
+        let max = hints.max_series;
         let mut by_labels: BTreeMap<Labels, Vec<(usize, u32)>> = BTreeMap::new();
         for (bi, b) in blocks.iter().enumerate() {
-            for id in b.select_ids(matchers, mint, maxt) {
+            let ids = b.select_ids(matchers, mint, maxt);
+            // One source over the limit is enough to refuse, before any label is read.
+            if max > 0 && ids.len() > max as u64 {
+                return Err(too_many(ids.len() as usize));
+            }
+            for id in ids {
                 by_labels.entry(b.labels(id)).or_default().push((bi, id));
             }
         }
         for (hi, h) in heads.iter().enumerate() {
-            for (id, labels) in h.select_ids(matchers) {
+            let ids = h
+                .select_ids(matchers, max)
+                .ok_or_else(|| too_many(max + 1))?;
+            for (id, labels) in ids {
                 by_labels
                     .entry(labels)
                     .or_default()
                     .push((blocks.len() + hi, id));
             }
+        }
+        if max > 0 && by_labels.len() > max {
+            return Err(too_many(by_labels.len()));
         }
         let mut rest: Vec<(Labels, Vec<(usize, u32)>)> = by_labels.into_iter().collect();
         // A few hundred series already take milliseconds to decode and evaluate; a thread
