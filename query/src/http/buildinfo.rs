@@ -86,28 +86,10 @@ async fn config() -> Response {
     success(json!({ "yaml": "global: {}\n" }))
 }
 
-/// Milliseconds as a Prometheus duration string: `5m`, `1h30m`, `1500ms`.
+/// Milliseconds as a Prometheus duration string: `5m`, `1h30m`, `1500ms` (the store's one
+/// writer of durations, which its limit messages use too).
 fn duration_text(ms: i64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    let mut rest = ms;
-    for (unit, len) in [
-        ("y", 365 * 86_400_000),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ] {
-        if rest >= len {
-            out.push_str(&format!("{}{unit}", rest / len));
-            rest %= len;
-        }
-    }
-    out
+    lookout_store::limits::fmt_ms(ms)
 }
 
 #[cfg(test)]
