@@ -448,6 +448,41 @@ fn select_map_sees_what_select_returns() {
     }
 }
 
+/// A read that can take at most `max_series` series is refused before anything is read
+/// when more match, in a block and in the head alike, and answered whole when they fit.
+#[test]
+fn selections_over_max_series_are_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Tsdb::open(dir.path(), opts()).unwrap();
+    let mut model = Model::new();
+    write(&db, &mut model, 0..300, (0..4).map(|k| k * 1000), 0);
+    db.flush().unwrap();
+    write(&db, &mut model, 300..600, (4..8).map(|k| k * 1000), 0);
+    let all = vec![Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()];
+    let read = std::sync::atomic::AtomicUsize::new(0);
+    let count = |_: &Labels, _: &[Sample]| {
+        read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    };
+    for (mint, maxt) in [(0, 3000), (4000, 8000), (0, 8000)] {
+        let hints = SelectHints {
+            max_series: 299,
+            ..Default::default()
+        };
+        let e = db.select_map(&all, mint, maxt, &hints, &count).unwrap_err();
+        assert_eq!(e.class(), lookout_store::ErrorClass::LimitExceeded, "{e}");
+    }
+    assert_eq!(read.load(std::sync::atomic::Ordering::Relaxed), 0);
+    let hints = SelectHints {
+        max_series: 600,
+        ..Default::default()
+    };
+    assert_eq!(
+        db.select_map(&all, 0, 8000, &hints, &count).unwrap().len(),
+        600
+    );
+    assert_eq!(read.load(std::sync::atomic::Ordering::Relaxed), 600);
+}
+
 #[test]
 fn restarts_add_no_wal_segments_and_log_no_series_again() {
     let dir = tempfile::tempdir().unwrap();

@@ -410,14 +410,17 @@ impl Head {
     /// oversized read is refused without holding the head's lock for long.
     pub fn select_ids(&self, matchers: &[Matcher], max: usize) -> Option<Vec<(u32, Labels)>> {
         let h = self.inner.read();
-        let ids: Vec<u32> = h
-            .index
-            .select(matchers)
-            .into_iter()
-            .filter(|&id| h.series.get(id as usize).is_some_and(|s| !s.is_empty()))
-            .collect();
-        if max > 0 && ids.len() > max {
-            return None;
+        let limit = if max == 0 { usize::MAX } else { max };
+        let mut ids = Vec::new();
+        // Stops at the first id over the limit: refusing a huge selection costs as much
+        // as reading `max` ids, not every match.
+        for id in h.index.select(matchers) {
+            if h.series.get(id as usize).is_some_and(|s| !s.is_empty()) {
+                if ids.len() == limit {
+                    return None;
+                }
+                ids.push(id);
+            }
         }
         Some(ids.into_iter().map(|id| (id, h.index.labels(id))).collect())
     }
