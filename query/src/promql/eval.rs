@@ -531,13 +531,26 @@ impl<'a> Evaluator<'a> {
         vs: &ast::VectorSelector,
         timestamps: bool,
     ) -> Result<Vec<Series>> {
-        let times = self.read_times(&vs.at, &vs.offset);
         let lookback = self.engine.opts.lookback_delta_ms;
-        let (Some(&first), Some(&last)) = (times.iter().min(), times.iter().max()) else {
-            return Ok(Vec::new());
+        let off = offset_ms(&vs.offset);
+        let at = self.at_ms(&vs.at);
+        let (grid, steps) = (self.grid, self.steps());
+        // The grid is ascending, so its ends bound the read; the step times themselves
+        // (megabytes for a fine subquery) are laid out only once a series is read, after
+        // the store has checked that the selection fits the budget.
+        let (first, last) = match at {
+            Some(t) => (t - off, t - off),
+            None => (grid.time(0) - off, grid.time(steps - 1) - off),
         };
-        let times = &times;
+        let laid_out = std::sync::OnceLock::new();
+        let step_times = || -> &Vec<i64> {
+            laid_out.get_or_init(|| match at {
+                Some(t) => vec![t - off; steps],
+                None => (0..steps).map(|i| grid.time(i) - off).collect(),
+            })
+        };
         let results = self.select_map(vs, first - lookback + 1, last, &|samples| {
+            let times = step_times();
             let mut vals = vec![ABSENT; times.len()];
             let mut any = false;
             let mut j = 0usize; // index of the first sample after the current time

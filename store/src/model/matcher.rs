@@ -22,16 +22,39 @@ pub struct Matcher {
     re: Option<Regex>,
 }
 
+/// Most patterns [`compile`] keeps; past it the cache starts over.
+const CACHED_PATTERNS: usize = 1024;
+
+/// The anchored regex of a matcher's pattern, compiled once per pattern: dashboards send
+/// the same selectors again and again, and compiling a regex costs more than answering a
+/// small query (a few hundred microseconds). A `Regex` is shared between threads by clone.
+fn compile(pattern: &str) -> std::result::Result<Regex, regex::Error> {
+    static CACHE: std::sync::OnceLock<
+        parking_lot::Mutex<std::collections::HashMap<String, Regex>>,
+    > = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(re) = cache.lock().get(pattern) {
+        return Ok(re.clone());
+    }
+    let re = Regex::new(&format!("^(?s:{pattern})$"))?;
+    let mut c = cache.lock();
+    if c.len() >= CACHED_PATTERNS {
+        c.clear();
+    }
+    c.insert(pattern.to_string(), re.clone());
+    Ok(re)
+}
+
 impl Matcher {
     pub fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Self> {
         let value = value.into();
         let re = match op {
-            MatchOp::RegexMatch | MatchOp::RegexNoMatch => Some(
-                Regex::new(&format!("^(?s:{value})$")).map_err(|source| Error::Regex {
+            MatchOp::RegexMatch | MatchOp::RegexNoMatch => {
+                Some(compile(&value).map_err(|source| Error::Regex {
                     pattern: value.clone(),
                     source,
-                })?,
-            ),
+                })?)
+            }
             _ => None,
         };
         Ok(Matcher {
