@@ -6,7 +6,6 @@ mod duration;
 mod reload;
 mod self_metrics;
 mod serve;
-mod status;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

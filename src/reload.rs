@@ -13,7 +13,11 @@ use axum::Router;
 use lookout_collector::scrape::Manager;
 
 use crate::config::Config;
-use crate::status::{ConfigStatus, DEFAULTS_YAML};
+use lookout_query::http::buildinfo::ConfigStatus;
+
+/// The YAML `/api/v1/status/config` shows for a server started without `--config`.
+pub const DEFAULTS_YAML: &str =
+    "# no config file: Lookout's built-in defaults (documented in lookout.example.yaml)\n";
 
 pub struct Reloader {
     /// The config file; None: the embedded defaults.

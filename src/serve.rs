@@ -20,7 +20,7 @@ use lookout_store::{Clock, Store, StoreOptions};
 use crate::config::Config;
 use crate::reload::{self, Reloader};
 use crate::self_metrics::{self, SelfMetrics};
-use crate::status::{self, ConfigStatus, DEFAULTS_YAML};
+use lookout_query::http::buildinfo::ConfigStatus;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -117,11 +117,16 @@ async fn serve(
         max_body_bytes: cfg.limits.max_body_size.0 as usize,
     });
     let scrape = lookout_collector::scrape::Manager::with_clock(store.clone(), clock);
+    let config_status = ConfigStatus::new(match &config_path {
+        Some(p) => std::fs::read_to_string(p).unwrap_or_default(),
+        None => reload::DEFAULTS_YAML.to_string(),
+    });
     let query = lookout_query::router(QueryState {
         store: store.clone(),
         multi_tenant: cfg.multi_tenant,
         engine: Engine::new(cfg.query.engine_options()),
         metadata: Arc::new(scrape.clone()),
+        config: config_status.clone(),
         admission: lookout_query::admission::Admission::new(
             cfg.query.concurrency(),
             cfg.query.max_queued,
@@ -134,10 +139,6 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr: SocketAddr = listener.local_addr()?;
-    let config_status = ConfigStatus::new(match &config_path {
-        Some(p) => std::fs::read_to_string(p).unwrap_or_default(),
-        None => DEFAULTS_YAML.to_string(),
-    });
     let reloader = Arc::new(Reloader {
         path: config_path,
         self_addr: (!no_self_scrape).then(|| self_scrape_addr(addr)),
@@ -161,10 +162,6 @@ async fn serve(
         .merge(ingest)
         .merge(query)
         .merge(lookout_ui::router())
-        .layer(axum::middleware::from_fn_with_state(
-            config_status,
-            status::middleware,
-        ))
         .layer(axum::middleware::from_fn_with_state(
             AdminGuard {
                 refuse: cfg.multi_tenant && !cfg.admin.enabled_in_multi_tenant,

@@ -27,6 +27,8 @@ pub struct QueryState {
     pub engine: Engine,
     /// HELP/TYPE/UNIT for `/api/v1/metadata` (the scrape manager in `lookout serve`).
     pub metadata: Arc<dyn lookout_store::MetadataSource>,
+    /// The loaded configuration and how its last reload went, for the status endpoints.
+    pub config: Arc<buildinfo::ConfigStatus>,
     /// How many queries evaluate and wait at once.
     pub admission: Arc<crate::admission::Admission>,
 }

@@ -9,6 +9,8 @@
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
+use parking_lot::Mutex;
+
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
@@ -20,6 +22,43 @@ use super::QueryState;
 
 /// The Prometheus release whose HTTP API and PromQL this server follows.
 pub const PROMETHEUS_VERSION: &str = "3.5.0";
+
+/// The configuration as last loaded and how the last reload went: the binary, which owns
+/// `lookout.yaml`, records each load here; `/api/v1/status/config` and runtimeinfo read it.
+pub struct ConfigStatus {
+    inner: Mutex<ConfigState>,
+}
+
+struct ConfigState {
+    yaml: String,
+    reload_ok: bool,
+    loaded_at: SystemTime,
+}
+
+impl ConfigStatus {
+    pub fn new(yaml: String) -> std::sync::Arc<ConfigStatus> {
+        std::sync::Arc::new(ConfigStatus {
+            inner: Mutex::new(ConfigState {
+                yaml,
+                reload_ok: true,
+                loaded_at: SystemTime::now(),
+            }),
+        })
+    }
+
+    /// A reload applied `yaml`.
+    pub fn loaded(&self, yaml: String) {
+        let mut i = self.inner.lock();
+        i.yaml = yaml;
+        i.reload_ok = true;
+        i.loaded_at = SystemTime::now();
+    }
+
+    /// A reload failed; the running configuration stays.
+    pub fn failed(&self) {
+        self.inner.lock().reload_ok = false;
+    }
+}
 
 /// When the query API was built (the process start, near enough); for runtimeinfo.
 static STARTED: OnceLock<SystemTime> = OnceLock::new();
@@ -46,9 +85,17 @@ async fn buildinfo() -> Response {
     }))
 }
 
-async fn runtimeinfo() -> Response {
+fn rfc3339(t: SystemTime) -> String {
+    let t: chrono::DateTime<chrono::Utc> = t.into();
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+async fn runtimeinfo(State(st): State<QueryState>) -> Response {
     let started = STARTED.get().copied().unwrap_or_else(SystemTime::now);
-    let start: chrono::DateTime<chrono::Utc> = started.into();
+    let (reload_ok, loaded_at) = {
+        let c = st.config.inner.lock();
+        (c.reload_ok, c.loaded_at)
+    };
     let cwd = std::env::current_dir()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
@@ -56,10 +103,10 @@ async fn runtimeinfo() -> Response {
         .map(|n| n.get())
         .unwrap_or(1);
     success(json!({
-        "startTime": start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "startTime": rfc3339(started),
         "CWD": cwd,
-        "reloadConfigSuccess": true,
-        "lastConfigTime": start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "reloadConfigSuccess": reload_ok,
+        "lastConfigTime": rfc3339(loaded_at),
         "corruptionCount": 0,
         "goroutineCount": 0,
         "GOMAXPROCS": threads,
@@ -80,10 +127,10 @@ async fn flags(State(st): State<QueryState>) -> Response {
     }))
 }
 
-/// Lookout's configuration is its own YAML (`lookout.yaml`), not Prometheus'; this answers
-/// with an empty Prometheus configuration so clients that read it get valid YAML.
-async fn config() -> Response {
-    success(json!({ "yaml": "global: {}\n" }))
+/// The loaded `lookout.yaml`, as Prometheus answers with its own YAML.
+async fn config(State(st): State<QueryState>) -> Response {
+    let yaml = st.config.inner.lock().yaml.clone();
+    success(json!({ "yaml": yaml }))
 }
 
 /// Milliseconds as a Prometheus duration string: `5m`, `1h30m`, `1500ms` (the store's one
