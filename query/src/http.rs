@@ -1,23 +1,24 @@
-//! HTTP APIs in the shapes Grafana's datasources expect.
+//! HTTP APIs in the shapes Grafana's datasources expect, one module per API family
+//! (`prometheus/`; `loki/` and `tempo/` join it), sharing what every family needs: parameter
+//! parsing (`params`), the error-to-status mapping (`errors`), the tenant of a request, and
+//! running read work admitted and under a budget (`task`).
 
-pub mod buildinfo;
 pub mod errors;
-pub mod exemplars;
 pub mod format;
-pub mod metadata;
 pub mod params;
-pub mod query;
-pub mod selector;
-pub mod series;
-pub mod status;
+pub mod prometheus;
 pub mod task;
 
 use std::sync::Arc;
 
+use axum::http::HeaderMap;
 use axum::Router;
-use lookout_store::Store;
+use lookout_store::{Store, TenantId};
 
+use crate::error::Result;
 use crate::promql::Engine;
+
+pub use prometheus::buildinfo;
 
 #[derive(Clone)]
 pub struct QueryState {
@@ -33,12 +34,12 @@ pub struct QueryState {
     pub admission: Arc<crate::admission::Admission>,
 }
 
+/// The tenant a request reads: `X-Scope-OrgID` with multi-tenancy, `default` without.
+pub(crate) fn tenant(st: &QueryState, headers: &HeaderMap) -> Result<TenantId> {
+    let org = headers.get("x-scope-orgid").and_then(|v| v.to_str().ok());
+    Ok(TenantId::from_request(st.multi_tenant, org)?)
+}
+
 pub fn router(state: QueryState) -> Router {
-    status::routes()
-        .merge(series::routes())
-        .merge(query::routes())
-        .merge(metadata::routes())
-        .merge(exemplars::routes())
-        .merge(buildinfo::routes())
-        .with_state(state)
+    prometheus::routes().with_state(state)
 }

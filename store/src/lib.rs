@@ -24,7 +24,10 @@ pub use error::{Error, ErrorClass, Result};
 pub use limits::{Reason, SeriesLimits};
 pub use metadata::{MetadataSource, MetricMetadata};
 pub use metrics::stats::TsdbStats;
-pub use model::{Label, LabelSet, Labels, MatchOp, Matcher, Sample};
+pub use model::{
+    Direction, Label, LabelSet, Labels, LineFilter, LogHit, LogRecord, LogSelect, LogStream,
+    MatchOp, Matcher, Sample,
+};
 pub use store::{Store, StoreOptions, TenantLimits};
 pub use tenant::TenantId;
 
@@ -97,4 +100,51 @@ pub trait Append: Send + Sync {
             .collect();
         self.append(tenant, &owned)
     }
+}
+
+/// Anything that takes log writes: the local store, or the agent's forwarder.
+pub trait AppendLogs: Send + Sync {
+    /// Appends a batch of streams. When this returns `Ok`, every record is durable against
+    /// a process crash and becomes searchable within seconds.
+    fn append_logs(&self, tenant: &TenantId, batch: &[LogStream]) -> Result<()>;
+}
+
+/// Reads a tenant's logs. Every method bounds its work by `[start_ns, end_ns)`.
+pub trait ReadLogs: Send + Sync {
+    /// Calls `f` with each hit of `sel`, in `sel.direction` order, until the limit, the
+    /// end, a cancel, or `f` returning `false`.
+    fn select_logs(
+        &self,
+        tenant: &TenantId,
+        sel: &LogSelect,
+        f: &mut dyn FnMut(LogHit) -> bool,
+    ) -> Result<()>;
+
+    /// The label sets of the streams matching `matchers` with a record in the range.
+    fn log_streams(
+        &self,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<Labels>>;
+
+    /// Stream label names of streams matching `matchers` (all streams when empty), sorted.
+    fn log_label_names(
+        &self,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<String>>;
+
+    /// Values of stream label `name` among streams matching `matchers`, sorted.
+    fn log_label_values(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<String>>;
 }

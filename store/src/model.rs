@@ -1,9 +1,11 @@
 //! The data model every engine and every crate above the store shares.
 
 pub mod labels;
+pub mod log;
 pub mod matcher;
 pub mod sample;
 
 pub use labels::{Label, LabelSet, Labels};
+pub use log::{Direction, LineFilter, LogHit, LogRecord, LogSelect, LogStream};
 pub use matcher::{MatchOp, Matcher};
 pub use sample::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};

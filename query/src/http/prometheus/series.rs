@@ -14,13 +14,13 @@ use axum::Router;
 use lookout_store::{Labels, Matcher, Sample, SelectHints, TenantId};
 use serde_json::{json, Map, Value};
 
-use super::errors::success_with_warnings;
-use super::params::{Params, MAX_TIME, MIN_TIME};
 use super::selector::parse_all;
-use super::status::tenant;
-use super::{task, QueryState};
 use crate::budget::Budget;
 use crate::error::{Error, Result};
+use crate::http::errors::success_with_warnings;
+use crate::http::params::{Params, MAX_TIME, MIN_TIME};
+use crate::http::tenant;
+use crate::http::{task, QueryState};
 
 pub fn routes() -> Router<QueryState> {
     Router::new()

@@ -17,11 +17,11 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::json;
 
-use super::errors::success;
-use super::params::Params;
-use super::status::tenant;
-use super::QueryState;
 use crate::error::{Error, Result};
+use crate::http::errors::success;
+use crate::http::params::Params;
+use crate::http::tenant;
+use crate::http::QueryState;
 
 pub fn routes() -> Router<QueryState> {
     Router::new().route("/api/v1/metadata", get(metadata))

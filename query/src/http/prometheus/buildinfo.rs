@@ -17,8 +17,8 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::json;
 
-use super::errors::success;
-use super::QueryState;
+use crate::http::errors::success;
+use crate::http::QueryState;
 
 /// The Prometheus release whose HTTP API and PromQL this server follows.
 pub const PROMETHEUS_VERSION: &str = "3.5.0";

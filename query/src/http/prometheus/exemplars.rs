@@ -13,10 +13,10 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::json;
 
-use super::errors::success;
-use super::params::{Params, MAX_TIME, MIN_TIME};
-use super::QueryState;
 use crate::error::{Error, Result};
+use crate::http::errors::success;
+use crate::http::params::{Params, MAX_TIME, MIN_TIME};
+use crate::http::QueryState;
 
 pub fn routes() -> Router<QueryState> {
     Router::new().route("/api/v1/query_exemplars", get(exemplars).post(exemplars))

@@ -7,22 +7,16 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use lookout_store::TenantId;
 use serde_json::json;
 
-use super::errors::success;
-use super::QueryState;
 use crate::error::{Error, Result};
+use crate::http::errors::success;
+use crate::http::{tenant, QueryState};
 
 pub fn routes() -> Router<QueryState> {
     Router::new()
         .route("/api/v1/status/tsdb", get(tsdb_status))
         .route("/api/v1/admin/flush", post(flush))
-}
-
-pub(crate) fn tenant(st: &QueryState, headers: &HeaderMap) -> Result<TenantId> {
-    let org = headers.get("x-scope-orgid").and_then(|v| v.to_str().ok());
-    Ok(TenantId::from_request(st.multi_tenant, org)?)
 }
 
 fn name_values(v: &[(String, usize)]) -> serde_json::Value {

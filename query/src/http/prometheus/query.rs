@@ -15,14 +15,14 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
-use super::errors::{json_response, success};
-use super::format::{annotations, push_annotations, push_result};
-use super::params::Params;
-use super::status::tenant;
-use super::task;
-use super::QueryState;
 use crate::budget::Budget;
 use crate::error::{Error, Result};
+use crate::http::errors::{json_response, success};
+use crate::http::format::{annotations, push_annotations, push_result};
+use crate::http::params::Params;
+use crate::http::task;
+use crate::http::tenant;
+use crate::http::QueryState;
 use crate::promql::{Engine, QueryOutput, StoreQueryable, Value};
 use promql_parser::parser::Expr;
 
