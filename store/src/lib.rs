@@ -10,6 +10,7 @@
 pub mod clock;
 pub mod error;
 pub mod limits;
+mod logs;
 pub mod memory;
 pub mod metadata;
 pub mod metrics;

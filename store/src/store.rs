@@ -16,9 +16,10 @@ use parking_lot::{Mutex, RwLock};
 use crate::error::{Error, ErrorClass, Result};
 use crate::limits::{refused, Reason};
 use crate::metrics::{Tsdb, TsdbOptions};
-use crate::model::{Labels, Matcher, Sample};
+use crate::model::{Labels, LogHit, LogSelect, LogStream, Matcher, Sample};
 use crate::{
-    Append, BorrowedSeries, LabelPairs, SelectHints, Series, SeriesSamples, TenantId, TsdbStats,
+    Append, AppendLogs, BorrowedSeries, LabelPairs, ReadLogs, SelectHints, Series, SeriesSamples,
+    TenantId, TsdbStats,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -82,6 +83,8 @@ pub struct Store {
     opening: Mutex<()>,
     /// Held for the store's life so two processes never write one directory.
     _lock: fs::File,
+    /// Every tenant's logs.
+    logs: crate::logs::MemoryLogs,
 }
 
 impl Store {
@@ -120,6 +123,7 @@ impl Store {
             maintained: Mutex::new(HashMap::new()),
             opening: Mutex::new(()),
             _lock: lock,
+            logs: Default::default(),
         })
     }
 
@@ -527,6 +531,75 @@ impl Append for Store {
         let views: Vec<(&LabelPairs, &[Sample])> =
             batch.iter().map(|s| (s.labels, s.samples)).collect();
         db.append_views(&views)
+    }
+}
+
+impl AppendLogs for Store {
+    fn append_logs(&self, tenant: &TenantId, batch: &[LogStream]) -> Result<()> {
+        self.logs.append(tenant, batch)
+    }
+}
+
+impl ReadLogs for Store {
+    fn select_logs(
+        &self,
+        tenant: &TenantId,
+        sel: &LogSelect,
+        f: &mut dyn FnMut(LogHit) -> bool,
+    ) -> Result<()> {
+        self.logs.select(tenant, sel, f)
+    }
+
+    fn log_streams(
+        &self,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<Labels>> {
+        Ok(self
+            .logs
+            .streams(tenant, matchers, start_ns, end_ns)
+            .into_iter()
+            .map(|l| (*l).clone())
+            .collect())
+    }
+
+    fn log_label_names(
+        &self,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<String>> {
+        let mut names: Vec<String> = self
+            .logs
+            .streams(tenant, matchers, start_ns, end_ns)
+            .iter()
+            .flat_map(|l| l.iter().map(|l| l.name.clone()).collect::<Vec<_>>())
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    fn log_label_values(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<String>> {
+        let mut values: Vec<String> = self
+            .logs
+            .streams(tenant, matchers, start_ns, end_ns)
+            .iter()
+            .filter_map(|l| l.get(name).map(str::to_string))
+            .collect();
+        values.sort();
+        values.dedup();
+        Ok(values)
     }
 }
 
