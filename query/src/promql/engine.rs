@@ -122,6 +122,13 @@ impl Engine {
     /// query longer or deeper than the engine's limits is refused before the parser sees
     /// it (the parser recurses per level of nesting).
     pub fn parse(&self, query: &str) -> Result<Expr> {
+        self.check_text(query)?;
+        super::eval::parse(query)
+    }
+
+    /// The refusals [`Engine::parse`] makes before parsing (length, then a one-pass bound
+    /// on the nesting depth): cheap enough to run on the request's own thread.
+    pub fn check_text(&self, query: &str) -> Result<()> {
         if query.len() > self.opts.max_length {
             crate::metrics::record_too_complex();
             return Err(Error::BadData(format!(
@@ -139,7 +146,7 @@ impl Engine {
                 self.opts.max_depth
             )));
         }
-        super::eval::parse(query)
+        Ok(())
     }
 
     /// A budget for one query under this engine's timeout and memory limit, starting now.

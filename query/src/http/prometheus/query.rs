@@ -161,7 +161,9 @@ fn request(st: &QueryState, p: &Params, span: Span) -> Result<Request> {
 
 async fn execute(st: QueryState, headers: &HeaderMap, req: Request) -> Result<Response> {
     let tenant = tenant(&st, headers)?;
-    let expr = req.engine.parse(&req.text).map_err(query_param_error)?;
+    // Cheap refusals first, here; parsing itself runs on a (niced) query thread like the
+    // evaluation, so a flood of large queries competes with ingestion only as queries do.
+    req.engine.check_text(&req.text).map_err(query_param_error)?;
     let budget = Budget::new(
         req.received,
         req.engine.opts.timeout,
@@ -172,6 +174,7 @@ async fn execute(st: QueryState, headers: &HeaderMap, req: Request) -> Result<Re
         tenant,
     };
     let body = task::run(&st, budget, "expression evaluation", move |b| {
+        let expr = req.engine.parse(&req.text).map_err(query_param_error)?;
         let started = Instant::now();
         let out = evaluate(&req, &storage, &expr, b)?;
         let stats = req.stats.then(|| Stats {
