@@ -163,7 +163,9 @@ async fn execute(st: QueryState, headers: &HeaderMap, req: Request) -> Result<Re
     let tenant = tenant(&st, headers)?;
     // Cheap refusals first, here; parsing itself runs on a (niced) query thread like the
     // evaluation, so a flood of large queries competes with ingestion only as queries do.
-    req.engine.check_text(&req.text).map_err(query_param_error)?;
+    req.engine
+        .check_text(&req.text)
+        .map_err(query_param_error)?;
     let budget = Budget::new(
         req.received,
         req.engine.opts.timeout,
