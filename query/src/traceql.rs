@@ -1,5 +1,6 @@
-//! TraceQL, Tempo's trace query language: the parser (this module) and, as the span
-//! store lands, its evaluator. No maintained Rust crate parses TraceQL, so the lexer and
+//! TraceQL, Tempo's trace query language: the parser and the search evaluator over one
+//! trace at a time (`eval`, `trace`, `value`); metrics functions are parsed, and answered
+//! once the span store lands. No maintained Rust crate parses TraceQL, so the lexer and
 //! a recursive-descent parser are written here, following the grammar and operator
 //! precedence of Tempo's `pkg/traceql` (its yacc grammar, read for the facts, not copied).
 //!
@@ -10,8 +11,11 @@
 //! ```
 
 pub mod ast;
+pub mod eval;
 pub mod lexer;
 pub mod parser;
+pub mod trace;
+pub mod value;
 
 use std::fmt;
 
