@@ -4,6 +4,7 @@ pub mod labels;
 pub mod log;
 pub mod matcher;
 pub mod sample;
+pub mod span;
 
 pub use labels::{Label, LabelSet, Labels};
 pub use log::{Direction, LineFilter, LogHit, LogRecord, LogSelect, LogStream};
