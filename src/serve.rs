@@ -133,6 +133,7 @@ async fn serve(
             cfg.query.nice,
         )
         .context("cannot start the query threads")?,
+        traces: store.clone(),
     });
     let self_metrics = SelfMetrics::new(store.clone(), scrape.clone());
     let listener = tokio::net::TcpListener::bind(&cfg.listen)

@@ -1,5 +1,5 @@
 //! HTTP APIs in the shapes Grafana's datasources expect, one module per API family
-//! (`prometheus/`; `loki/` and `tempo/` join it), sharing what every family needs: parameter
+//! (`prometheus/`, `tempo/`; `loki/` joins them), sharing what every family needs: parameter
 //! parsing (`params`), the error-to-status mapping (`errors`), the tenant of a request, and
 //! running read work admitted and under a budget (`task`).
 
@@ -8,6 +8,7 @@ pub mod format;
 pub mod params;
 pub mod prometheus;
 pub mod task;
+pub mod tempo;
 
 use std::sync::Arc;
 
@@ -32,6 +33,8 @@ pub struct QueryState {
     pub config: Arc<buildinfo::ConfigStatus>,
     /// How many queries evaluate and wait at once.
     pub admission: Arc<crate::admission::Admission>,
+    /// Traces, for the Tempo API.
+    pub traces: Arc<dyn lookout_store::ReadSpans>,
 }
 
 /// The tenant a request reads: `X-Scope-OrgID` with multi-tenancy, `default` without.
@@ -41,5 +44,7 @@ pub(crate) fn tenant(st: &QueryState, headers: &HeaderMap) -> Result<TenantId> {
 }
 
 pub fn router(state: QueryState) -> Router {
-    prometheus::routes().with_state(state)
+    prometheus::routes()
+        .merge(tempo::routes())
+        .with_state(state)
 }

@@ -16,6 +16,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod model;
 pub mod tenant;
+mod traces;
 pub mod wal;
 
 mod store;
@@ -148,4 +149,88 @@ pub trait ReadLogs: Send + Sync {
         start_ns: i64,
         end_ns: i64,
     ) -> Result<Vec<String>>;
+}
+
+/// What a trace scan reads: traces with a span starting in `[start_ns, end_ns)`, newest
+/// first, until the reader stops or `cancel` is set.
+#[derive(Debug, Clone, Default)]
+pub struct TraceSelect {
+    pub start_ns: i64,
+    pub end_ns: i64,
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl TraceSelect {
+    pub fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+/// Attribute names seen in a time range, per scope.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpanAttributeNames {
+    pub resource: Vec<String>,
+    pub span: Vec<String>,
+    pub event: Vec<String>,
+    pub link: Vec<String>,
+    pub instrumentation: Vec<String>,
+}
+
+/// Where an attribute lives, for value lookups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanAttributeScope {
+    Resource,
+    Span,
+    Event,
+    Link,
+    Instrumentation,
+}
+
+/// Anything that takes spans: the local store, or the agent's forwarder.
+pub trait AppendSpans: Send + Sync {
+    /// Appends spans. When this returns `Ok`, they are durable against a process crash.
+    fn append_spans(&self, tenant: &TenantId, batch: &[model::span::ResourceSpans]) -> Result<()>;
+}
+
+/// Reads a tenant's traces.
+pub trait ReadSpans: Send + Sync {
+    /// Every span of a trace with a span in `[start_ns, end_ns)` (the whole trace, not only
+    /// the spans in the range), grouped by resource and scope; empty when there is none.
+    fn trace_by_id(
+        &self,
+        tenant: &TenantId,
+        id: &model::span::TraceId,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<model::span::ResourceSpans>>;
+
+    /// Calls `f` with each trace of `sel` (all its spans), newest first, until `f`
+    /// returns `false`.
+    fn scan_traces(
+        &self,
+        tenant: &TenantId,
+        sel: &TraceSelect,
+        f: &mut dyn FnMut(Vec<model::span::ResourceSpans>) -> bool,
+    ) -> Result<()>;
+
+    /// Attribute names of spans in the range, per scope, sorted.
+    fn span_attribute_names(
+        &self,
+        tenant: &TenantId,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<SpanAttributeNames>;
+
+    /// Distinct values of an attribute in the range, at most `limit` (0: all).
+    fn span_attribute_values(
+        &self,
+        tenant: &TenantId,
+        scope: SpanAttributeScope,
+        name: &str,
+        start_ns: i64,
+        end_ns: i64,
+        limit: usize,
+    ) -> Result<Vec<model::span::AttrValue>>;
 }

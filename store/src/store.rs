@@ -16,10 +16,12 @@ use parking_lot::{Mutex, RwLock};
 use crate::error::{Error, ErrorClass, Result};
 use crate::limits::{refused, Reason};
 use crate::metrics::{Tsdb, TsdbOptions};
+use crate::model::span::{AttrValue, ResourceSpans, TraceId};
 use crate::model::{Labels, LogHit, LogSelect, LogStream, Matcher, Sample};
 use crate::{
-    Append, AppendLogs, BorrowedSeries, LabelPairs, ReadLogs, SelectHints, Series, SeriesSamples,
-    TenantId, TsdbStats,
+    Append, AppendLogs, AppendSpans, BorrowedSeries, LabelPairs, ReadLogs, ReadSpans, SelectHints,
+    Series, SeriesSamples, SpanAttributeNames, SpanAttributeScope, TenantId, TraceSelect,
+    TsdbStats,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -85,6 +87,8 @@ pub struct Store {
     _lock: fs::File,
     /// Every tenant's logs.
     logs: crate::logs::MemoryLogs,
+    /// Every tenant's traces.
+    traces: crate::traces::MemoryTraces,
 }
 
 impl Store {
@@ -124,6 +128,7 @@ impl Store {
             opening: Mutex::new(()),
             _lock: lock,
             logs: Default::default(),
+            traces: Default::default(),
         })
     }
 
@@ -600,6 +605,56 @@ impl ReadLogs for Store {
         values.sort();
         values.dedup();
         Ok(values)
+    }
+}
+
+impl AppendSpans for Store {
+    fn append_spans(&self, tenant: &TenantId, batch: &[ResourceSpans]) -> Result<()> {
+        self.traces.append(tenant, batch)
+    }
+}
+
+impl ReadSpans for Store {
+    fn trace_by_id(
+        &self,
+        tenant: &TenantId,
+        id: &TraceId,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<ResourceSpans>> {
+        Ok(self.traces.trace_by_id(tenant, id, start_ns, end_ns))
+    }
+
+    fn scan_traces(
+        &self,
+        tenant: &TenantId,
+        sel: &TraceSelect,
+        f: &mut dyn FnMut(Vec<ResourceSpans>) -> bool,
+    ) -> Result<()> {
+        self.traces.scan(tenant, sel, f)
+    }
+
+    fn span_attribute_names(
+        &self,
+        tenant: &TenantId,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<SpanAttributeNames> {
+        Ok(self.traces.attribute_names(tenant, start_ns, end_ns))
+    }
+
+    fn span_attribute_values(
+        &self,
+        tenant: &TenantId,
+        scope: SpanAttributeScope,
+        name: &str,
+        start_ns: i64,
+        end_ns: i64,
+        limit: usize,
+    ) -> Result<Vec<AttrValue>> {
+        Ok(self
+            .traces
+            .attribute_values(tenant, scope, name, start_ns, end_ns, limit))
     }
 }
 

@@ -123,6 +123,40 @@ impl Search {
         out
     }
 
+    /// The values field `f` takes on span `i`: one, or one per event (link) for event
+    /// (link) fields; missing values left out.
+    pub fn field_values(&self, f: &FieldExpr, t: &TraceView<'_>, i: usize) -> Vec<Value<'static>> {
+        let span = t.spans[i].span;
+        let events: Vec<Option<usize>> = if reads_scope(f, AttributeScope::Event) {
+            (0..span.events.len()).map(Some).collect()
+        } else {
+            vec![None]
+        };
+        let links: Vec<Option<usize>> = if reads_scope(f, AttributeScope::Link) {
+            (0..span.links.len()).map(Some).collect()
+        } else {
+            vec![None]
+        };
+        let mut out = Vec::new();
+        for &event in &events {
+            for &link in &links {
+                let v = self.field(
+                    f,
+                    t,
+                    Ctx {
+                        span: i,
+                        event,
+                        link,
+                    },
+                );
+                if v != Value::Nil {
+                    out.push(v.into_owned());
+                }
+            }
+        }
+        out
+    }
+
     fn pipeline(&self, p: &Pipeline, t: &TraceView<'_>, within: Option<&[bool]>) -> Vec<Spanset> {
         let mut sets = self.spanset(&p.source, t, within);
         for stage in &p.stages {
