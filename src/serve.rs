@@ -116,6 +116,11 @@ async fn serve(
         },
         max_body_bytes: cfg.limits.max_body_size.0 as usize,
     });
+    let zipkin = lookout_collector::zipkin::router(lookout_collector::zipkin::ZipkinState {
+        sink: store.clone(),
+        multi_tenant: cfg.multi_tenant,
+        max_body_bytes: cfg.limits.max_body_size.0 as usize,
+    });
     let scrape = lookout_collector::scrape::Manager::with_clock(store.clone(), clock);
     let config_status = ConfigStatus::new(match &config_path {
         Some(p) => std::fs::read_to_string(p).unwrap_or_default(),
@@ -161,6 +166,7 @@ async fn serve(
         .route("/-/healthy", get(|| async { "Lookout is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Lookout is Ready.\n" }))
         .merge(ingest)
+        .merge(zipkin)
         .merge(query)
         .merge(lookout_ui::router())
         .layer(axum::middleware::from_fn_with_state(

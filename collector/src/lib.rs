@@ -8,6 +8,7 @@ pub mod http;
 pub mod metrics;
 pub mod remote_write;
 pub mod scrape;
+pub mod zipkin;
 
 pub use error::{Error, Result};
 pub use http::{router, IngestState};
