@@ -21,6 +21,7 @@ mod search;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -113,6 +114,17 @@ pub struct LogStats {
     pub partition_bytes: u64,
     pub wal_bytes: u64,
     pub wal_segments: u64,
+    /// Since open: partitions a read searched, and stored lines it fetched and checked
+    /// (what a limit saves shows here).
+    pub partitions_searched: u64,
+    pub lines_fetched: u64,
+}
+
+/// What reads cost, counted since open.
+#[derive(Default)]
+pub(crate) struct ReadCounters {
+    pub partitions: std::sync::atomic::AtomicU64,
+    pub lines: std::sync::atomic::AtomicU64,
 }
 
 /// Lines in memory and the one lingering failed commit.
@@ -136,6 +148,7 @@ pub(crate) struct LogEngine {
     writer: Mutex<Option<(i64, IndexWriter<TantivyDocument>)>>,
     /// Streams by labels, so each appended record shares one allocation.
     streams: Mutex<HashMap<Labels, Arc<Stream>>>,
+    counters: ReadCounters,
 }
 
 impl Engine for LogEngine {
@@ -234,6 +247,7 @@ impl LogEngine {
             partitions: RwLock::new(partitions),
             writer: Mutex::new(None),
             streams: Mutex::new(interned),
+            counters: ReadCounters::default(),
         })
     }
 
@@ -544,7 +558,7 @@ impl LogEngine {
                 }
                 true
             };
-            if !search::search_partition(&p, &q, want, &mut emit)? || stopped {
+            if !search::search_partition(&p, &q, want, &self.counters, &mut emit)? || stopped {
                 return Ok(());
             }
         }
@@ -632,6 +646,8 @@ impl LogEngine {
         let (wal_bytes, wal_segments) = self.wal.lock().disk_usage();
         s.wal_bytes = wal_bytes;
         s.wal_segments = wal_segments as u64;
+        s.partitions_searched = self.counters.partitions.load(Ordering::Relaxed);
+        s.lines_fetched = self.counters.lines.load(Ordering::Relaxed);
         s
     }
 }

@@ -15,6 +15,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::ops::Bound;
+use std::sync::atomic::Ordering as AtomicOrdering;
 use std::sync::Arc;
 
 use tantivy::collector::{Count, TopDocs};
@@ -27,6 +28,7 @@ use super::filter::{filter_needs, Filter, Need};
 use super::head::stream_matches;
 use super::partition::Partition;
 use super::schema::{self, Fields, LONG_TOKEN};
+use super::ReadCounters;
 use crate::error::{Error, Result};
 use crate::model::{Direction, Labels, LogHit, LogSelect, Matcher};
 
@@ -188,6 +190,7 @@ pub(super) fn search_partition(
     p: &Partition,
     q: &Compiled<'_>,
     want: usize,
+    counters: &ReadCounters,
     emit: &mut dyn FnMut(LogHit) -> bool,
 ) -> Result<bool> {
     let sel = q.sel;
@@ -214,6 +217,7 @@ pub(super) fn search_partition(
     if searcher.num_docs() == 0 {
         return Ok(true);
     }
+    counters.partitions.fetch_add(1, AtomicOrdering::Relaxed);
     let known = p.streams.read().clone();
     let mut stream_of = StreamOf {
         searcher: &searcher,
@@ -264,6 +268,7 @@ pub(super) fn search_partition(
             boundary = b;
         }
         let n = cands.len();
+        counters.lines.fetch_add(n as u64, AtomicOrdering::Relaxed);
         let mut hits = Vec::with_capacity(n);
         for (ts, addr) in cands {
             if sel.cancelled() {
