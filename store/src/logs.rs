@@ -328,7 +328,6 @@ impl LogEngine {
             st.frozen = Some((head.clone(), seg));
             (head, seg)
         };
-        let _bulk = crate::memory::Hint::bulk_write();
         self.write_head(writer, &head, seg)?;
         self.state.write().frozen = None;
         self.wal.lock().truncate_before(seg)

@@ -14,7 +14,7 @@
 use regex::Regex;
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
 
-use super::schema::{tokens, truncate, MAX_TOKEN_BYTES};
+use super::schema::{is_unindexed, tokens, truncate, MAX_TOKEN_BYTES};
 use crate::error::{Error, Result};
 use crate::model::LineFilter;
 
@@ -82,6 +82,10 @@ pub(crate) fn substring_needs(s: &str) -> Vec<Need> {
     let mut out = Vec::new();
     for (from, to) in tokens(s) {
         let t = &s[from..to];
+        // A number is not indexed, and a partial token of digits may be part of one.
+        if is_unindexed(t) {
+            continue;
+        }
         let (open_left, open_right) = (from == 0, to == s.len());
         let need = match (open_left, open_right) {
             (false, false) => Need::Term(truncate(t, MAX_TOKEN_BYTES).to_string()),
@@ -166,7 +170,7 @@ mod tests {
     fn substrings_need_whole_tokens_inside_and_partial_ones_at_the_edges() {
         assert_eq!(
             substring_needs("connection refused to 10.0"),
-            [t("refused"), t("to"), t("10")]
+            [t("refused"), t("to")]
         );
         // The suffix "ion" would walk the dictionary; the prefix is enough.
         assert_eq!(

@@ -139,8 +139,18 @@ pub(crate) fn tokens(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
     })
 }
 
+/// Whether a token is left out of the index: numbers (ASCII digits only) are most of a log's
+/// distinct tokens (counters, ports, timestamps, IP octets) and a poor way to find a line;
+/// leaving them out roughly halves the index. A filter then never requires one
+/// (`filter.rs`); any token with a letter in it is indexed.
+#[inline]
+pub(crate) fn is_unindexed(token: &str) -> bool {
+    token.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The line tokenizer: runs of letters, digits and `_`, case kept (a `|=` filter is
-/// case-sensitive), long tokens cut (see [`MAX_TOKEN_BYTES`]).
+/// case-sensitive), numbers left out ([`is_unindexed`]), long tokens cut (see
+/// [`MAX_TOKEN_BYTES`]).
 #[derive(Clone, Default)]
 pub(crate) struct LineTokenizer;
 
@@ -172,7 +182,13 @@ impl TokenStream for LineTokens<'_> {
             return false;
         }
         self.token.text.clear();
-        match self.tokens.next() {
+        let next = loop {
+            match self.tokens.next() {
+                Some((from, to)) if is_unindexed(&self.text[from..to]) => continue,
+                other => break other,
+            }
+        };
+        match next {
             Some((from, to)) => {
                 let t = &self.text[from..to];
                 if t.len() > MAX_TOKEN_BYTES {
@@ -257,7 +273,7 @@ mod tests {
     fn tokens_are_runs_of_word_chars_and_long_ones_are_cut_and_marked() {
         assert_eq!(
             token_texts("GET /api/v1?id=0x1F_a ok, Été 10.0.0.1"),
-            ["GET", "api", "v1", "id", "0x1F_a", "ok", "Été", "10", "0", "0", "1"]
+            ["GET", "api", "v1", "id", "0x1F_a", "ok", "Été"]
         );
         assert!(token_texts("").is_empty());
         assert!(token_texts(" ,;").is_empty());
