@@ -77,6 +77,7 @@ fn store_options(cfg: &Config, clock: Clock) -> StoreOptions {
             ..Default::default()
         },
         tenants: cfg.limits.tenant_limits(),
+        ..Default::default()
     }
 }
 

@@ -42,6 +42,13 @@ pub enum Error {
         #[source]
         source: parquet::errors::ParquetError,
     },
+    #[error("log index error {what} in {path}: {source}")]
+    Index {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: tantivy::TantivyError,
+    },
     #[error("arrow error: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
     #[error("invalid regular expression {pattern:?}: {source}")]
@@ -73,6 +80,12 @@ impl Error {
             Error::LimitExceeded(_) => ErrorClass::LimitExceeded,
             Error::ShuttingDown | Error::Locked(_) => ErrorClass::Unavailable,
             Error::Io { .. } => ErrorClass::Unavailable,
+            Error::Index { source, .. } => match source {
+                tantivy::TantivyError::IoError(_) | tantivy::TantivyError::LockFailure(..) => {
+                    ErrorClass::Unavailable
+                }
+                _ => ErrorClass::Internal,
+            },
             Error::Corrupt { .. } | Error::Parquet { .. } | Error::Arrow(_) => ErrorClass::Internal,
             Error::Refused { class, .. } => *class,
         }
@@ -84,6 +97,14 @@ impl Error {
             Error::Refused { rejected, .. } => rejected,
             _ => &[],
         }
+    }
+
+    pub(crate) fn index(
+        what: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(tantivy::TantivyError) -> Error {
+        let path = path.into();
+        move |source| Error::Index { what, path, source }
     }
 
     pub(crate) fn io(

@@ -8,6 +8,7 @@
 //! HTTP, PromQL or scraping; nothing outside it sees WAL segments, chunks or Parquet files.
 
 pub mod clock;
+mod engine;
 pub mod error;
 pub mod limits;
 mod logs;
@@ -24,13 +25,14 @@ mod store;
 pub use clock::Clock;
 pub use error::{Error, ErrorClass, Result};
 pub use limits::{Reason, SeriesLimits};
+pub use logs::{LogOptions, LogStats, PartitionStats, LOG_FORMAT_VERSION};
 pub use metadata::{MetadataSource, MetricMetadata};
 pub use metrics::stats::TsdbStats;
 pub use model::{
     Direction, Label, LabelSet, Labels, LineFilter, LogHit, LogRecord, LogSelect, LogStream,
     MatchOp, Matcher, Sample,
 };
-pub use store::{Store, StoreOptions, TenantLimits};
+pub use store::{Store, StoreOptions, TenantLimits, TenantStats};
 pub use tenant::TenantId;
 
 /// Samples for one series in a write batch.

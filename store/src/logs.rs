@@ -1,134 +1,571 @@
-//! The log engine. For now an in-memory stand-in that keeps each tenant's streams in
-//! maps and scans them: it honours the whole log contract (matchers, time range, exact
-//! line filters, direction, limit, cancellation) so ingest and LogQL can be built and
-//! tested end to end while the durable tantivy engine (`logs/` partitions, WAL, retention)
-//! replaces it behind the same [`crate::AppendLogs`] / [`crate::ReadLogs`] contract.
-//! Nothing here survives a restart.
+//! The log engine: one tenant's logs in tantivy indexes, one per time partition, fed
+//! through a WAL.
+//!
+//! Write path: an append is logged to the WAL (so it survives a crash once acknowledged),
+//! then kept in the head, which every read scans, so a line is searchable as soon as its
+//! append returns. When the head holds `commit_bytes` or is `commit_interval` old (and at
+//! every maintenance round) it is committed: its lines go into the partitions their
+//! timestamps fall in (created as needed, so lines of any age are accepted), each
+//! partition commit recording the WAL segment before which it holds everything, and the
+//! WAL is truncated. One index writer is open per tenant at a time (`writer_heap` bytes),
+//! so memory does not grow with the number of partitions written.
+//!
+//! Read path: `search.rs`. Layout on disk: `store/FORMAT.md`, "Logs".
 
-use std::collections::HashMap;
+mod filter;
+mod head;
+mod partition;
+mod schema;
+mod search;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use parking_lot::RwLock;
-use regex::Regex;
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+use tantivy::{IndexWriter, TantivyDocument};
 
+use self::head::{Head, Stream};
+use self::partition::{Partition, META_FILE};
+use self::search::{cmp_hits, Compiled};
+use crate::clock::Clock;
+use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::model::{
-    Direction, Labels, LineFilter, LogHit, LogRecord, LogSelect, LogStream, Matcher,
-};
-use crate::tenant::TenantId;
+use crate::model::{Direction, Labels, LogHit, LogSelect, LogStream, Matcher};
+use crate::wal::{Record, Wal, WalOptions};
 
-/// One tenant's streams: labels to records sorted by time.
-type Streams = HashMap<Arc<Labels>, Vec<LogRecord>>;
+pub use self::schema::FORMAT_VERSION as LOG_FORMAT_VERSION;
 
-/// Every tenant's streams, in memory.
-#[derive(Default)]
-pub(crate) struct MemoryLogs {
-    tenants: RwLock<HashMap<TenantId, Streams>>,
+const NS_PER_MS: i64 = 1_000_000;
+const DAY_NS: i64 = 86_400 * 1_000_000_000;
+
+/// The log engine's knobs.
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// Length of a time partition, ns (one day by default; see FORMAT.md).
+    pub partition: i64,
+    /// The head is committed once it holds this many bytes of lines...
+    pub commit_bytes: usize,
+    /// ... or its oldest line is this old, ms.
+    pub commit_interval: i64,
+    /// Indexing memory of the tenant's one index writer, bytes (tantivy's floor is 15 MB).
+    pub writer_heap: usize,
+    /// Set from the metrics options when the tenant opens ([`LogOptions::inherit`]):
+    /// partitions wholly older than this before the clock's now are dropped, ms (0: keep).
+    pub retention_time: i64,
+    /// Oldest partitions are dropped while partitions and WAL exceed this (0: no limit).
+    pub retention_size: u64,
+    pub clock: Clock,
+    pub wal: WalOptions,
 }
 
-/// A compiled line filter.
-enum Filter {
-    Contains(String, bool),
-    Regex(Regex, bool),
-}
-
-impl Filter {
-    fn compile(f: &LineFilter) -> Result<Filter> {
-        let re = |p: &str| {
-            Regex::new(p).map_err(|source| Error::Regex {
-                pattern: p.to_string(),
-                source,
-            })
-        };
-        Ok(match f {
-            LineFilter::Contains(s) => Filter::Contains(s.clone(), true),
-            LineFilter::NotContains(s) => Filter::Contains(s.clone(), false),
-            LineFilter::Regex(p) => Filter::Regex(re(p)?, true),
-            LineFilter::NotRegex(p) => Filter::Regex(re(p)?, false),
-        })
-    }
-
-    fn keeps(&self, line: &str) -> bool {
-        match self {
-            Filter::Contains(s, want) => line.contains(s.as_str()) == *want,
-            Filter::Regex(r, want) => r.is_match(line) == *want,
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            partition: DAY_NS,
+            commit_bytes: 16 << 20,
+            commit_interval: 10_000,
+            writer_heap: 32 << 20,
+            retention_time: 0,
+            retention_size: 0,
+            clock: Clock::system(),
+            wal: WalOptions::default(),
         }
     }
 }
 
-fn stream_matches(labels: &Labels, matchers: &[Matcher]) -> bool {
-    matchers
-        .iter()
-        .all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
+impl LogOptions {
+    /// These options with the clock and retention of the tenant's metrics
+    /// (`retention.time`, `retention.size` apply to each engine).
+    pub(crate) fn inherit(mut self, tsdb: &crate::metrics::TsdbOptions) -> LogOptions {
+        self.retention_time = tsdb.retention_time;
+        self.retention_size = tsdb.retention_size;
+        self.clock = tsdb.clock.clone();
+        self
+    }
 }
 
-impl MemoryLogs {
-    pub(crate) fn append(&self, tenant: &TenantId, batch: &[LogStream]) -> Result<()> {
-        let mut tenants = self.tenants.write();
-        let streams = tenants.entry(tenant.clone()).or_default();
-        for s in batch {
-            if s.records.is_empty() {
+/// Figures about one partition.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PartitionStats {
+    pub start_ns: i64,
+    pub end_ns: i64,
+    pub lines: u64,
+    pub bytes: u64,
+    pub streams: u64,
+}
+
+/// Figures about a tenant's logs (status endpoints, `/metrics`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LogStats {
+    /// Lines committed to partitions plus lines in the head.
+    pub lines: u64,
+    /// Lines not committed yet.
+    pub head_lines: u64,
+    /// Line and metadata bytes in the head.
+    pub head_bytes: u64,
+    /// Distinct streams across partitions and head.
+    pub streams: u64,
+    pub partitions: Vec<PartitionStats>,
+    /// Bytes of partition files.
+    pub partition_bytes: u64,
+    pub wal_bytes: u64,
+    pub wal_segments: u64,
+    /// Since open: partitions a read searched, and stored lines it fetched and checked
+    /// (what a limit saves shows here).
+    pub partitions_searched: u64,
+    pub lines_fetched: u64,
+}
+
+/// What reads cost, counted since open.
+#[derive(Default)]
+pub(crate) struct ReadCounters {
+    pub partitions: std::sync::atomic::AtomicU64,
+    pub lines: std::sync::atomic::AtomicU64,
+}
+
+/// Lines in memory and the one lingering failed commit.
+#[derive(Default)]
+struct State {
+    head: Head,
+    /// A head being committed (or whose commit failed), with the WAL segment before which
+    /// its lines are; still read until its lines are in the partitions.
+    frozen: Option<(Arc<Head>, u64)>,
+}
+
+pub(crate) struct LogEngine {
+    dir: PathBuf,
+    opts: LogOptions,
+    wal: Mutex<Wal>,
+    state: RwLock<State>,
+    /// By start time; their ranges never overlap.
+    partitions: RwLock<BTreeMap<i64, Arc<Partition>>>,
+    /// The tenant's one index writer and the partition it writes; holding the lock is
+    /// what serializes commits.
+    writer: Mutex<Option<(i64, IndexWriter<TantivyDocument>)>>,
+    /// Streams by labels, so each appended record shares one allocation.
+    streams: Mutex<HashMap<Labels, Arc<Stream>>>,
+    counters: ReadCounters,
+}
+
+impl Engine for LogEngine {
+    fn name(&self) -> &'static str {
+        "logs"
+    }
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+    fn maintain(&self) -> Result<()> {
+        self.commit()?;
+        self.apply_retention()?;
+        self.wal.lock().sync()
+    }
+    fn flush(&self) -> Result<()> {
+        self.commit()?;
+        // Let background merges finish so a close leaves a tidy index.
+        if let Some((_, w)) = self.writer.lock().take() {
+            w.wait_merging_threads()
+                .map_err(Error::index("finishing log index merges", &self.dir))?;
+        }
+        Ok(())
+    }
+    fn sync(&self) -> Result<()> {
+        self.wal.lock().sync()
+    }
+}
+
+impl LogEngine {
+    /// Opens (creating) the engine in `dir`: its partitions, then the WAL, replaying into
+    /// the head every line no partition has committed yet.
+    pub(crate) fn open(dir: &Path, opts: LogOptions) -> Result<LogEngine> {
+        if opts.partition <= 0 {
+            return Err(Error::BadInput(format!(
+                "log partition length must be positive, got {} ns",
+                opts.partition
+            )));
+        }
+        let pdir = dir.join("partitions");
+        fs::create_dir_all(&pdir)
+            .map_err(Error::io("creating the log partitions directory", &pdir))?;
+        let mut partitions = BTreeMap::new();
+        for entry in fs::read_dir(&pdir)
+            .map_err(Error::io("listing log partitions", &pdir))?
+            .flatten()
+        {
+            let path = entry.path();
+            if !path.is_dir() {
                 continue;
             }
-            let recs = streams.entry(Arc::new(s.labels.clone())).or_default();
-            recs.extend(s.records.iter().cloned());
-            recs.sort_by_key(|r| r.ts_ns);
+            if !path.join(META_FILE).exists() {
+                // An unfinished creation: its lines are still in the WAL.
+                tracing::warn!(dir = %path.display(), "removing an unfinished log partition");
+                fs::remove_dir_all(&path)
+                    .map_err(Error::io("removing an unfinished log partition", &path))?;
+                continue;
+            }
+            let p = Partition::open(&path)?;
+            partitions.insert(p.meta.start_ns, Arc::new(p));
+        }
+        let committed: Vec<(i64, i64, u64)> = partitions
+            .values()
+            .map(|p| Ok((p.meta.start_ns, p.meta.end_ns, p.wal_before()?)))
+            .collect::<Result<_>>()?;
+        let now = opts.clock.now_ms();
+        let mut head = Head::default();
+        let mut interned: HashMap<Labels, Arc<Stream>> = HashMap::new();
+        let mut skipped = 0u64;
+        let (wal, stats) = Wal::open_indexed(&dir.join("wal"), opts.wal.clone(), |seg, rec| {
+            let Record::Logs(streams) = rec else {
+                return Ok(());
+            };
+            for s in streams {
+                let stream = intern(&mut interned, &s.labels);
+                for r in s.records {
+                    let done = committed
+                        .iter()
+                        .any(|&(lo, hi, before)| lo <= r.ts_ns && r.ts_ns < hi && seg < before);
+                    if done {
+                        skipped += 1;
+                    } else {
+                        head.push(stream.clone(), r, now);
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        if stats.records > 0 {
+            tracing::info!(dir = %dir.display(), lines = stats.log_lines, already_committed = skipped, "log wal replayed");
+        }
+        Ok(LogEngine {
+            dir: dir.to_path_buf(),
+            opts,
+            wal: Mutex::new(wal),
+            state: RwLock::new(State { head, frozen: None }),
+            partitions: RwLock::new(partitions),
+            writer: Mutex::new(None),
+            streams: Mutex::new(interned),
+            counters: ReadCounters::default(),
+        })
+    }
+
+    /// Appends a batch: in the WAL when this returns, and searchable.
+    pub(crate) fn append(&self, batch: &[LogStream]) -> Result<()> {
+        let batch: Vec<LogStream> = batch
+            .iter()
+            .filter(|s| !s.records.is_empty())
+            .cloned()
+            .collect();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let streams: Vec<Arc<Stream>> = {
+            let mut interned = self.streams.lock();
+            batch
+                .iter()
+                .map(|s| intern(&mut interned, &s.labels))
+                .collect()
+        };
+        let now = self.opts.clock.now_ms();
+        let rec = [Record::Logs(batch)];
+        let (bytes, since) = {
+            let mut wal = self.wal.lock();
+            wal.log(&rec)?;
+            let [Record::Logs(batch)] = rec else {
+                unreachable!("built just above")
+            };
+            // Under the WAL lock, so the head holds exactly the lines of the segments since
+            // the last cut, in WAL order.
+            let mut st = self.state.write();
+            for (s, stream) in batch.into_iter().zip(streams) {
+                for r in s.records {
+                    st.head.push(stream.clone(), r, now);
+                }
+            }
+            (st.head.bytes, st.head.since_ms)
+        };
+        let due = bytes >= self.opts.commit_bytes
+            || now.saturating_sub(since) >= self.opts.commit_interval;
+        if due {
+            // Past four thresholds, writers wait for the commit (back-pressure); below,
+            // one that finds a commit running goes on.
+            if bytes >= self.opts.commit_bytes.saturating_mul(4) {
+                self.commit()?;
+            } else if let Some(mut w) = self.writer.try_lock() {
+                self.commit_locked(&mut w)?;
+            }
         }
         Ok(())
     }
 
-    pub(crate) fn select(
+    /// Commits the head into the partitions.
+    pub(crate) fn commit(&self) -> Result<()> {
+        let mut w = self.writer.lock();
+        self.commit_locked(&mut w)
+    }
+
+    fn commit_locked(
         &self,
-        tenant: &TenantId,
-        sel: &LogSelect,
-        f: &mut dyn FnMut(LogHit) -> bool,
+        writer: &mut Option<(i64, IndexWriter<TantivyDocument>)>,
     ) -> Result<()> {
-        let filters = sel
-            .filters
-            .iter()
-            .map(Filter::compile)
-            .collect::<Result<Vec<_>>>()?;
-        let mut hits: Vec<LogHit> = Vec::new();
-        {
-            let tenants = self.tenants.read();
-            let Some(streams) = tenants.get(tenant) else {
+        // A head whose commit failed goes first.
+        let pending = self.state.read().frozen.clone();
+        if let Some((head, seg)) = pending {
+            self.write_head(writer, &head, seg)?;
+            self.state.write().frozen = None;
+            self.wal.lock().truncate_before(seg)?;
+        }
+        let (head, seg) = {
+            let mut wal = self.wal.lock();
+            let mut st = self.state.write();
+            if st.head.is_empty() {
                 return Ok(());
-            };
-            for (labels, recs) in streams {
-                if !stream_matches(labels, &sel.matchers) {
-                    continue;
+            }
+            let seg = wal.cut_segment()?;
+            let head = Arc::new(std::mem::take(&mut st.head));
+            st.frozen = Some((head.clone(), seg));
+            (head, seg)
+        };
+        self.write_head(writer, &head, seg)?;
+        self.state.write().frozen = None;
+        self.wal.lock().truncate_before(seg)
+    }
+
+    /// Writes a frozen head's lines into their partitions, one commit per partition, each
+    /// recording `seg` (the WAL segment before which its lines are). A partition that
+    /// already recorded `seg` (a retried commit) is skipped.
+    fn write_head(
+        &self,
+        writer: &mut Option<(i64, IndexWriter<TantivyDocument>)>,
+        head: &Head,
+        seg: u64,
+    ) -> Result<()> {
+        let mut by_partition: BTreeMap<i64, (Arc<Partition>, Vec<usize>)> = BTreeMap::new();
+        for (i, (_, r)) in head.entries.iter().enumerate() {
+            let p = self.partition_for(r.ts_ns)?;
+            by_partition
+                .entry(p.meta.start_ns)
+                .or_insert_with(|| (p, Vec::new()))
+                .1
+                .push(i);
+        }
+        // Oldest first, so the newest partition's writer is the one left open.
+        for (start, (p, idx)) in by_partition {
+            if p.wal_before()? >= seg {
+                continue;
+            }
+            if writer.as_ref().is_none_or(|(s, _)| *s != start) {
+                if let Some((_, old)) = writer.take() {
+                    old.wait_merging_threads()
+                        .map_err(Error::index("finishing log index merges", &self.dir))?;
                 }
-                let from = recs.partition_point(|r| r.ts_ns < sel.start_ns);
-                let to = recs.partition_point(|r| r.ts_ns < sel.end_ns);
-                for r in &recs[from..to] {
-                    if sel.cancelled() {
-                        return Ok(());
+                *writer = Some((start, p.writer(self.opts.writer_heap)?));
+            }
+            let Some((_, w)) = writer.as_mut() else {
+                continue;
+            };
+            let f = p.fields;
+            let mut new_streams = Vec::new();
+            {
+                let known = p.streams.read();
+                for &i in &idx {
+                    let (s, r) = &head.entries[i];
+                    let mut doc = TantivyDocument::default();
+                    doc.add_i64(f.ts, r.ts_ns);
+                    doc.add_text(f.stream, &s.term);
+                    doc.add_text(f.line, &r.line);
+                    if !r.metadata.is_empty() {
+                        doc.add_bytes(f.meta, &schema::encode_meta(&r.metadata));
                     }
-                    if filters.iter().all(|f| f.keeps(&r.line)) {
-                        hits.push(LogHit {
-                            stream: labels.clone(),
-                            ts_ns: r.ts_ns,
-                            line: r.line.clone(),
-                            metadata: r.metadata.clone(),
-                        });
+                    w.add_document(doc)
+                        .map_err(Error::index("adding a line to a log partition", &p.dir))?;
+                    if !known.contains_key(&s.term) {
+                        new_streams.push(s.clone());
                     }
                 }
             }
+            let mut prepared = w
+                .prepare_commit()
+                .map_err(Error::index("committing a log partition", &p.dir))?;
+            prepared.set_payload(&seg.to_string());
+            prepared
+                .commit()
+                .map_err(Error::index("committing a log partition", &p.dir))?;
+            {
+                let mut known = p.streams.write();
+                for s in new_streams {
+                    known
+                        .entry(s.term.clone())
+                        .or_insert_with(|| s.labels.clone());
+                }
+            }
+            p.reload()?;
         }
-        match sel.direction {
-            Direction::Forward => hits.sort_by(|a, b| {
-                (a.ts_ns, a.stream.as_slice()).cmp(&(b.ts_ns, b.stream.as_slice()))
-            }),
-            Direction::Backward => hits.sort_by(|a, b| {
-                (b.ts_ns, b.stream.as_slice()).cmp(&(a.ts_ns, a.stream.as_slice()))
-            }),
+        Ok(())
+    }
+
+    /// The partition a line at `ts` goes in: the one covering it, or a new one aligned to
+    /// the partition length and cut where it would overlap a neighbour (the length may
+    /// have changed since the neighbour was made).
+    fn partition_for(&self, ts: i64) -> Result<Arc<Partition>> {
+        {
+            let parts = self.partitions.read();
+            if let Some((_, p)) = parts.range(..=ts).next_back() {
+                if p.contains(ts) {
+                    return Ok(p.clone());
+                }
+            }
         }
+        let mut parts = self.partitions.write();
+        let len = self.opts.partition;
+        let mut start = ts.div_euclid(len).saturating_mul(len);
+        let mut end = start.saturating_add(len);
+        if let Some((_, prev)) = parts.range(..=ts).next_back() {
+            if prev.contains(ts) {
+                return Ok(prev.clone());
+            }
+            start = start.max(prev.meta.end_ns);
+        }
+        if let Some((&next, _)) = parts.range(ts.saturating_add(1)..).next() {
+            end = end.min(next);
+        }
+        if end <= ts {
+            // Only at i64::MAX: the aligned range cannot hold it.
+            end = i64::MAX;
+        }
+        let dir = self.dir.join("partitions").join(start.to_string());
+        let p = Arc::new(Partition::create(&dir, start, end)?);
+        tracing::info!(dir = %dir.display(), start_ns = start, end_ns = end, "log partition created");
+        parts.insert(start, p.clone());
+        Ok(p)
+    }
+
+    /// Drops partitions wholly older than the retention time, then the oldest while the
+    /// engine's files exceed the retention size. Time is the store clock's, never the
+    /// newest line's.
+    fn apply_retention(&self) -> Result<()> {
+        let mut drop = BTreeSet::new();
+        let parts: Vec<Arc<Partition>> = self.partitions.read().values().cloned().collect();
+        if self.opts.retention_time > 0 {
+            let horizon = self
+                .opts
+                .clock
+                .now_ms()
+                .saturating_sub(self.opts.retention_time)
+                .saturating_mul(NS_PER_MS);
+            drop.extend(
+                parts
+                    .iter()
+                    .filter(|p| p.meta.end_ns <= horizon)
+                    .map(|p| p.meta.start_ns),
+            );
+        }
+        if self.opts.retention_size > 0 {
+            let (wal_bytes, _) = self.wal.lock().disk_usage();
+            let mut total: u64 = wal_bytes
+                + parts
+                    .iter()
+                    .filter(|p| !drop.contains(&p.meta.start_ns))
+                    .map(|p| p.disk_bytes())
+                    .sum::<u64>();
+            for p in &parts {
+                if total <= self.opts.retention_size {
+                    break;
+                }
+                if drop.insert(p.meta.start_ns) {
+                    total = total.saturating_sub(p.disk_bytes());
+                }
+            }
+        }
+        if drop.is_empty() {
+            return Ok(());
+        }
+        // The writer may be on a dropped partition: close it first.
+        let mut w = self.writer.lock();
+        if w.as_ref().is_some_and(|(s, _)| drop.contains(s)) {
+            if let Some((_, old)) = w.take() {
+                old.wait_merging_threads()
+                    .map_err(Error::index("finishing log index merges", &self.dir))?;
+            }
+        }
+        let mut map = self.partitions.write();
+        for start in drop {
+            if let Some(p) = map.remove(&start) {
+                tracing::info!(dir = %p.dir.display(), start_ns = p.meta.start_ns, end_ns = p.meta.end_ns, "retention drops log partition");
+                p.mark_obsolete();
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with each hit of `sel` in order: the head's merged into the partitions'.
+    pub(crate) fn select(&self, sel: &LogSelect, f: &mut dyn FnMut(LogHit) -> bool) -> Result<()> {
+        if sel.start_ns >= sel.end_ns {
+            return Ok(());
+        }
+        let (_, fields) = schema::schema();
+        let q = Compiled::new(sel, fields.line)?;
+        let dir = sel.direction;
         let limit = if sel.limit == 0 {
             usize::MAX
         } else {
             sel.limit
         };
-        for h in hits.into_iter().take(limit) {
+        let mut head_hits = Vec::new();
+        {
+            let st = self.state.read();
+            st.head.hits(sel, &q.filters, &mut head_hits);
+            if let Some((h, _)) = &st.frozen {
+                h.hits(sel, &q.filters, &mut head_hits);
+            }
+        }
+        head_hits.sort_by(|a, b| cmp_hits(a, b, dir));
+        head_hits.truncate(limit);
+        let mut head_hits = head_hits.into_iter().peekable();
+        let mut parts: Vec<Arc<Partition>> = self
+            .partitions
+            .read()
+            .values()
+            .filter(|p| p.overlaps(sel.start_ns, sel.end_ns))
+            .cloned()
+            .collect();
+        if dir == Direction::Backward {
+            parts.reverse();
+        }
+        let mut emitted = 0usize;
+        let mut stopped = false;
+        for p in parts {
+            let want = if sel.limit == 0 { 0 } else { limit - emitted };
+            let mut emit = |h: LogHit| -> bool {
+                while let Some(x) = head_hits.peek() {
+                    if cmp_hits(x, &h, dir) != std::cmp::Ordering::Less {
+                        break;
+                    }
+                    let Some(x) = head_hits.next() else { break };
+                    emitted += 1;
+                    if !f(x) || emitted >= limit {
+                        stopped = true;
+                        return false;
+                    }
+                }
+                emitted += 1;
+                if !f(h) || emitted >= limit {
+                    stopped = true;
+                    return false;
+                }
+                true
+            };
+            if !search::search_partition(&p, &q, want, &self.counters, &mut emit)? || stopped {
+                return Ok(());
+            }
+        }
+        for h in head_hits {
+            if sel.cancelled() || emitted >= limit {
+                break;
+            }
+            emitted += 1;
             if !f(h) {
                 break;
             }
@@ -136,107 +573,95 @@ impl MemoryLogs {
         Ok(())
     }
 
-    /// The streams matching `matchers` with a record in `[start_ns, end_ns)`.
+    /// The streams matching `matchers` with a line in `[start_ns, end_ns)`, sorted.
     pub(crate) fn streams(
         &self,
-        tenant: &TenantId,
         matchers: &[Matcher],
         start_ns: i64,
         end_ns: i64,
-    ) -> Vec<Arc<Labels>> {
-        let tenants = self.tenants.read();
-        let Some(streams) = tenants.get(tenant) else {
-            return Vec::new();
-        };
-        let mut out: Vec<Arc<Labels>> = streams
-            .iter()
-            .filter(|(l, recs)| {
-                stream_matches(l, matchers)
-                    && recs.partition_point(|r| r.ts_ns < start_ns)
-                        < recs.partition_point(|r| r.ts_ns < end_ns)
-            })
-            .map(|(l, _)| l.clone())
+    ) -> Result<Vec<Arc<Labels>>> {
+        let mut out = Vec::new();
+        if start_ns >= end_ns {
+            return Ok(out);
+        }
+        {
+            let st = self.state.read();
+            let heads = std::iter::once(&st.head).chain(st.frozen.as_ref().map(|(h, _)| &**h));
+            for h in heads {
+                for (s, r) in &h.entries {
+                    if start_ns <= r.ts_ns
+                        && r.ts_ns < end_ns
+                        && head::stream_matches(&s.labels, matchers)
+                    {
+                        out.push(s.labels.clone());
+                    }
+                }
+            }
+        }
+        let parts: Vec<Arc<Partition>> = self
+            .partitions
+            .read()
+            .values()
+            .filter(|p| p.overlaps(start_ns, end_ns))
+            .cloned()
             .collect();
+        for p in parts {
+            search::partition_streams(&p, matchers, start_ns, end_ns, &mut out)?;
+        }
         out.sort();
-        out
+        out.dedup();
+        Ok(out)
     }
+
+    pub(crate) fn stats(&self) -> LogStats {
+        let mut s = LogStats::default();
+        let mut streams: BTreeSet<String> = BTreeSet::new();
+        {
+            let st = self.state.read();
+            let heads = std::iter::once(&st.head).chain(st.frozen.as_ref().map(|(h, _)| &**h));
+            for h in heads {
+                s.head_lines += h.entries.len() as u64;
+                s.head_bytes += h.bytes as u64;
+                streams.extend(h.entries.iter().map(|(st, _)| st.term.clone()));
+            }
+        }
+        let parts: Vec<Arc<Partition>> = self.partitions.read().values().cloned().collect();
+        for p in parts {
+            let known = p.streams.read();
+            streams.extend(known.keys().cloned());
+            let ps = PartitionStats {
+                start_ns: p.meta.start_ns,
+                end_ns: p.meta.end_ns,
+                lines: p.num_lines(),
+                bytes: p.disk_bytes(),
+                streams: known.len() as u64,
+            };
+            s.partition_bytes += ps.bytes;
+            s.lines += ps.lines;
+            s.partitions.push(ps);
+        }
+        s.lines += s.head_lines;
+        s.streams = streams.len() as u64;
+        let (wal_bytes, wal_segments) = self.wal.lock().disk_usage();
+        s.wal_bytes = wal_bytes;
+        s.wal_segments = wal_segments as u64;
+        s.partitions_searched = self.counters.partitions.load(Ordering::Relaxed);
+        s.lines_fetched = self.counters.lines.load(Ordering::Relaxed);
+        s
+    }
+}
+
+fn intern(map: &mut HashMap<Labels, Arc<Stream>>, labels: &Labels) -> Arc<Stream> {
+    if let Some(s) = map.get(labels) {
+        return s.clone();
+    }
+    let s = Arc::new(Stream {
+        labels: Arc::new(labels.clone()),
+        term: schema::stream_term(labels),
+    });
+    map.insert(labels.clone(), s.clone());
+    s
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::MatchOp;
-
-    fn rec(ts_ns: i64, line: &str) -> LogRecord {
-        LogRecord {
-            ts_ns,
-            line: line.into(),
-            metadata: vec![],
-        }
-    }
-
-    fn lines(logs: &MemoryLogs, t: &TenantId, sel: &LogSelect) -> Vec<String> {
-        let mut out = vec![];
-        logs.select(t, sel, &mut |h| {
-            out.push(h.line);
-            true
-        })
-        .unwrap();
-        out
-    }
-
-    #[test]
-    fn selects_by_stream_time_filters_direction_and_limit() {
-        let logs = MemoryLogs::default();
-        let t = TenantId::default_tenant();
-        let a = Labels::from_pairs([("job", "a")]);
-        let b = Labels::from_pairs([("job", "b")]);
-        logs.append(
-            &t,
-            &[
-                LogStream {
-                    labels: a.clone(),
-                    records: vec![rec(30, "a error 3"), rec(10, "a info 1")],
-                },
-                LogStream {
-                    labels: b,
-                    records: vec![rec(20, "b error 2")],
-                },
-            ],
-        )
-        .unwrap();
-        let mut sel = LogSelect {
-            matchers: vec![Matcher::new(MatchOp::RegexMatch, "job", "a|b").unwrap()],
-            start_ns: 0,
-            end_ns: 100,
-            ..Default::default()
-        };
-        assert_eq!(
-            lines(&logs, &t, &sel),
-            ["a error 3", "b error 2", "a info 1"]
-        );
-        sel.direction = Direction::Forward;
-        sel.limit = 2;
-        assert_eq!(lines(&logs, &t, &sel), ["a info 1", "b error 2"]);
-        sel.limit = 0;
-        sel.filters = vec![
-            LineFilter::Contains("error".into()),
-            LineFilter::NotRegex("^b".into()),
-        ];
-        assert_eq!(lines(&logs, &t, &sel), ["a error 3"]);
-        sel.filters.clear();
-        sel.end_ns = 30;
-        assert_eq!(lines(&logs, &t, &sel), ["a info 1", "b error 2"]);
-        assert_eq!(
-            logs.streams(&t, &[Matcher::equal("job", "a")], 0, 100)
-                .len(),
-            1
-        );
-        assert!(logs
-            .streams(&t, &[Matcher::equal("job", "a")], 11, 30)
-            .is_empty());
-        let other = TenantId::new("other").unwrap();
-        sel.end_ns = 100;
-        assert!(lines(&logs, &other, &sel).is_empty());
-    }
-}
+mod tests;

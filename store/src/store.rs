@@ -1,5 +1,5 @@
-//! The store: one metrics database per tenant under `<data>/tenants/<tenant>/metrics`,
-//! opened lazily (on a tenant's first read or write after start, replaying its WAL) and
+//! The store: one set of engines per tenant under `<data>/tenants/<tenant>/` (the metrics
+//! database in `metrics/`, the log engine in `logs/`; see `engine.rs`), opened lazily (on a tenant's first read or write after start, replaying its WAL) and
 //! closed again once idle, so a flood of tenant ids cannot exhaust file descriptors; the
 //! per-tenant limits (number of tenants, ingest rate); and the maintenance loop that cuts
 //! heads, compacts, applies retention and closes idle tenants.
@@ -13,9 +13,11 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 
+use crate::engine::Engines;
 use crate::error::{Error, ErrorClass, Result};
 use crate::limits::{refused, Reason};
-use crate::metrics::{Tsdb, TsdbOptions};
+use crate::logs::{LogOptions, LogStats};
+use crate::metrics::TsdbOptions;
 use crate::model::span::{AttrValue, ResourceSpans, TraceId};
 use crate::model::{Labels, LogHit, LogSelect, LogStream, Matcher, Sample};
 use crate::{
@@ -28,6 +30,8 @@ use crate::{
 pub struct StoreOptions {
     pub tsdb: TsdbOptions,
     pub tenants: TenantLimits,
+    /// The log engine's own knobs; its clock and retention are the metrics' (`tsdb`).
+    pub logs: LogOptions,
 }
 
 /// Limits per tenant and on the number of tenants; 0 means no limit everywhere.
@@ -58,9 +62,9 @@ impl Default for TenantLimits {
     }
 }
 
-/// An open tenant: its database, when it was last used (clock ms), and its ingest budget.
+/// An open tenant: its engines, when it was last used (clock ms), and its ingest budget.
 struct Open {
-    db: Arc<Tsdb>,
+    db: Arc<Engines>,
     used: AtomicI64,
     bucket: Mutex<Bucket>,
 }
@@ -85,9 +89,7 @@ pub struct Store {
     opening: Mutex<()>,
     /// Held for the store's life so two processes never write one directory.
     _lock: fs::File,
-    /// Every tenant's logs.
-    logs: crate::logs::MemoryLogs,
-    /// Every tenant's traces.
+    /// Every tenant's traces (in memory until the span engine joins `Engines`).
     traces: crate::traces::MemoryTraces,
 }
 
@@ -127,7 +129,6 @@ impl Store {
             maintained: Mutex::new(HashMap::new()),
             opening: Mutex::new(()),
             _lock: lock,
-            logs: Default::default(),
             traces: Default::default(),
         })
     }
@@ -150,15 +151,12 @@ impl Store {
     }
 
     fn tenant_dir(&self, tenant: &TenantId) -> PathBuf {
-        self.dir
-            .join("tenants")
-            .join(tenant.as_str())
-            .join("metrics")
+        self.dir.join("tenants").join(tenant.as_str())
     }
 
-    /// The tenant's database for a read: opened if it has data, None (and nothing created)
+    /// The tenant's engines for a read: opened if it has data, None (and nothing created)
     /// for a tenant never written.
-    fn get(&self, tenant: &TenantId) -> Result<Option<Arc<Tsdb>>> {
+    fn get(&self, tenant: &TenantId) -> Result<Option<Arc<Engines>>> {
         if let Some(o) = self.tenants.read().get(tenant) {
             o.used.store(self.now(), Ordering::Relaxed);
             return Ok(Some(o.db.clone()));
@@ -169,8 +167,8 @@ impl Store {
         self.get_or_open(tenant, false).map(Some)
     }
 
-    /// The tenant's database, opened (for a write, created) if need be.
-    fn get_or_open(&self, tenant: &TenantId, create: bool) -> Result<Arc<Tsdb>> {
+    /// The tenant's engines, opened (for a write, created) if need be.
+    fn get_or_open(&self, tenant: &TenantId, create: bool) -> Result<Arc<Engines>> {
         if let Some(o) = self.tenants.read().get(tenant) {
             o.used.store(self.now(), Ordering::Relaxed);
             return Ok(o.db.clone());
@@ -198,9 +196,10 @@ impl Store {
                 ));
             }
         }
-        let db = Arc::new(Tsdb::open(
+        let db = Arc::new(Engines::open(
             &self.tenant_dir(tenant),
             self.opts.tsdb.clone(),
+            self.opts.logs.clone(),
         )?);
         self.known.write().insert(tenant.clone());
         let now = self.now();
@@ -298,7 +297,7 @@ impl Store {
         };
         // Out of the map, so no new user; flushing empties its WAL, so a reopen replays
         // nothing. A reopen waits on `opening` until the flush is done.
-        match db.flush().and_then(|()| db.sync()) {
+        match db.flush_and_sync() {
             Ok(()) => {
                 tracing::info!(%tenant, "closed idle tenant");
                 self.maintained.lock().insert(tenant.clone(), self.now());
@@ -343,7 +342,7 @@ impl Store {
         hints: &SelectHints,
     ) -> Result<Vec<Series>> {
         match self.get(tenant)? {
-            Some(db) => db.select(matchers, mint, maxt, hints),
+            Some(db) => db.metrics.select(matchers, mint, maxt, hints),
             None => Ok(Vec::new()),
         }
     }
@@ -360,7 +359,7 @@ impl Store {
         f: &(dyn Fn(&Labels, &[Sample]) -> R + Sync),
     ) -> Result<Vec<(Labels, R)>> {
         match self.get(tenant)? {
-            Some(db) => db.select_map(matchers, mint, maxt, hints, f),
+            Some(db) => db.metrics.select_map(matchers, mint, maxt, hints, f),
             None => Ok(Vec::new()),
         }
     }
@@ -374,7 +373,7 @@ impl Store {
         maxt: i64,
     ) -> Result<Vec<String>> {
         match self.get(tenant)? {
-            Some(db) => db.label_names_values(matchers, mint, maxt, None),
+            Some(db) => db.metrics.label_names_values(matchers, mint, maxt, None),
             None => Ok(Vec::new()),
         }
     }
@@ -389,24 +388,40 @@ impl Store {
         maxt: i64,
     ) -> Result<Vec<String>> {
         match self.get(tenant)? {
-            Some(db) => db.label_names_values(matchers, mint, maxt, Some(name)),
+            Some(db) => db
+                .metrics
+                .label_names_values(matchers, mint, maxt, Some(name)),
             None => Ok(Vec::new()),
         }
     }
 
-    /// Cuts every open tenant's head into blocks now (closed tenants have none).
+    /// Persists what every open tenant's engines hold in memory (metrics heads cut into
+    /// blocks, pending log lines committed); closed tenants hold nothing.
     pub fn flush(&self) -> Result<()> {
         for db in self.all() {
-            db.flush()?;
+            for e in db.each() {
+                e.flush()?;
+            }
         }
         Ok(())
     }
 
-    /// Cuts one tenant's head into blocks now (nothing for a tenant without data).
+    /// The same for one tenant (nothing for a tenant without data).
     pub fn flush_tenant(&self, tenant: &TenantId) -> Result<()> {
-        match self.get(tenant)? {
-            Some(db) => db.flush(),
-            None => Ok(()),
+        if let Some(db) = self.get(tenant)? {
+            for e in db.each() {
+                e.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One round of maintenance of every engine of a tenant; errors are logged.
+    fn maintain_engines(db: &Engines) {
+        for e in db.each() {
+            if let Err(err) = e.maintain() {
+                tracing::error!(engine = e.name(), dir = %e.dir().display(), error = %err, "maintenance failed; will retry");
+            }
         }
     }
 
@@ -435,11 +450,7 @@ impl Store {
         // many tenants never holds them all open at once.
         for t in due {
             match self.get_or_open(&t, false) {
-                Ok(db) => {
-                    if let Err(e) = db.maintain() {
-                        tracing::error!(dir = %db.dir().display(), error = %e, "metrics maintenance failed; will retry");
-                    }
-                }
+                Ok(db) => Self::maintain_engines(&db),
                 Err(e) => {
                     tracing::error!(tenant = %t, error = %e, "cannot open a tenant for maintenance; will retry");
                     continue;
@@ -449,9 +460,7 @@ impl Store {
             self.maintained.lock().insert(t, now);
         }
         for db in self.all() {
-            if let Err(e) = db.maintain() {
-                tracing::error!(dir = %db.dir().display(), error = %e, "metrics maintenance failed; will retry");
-            }
+            Self::maintain_engines(&db);
         }
         self.close_idle();
     }
@@ -480,26 +489,48 @@ impl Store {
             })
     }
 
+    /// A tenant's metrics stats (`/api/v1/status/tsdb`, `lookout tsdb stats`).
     pub fn stats(&self, tenant: &TenantId) -> TsdbStats {
+        self.tenant_stats(tenant).metrics
+    }
+
+    /// A tenant's log stats (lines, bytes, streams, partitions).
+    pub fn log_stats(&self, tenant: &TenantId) -> LogStats {
+        self.tenant_stats(tenant).logs
+    }
+
+    /// Every engine's stats of a tenant (all zero for a tenant without data).
+    pub fn tenant_stats(&self, tenant: &TenantId) -> TenantStats {
         match self.get(tenant) {
-            Ok(Some(db)) => db.stats(),
-            Ok(None) => TsdbStats::default(),
+            Ok(Some(db)) => TenantStats::of(&db),
+            Ok(None) => TenantStats::default(),
             Err(e) => {
                 tracing::error!(%tenant, error = %e, "cannot open a tenant for its stats");
-                TsdbStats::default()
+                TenantStats::default()
             }
         }
     }
 
-    /// Stats of the tenants open now, without opening closed ones (for /metrics).
+    /// Metrics stats of the tenants open now, without opening closed ones (for /metrics).
     pub fn open_stats(&self) -> Vec<(TenantId, TsdbStats)> {
-        let open: Vec<(TenantId, Arc<Tsdb>)> = self
+        self.open_tenant_stats()
+            .into_iter()
+            .map(|(t, s)| (t, s.metrics))
+            .collect()
+    }
+
+    /// Every engine's stats of the tenants open now, without opening closed ones.
+    pub fn open_tenant_stats(&self) -> Vec<(TenantId, TenantStats)> {
+        let open: Vec<(TenantId, Arc<Engines>)> = self
             .tenants
             .read()
             .iter()
             .map(|(t, o)| (t.clone(), o.db.clone()))
             .collect();
-        let mut v: Vec<_> = open.into_iter().map(|(t, db)| (t, db.stats())).collect();
+        let mut v: Vec<_> = open
+            .into_iter()
+            .map(|(t, db)| (t, TenantStats::of(&db)))
+            .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     }
@@ -507,12 +538,14 @@ impl Store {
     /// fsyncs every WAL: the last step of a graceful shutdown.
     pub fn close(&self) -> Result<()> {
         for db in self.all() {
-            db.sync()?;
+            for e in db.each() {
+                e.sync()?;
+            }
         }
         Ok(())
     }
 
-    fn all(&self) -> Vec<Arc<Tsdb>> {
+    fn all(&self) -> Vec<Arc<Engines>> {
         self.tenants.read().values().map(|o| o.db.clone()).collect()
     }
 }
@@ -524,7 +557,7 @@ impl Append for Store {
         }
         let db = self.get_or_open(tenant, true)?;
         self.take_budget(tenant, batch.iter().map(|s| s.samples.len()).sum())?;
-        db.append(batch)
+        db.metrics.append(batch)
     }
 
     fn append_borrowed(&self, tenant: &TenantId, batch: &[BorrowedSeries<'_>]) -> Result<()> {
@@ -535,13 +568,33 @@ impl Append for Store {
         self.take_budget(tenant, batch.iter().map(|s| s.samples.len()).sum())?;
         let views: Vec<(&LabelPairs, &[Sample])> =
             batch.iter().map(|s| (s.labels, s.samples)).collect();
-        db.append_views(&views)
+        db.metrics.append_views(&views)
+    }
+}
+
+/// Stats of every engine of a tenant.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TenantStats {
+    pub metrics: TsdbStats,
+    pub logs: LogStats,
+}
+
+impl TenantStats {
+    fn of(db: &Engines) -> TenantStats {
+        TenantStats {
+            metrics: db.metrics.stats(),
+            logs: db.logs.stats(),
+        }
     }
 }
 
 impl AppendLogs for Store {
     fn append_logs(&self, tenant: &TenantId, batch: &[LogStream]) -> Result<()> {
-        self.logs.append(tenant, batch)
+        if batch.iter().all(|s| s.records.is_empty()) {
+            return Ok(());
+        }
+        let db = self.get_or_open(tenant, true)?;
+        db.logs.append(batch)
     }
 }
 
@@ -552,7 +605,10 @@ impl ReadLogs for Store {
         sel: &LogSelect,
         f: &mut dyn FnMut(LogHit) -> bool,
     ) -> Result<()> {
-        self.logs.select(tenant, sel, f)
+        match self.get(tenant)? {
+            Some(db) => db.logs.select(sel, f),
+            None => Ok(()),
+        }
     }
 
     fn log_streams(
@@ -562,12 +618,15 @@ impl ReadLogs for Store {
         start_ns: i64,
         end_ns: i64,
     ) -> Result<Vec<Labels>> {
-        Ok(self
-            .logs
-            .streams(tenant, matchers, start_ns, end_ns)
-            .into_iter()
-            .map(|l| (*l).clone())
-            .collect())
+        match self.get(tenant)? {
+            Some(db) => Ok(db
+                .logs
+                .streams(matchers, start_ns, end_ns)?
+                .into_iter()
+                .map(|l| (*l).clone())
+                .collect()),
+            None => Ok(Vec::new()),
+        }
     }
 
     fn log_label_names(
@@ -577,15 +636,16 @@ impl ReadLogs for Store {
         start_ns: i64,
         end_ns: i64,
     ) -> Result<Vec<String>> {
-        let mut names: Vec<String> = self
+        let Some(db) = self.get(tenant)? else {
+            return Ok(Vec::new());
+        };
+        let names: BTreeSet<String> = db
             .logs
-            .streams(tenant, matchers, start_ns, end_ns)
+            .streams(matchers, start_ns, end_ns)?
             .iter()
             .flat_map(|l| l.iter().map(|l| l.name.clone()).collect::<Vec<_>>())
             .collect();
-        names.sort();
-        names.dedup();
-        Ok(names)
+        Ok(names.into_iter().collect())
     }
 
     fn log_label_values(
@@ -596,15 +656,16 @@ impl ReadLogs for Store {
         start_ns: i64,
         end_ns: i64,
     ) -> Result<Vec<String>> {
-        let mut values: Vec<String> = self
+        let Some(db) = self.get(tenant)? else {
+            return Ok(Vec::new());
+        };
+        let values: BTreeSet<String> = db
             .logs
-            .streams(tenant, matchers, start_ns, end_ns)
+            .streams(matchers, start_ns, end_ns)?
             .iter()
             .filter_map(|l| l.get(name).map(str::to_string))
             .collect();
-        values.sort();
-        values.dedup();
-        Ok(values)
+        Ok(values.into_iter().collect())
     }
 }
 
@@ -694,6 +755,7 @@ mod tests {
                 idle_close: 60_000,
                 ..Default::default()
             },
+            ..Default::default()
         };
         let a = TenantId::new("a").unwrap();
         let nobody = TenantId::new("nobody").unwrap();
@@ -730,6 +792,7 @@ mod tests {
                 max_tenants: 1,
                 ..Default::default()
             },
+            ..Default::default()
         };
         let s = Store::open(dir.path(), opts).unwrap();
         s.append(&TenantId::new("a").unwrap(), &batch(1.0, 1_000))

@@ -17,7 +17,7 @@ mod segment;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::model::Labels;
+use crate::model::{Labels, LogStream};
 
 pub use segment::FORMAT_VERSION;
 
@@ -32,6 +32,8 @@ pub enum Record {
     /// Float samples: (ref, timestamp ms, value). Values are stored bit-exact (any NaN
     /// payload, including the stale marker, survives).
     Samples(Vec<(SeriesRef, i64, f64)>),
+    /// Log streams with their records (the log engine's WAL; never in a metrics WAL).
+    Logs(Vec<LogStream>),
 }
 
 /// Bit equality for values, so NaNs and staleness markers compare as stored.
@@ -45,6 +47,7 @@ impl PartialEq for Record {
                         .zip(b)
                         .all(|(x, y)| x.0 == y.0 && x.1 == y.1 && x.2.to_bits() == y.2.to_bits())
             }
+            (Record::Logs(a), Record::Logs(b)) => a == b,
             _ => false,
         }
     }
@@ -81,6 +84,8 @@ pub struct ReplayStats {
     pub series: u64,
     /// Sample entries across all samples records.
     pub samples: u64,
+    /// Log lines across all logs records.
+    pub log_lines: u64,
     /// Bytes cut off the end of the last segment (a torn or corrupt tail).
     pub truncated_bytes: u64,
     /// Segments skipped because their header was not a WAL header.
@@ -101,6 +106,16 @@ impl Wal {
         dir: &Path,
         opts: WalOptions,
         mut f: impl FnMut(Record) -> Result<()>,
+    ) -> Result<(Wal, ReplayStats)> {
+        Self::open_indexed(dir, opts, |_, r| f(r))
+    }
+
+    /// [`Wal::open`], telling `f` the index of the segment each record is in (the log
+    /// engine skips records a partition already committed).
+    pub fn open_indexed(
+        dir: &Path,
+        opts: WalOptions,
+        mut f: impl FnMut(u64, Record) -> Result<()>,
     ) -> Result<(Wal, ReplayStats)> {
         std::fs::create_dir_all(dir).map_err(Error::io("creating the WAL directory", dir))?;
         let existing = segment::list_segments(dir)?;

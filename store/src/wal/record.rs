@@ -6,7 +6,7 @@ use std::fmt;
 
 use super::{Record, SeriesRef};
 use crate::error::{Error, Result};
-use crate::model::{Label, Labels};
+use crate::model::{Label, Labels, LogRecord, LogStream};
 
 /// Bytes before a record's body: body length (u32 LE) and CRC32 of the body (u32 LE).
 pub(crate) const FRAME_HEADER_LEN: usize = 8;
@@ -14,10 +14,14 @@ pub(crate) const FRAME_HEADER_LEN: usize = 8;
 pub(crate) const TYPE_SERIES: u8 = 1;
 /// Record type byte: a batch of float samples.
 pub(crate) const TYPE_SAMPLES: u8 = 2;
+/// Record type byte: a batch of log streams (the log engine's WAL).
+pub(crate) const TYPE_LOGS: u8 = 3;
 
 /// Smallest encoded size of one entry, used to reject absurd counts before allocating.
 const MIN_SERIES_ENTRY: usize = 2; // ref varint + label count varint
 const MIN_SAMPLE_ENTRY: usize = 10; // ref delta + time delta varints + 8 value bytes
+const MIN_STREAM_ENTRY: usize = 2; // label count + record count
+const MIN_LOG_ENTRY: usize = 3; // time delta + line length + metadata count
 
 /// Why a record body could not be decoded: what was expected and where in the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +93,36 @@ pub(crate) fn encode_body(rec: &Record, buf: &mut Vec<u8>) {
                 buf.extend_from_slice(&e[..n + 8]);
             }
         }
+        Record::Logs(streams) => {
+            buf.push(TYPE_LOGS);
+            put_uvarint(buf, streams.len() as u64);
+            buf.reserve(
+                streams
+                    .iter()
+                    .flat_map(|s| &s.records)
+                    .map(|r| r.line.len() + 8)
+                    .sum(),
+            );
+            for s in streams {
+                put_uvarint(buf, s.labels.len() as u64);
+                for l in &s.labels {
+                    put_bytes(buf, l.name.as_bytes());
+                    put_bytes(buf, l.value.as_bytes());
+                }
+                put_uvarint(buf, s.records.len() as u64);
+                let mut prev = 0i64;
+                for r in &s.records {
+                    put_varint(buf, r.ts_ns.wrapping_sub(prev));
+                    prev = r.ts_ns;
+                    put_bytes(buf, r.line.as_bytes());
+                    put_uvarint(buf, r.metadata.len() as u64);
+                    for (k, v) in &r.metadata {
+                        put_bytes(buf, k.as_bytes());
+                        put_bytes(buf, v.as_bytes());
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -126,6 +160,44 @@ pub(crate) fn decode_body(body: &[u8]) -> std::result::Result<Record, DecodeErro
                 }
             }
             Record::Samples(samples)
+        }
+        TYPE_LOGS => {
+            let n = r.count(MIN_STREAM_ENTRY, "a stream count")?;
+            let mut streams = Vec::with_capacity(n);
+            for _ in 0..n {
+                let nl = r.count(2, "a label count")?;
+                let mut labels = Vec::with_capacity(nl);
+                for _ in 0..nl {
+                    let name = r.string("a label name")?;
+                    let value = r.string("a label value")?;
+                    labels.push(Label { name, value });
+                }
+                let nr = r.count(MIN_LOG_ENTRY, "a log record count")?;
+                let mut records = Vec::with_capacity(nr);
+                let mut prev = 0i64;
+                for _ in 0..nr {
+                    let ts_ns = prev.wrapping_add(r.varint("a log timestamp delta")?);
+                    prev = ts_ns;
+                    let line = r.string("a log line")?;
+                    let nm = r.count(2, "a metadata count")?;
+                    let mut metadata = Vec::with_capacity(nm);
+                    for _ in 0..nm {
+                        let k = r.string("a metadata name")?;
+                        let v = r.string("a metadata value")?;
+                        metadata.push((k, v));
+                    }
+                    records.push(LogRecord {
+                        ts_ns,
+                        line,
+                        metadata,
+                    });
+                }
+                streams.push(LogStream {
+                    labels: Labels::from_sorted(labels),
+                    records,
+                });
+            }
+            Record::Logs(streams)
         }
         _ => return Err(r.error_at(0, "an unknown record type (written by a newer version?)")),
     };
@@ -294,7 +366,26 @@ mod tests {
         let ts = prop_oneof![any::<i64>(), 1_600_000_000_000i64..1_800_000_000_000];
         let refs = prop_oneof![any::<u64>(), 0u64..1000];
         let samples = prop::collection::vec((refs, ts, value), 0..40).prop_map(Record::Samples);
-        prop_oneof![series, samples]
+        let record = (
+            any::<i64>(),
+            "\\PC{0,20}",
+            prop::collection::vec(("[a-z_]{1,5}", "\\PC{0,6}"), 0..3),
+        )
+            .prop_map(|(ts_ns, line, metadata)| LogRecord {
+                ts_ns,
+                line,
+                metadata,
+            });
+        let stream_labels =
+            prop::collection::vec(("[a-zA-Z_][a-zA-Z0-9_]{0,6}", "\\PC{0,8}"), 0..4)
+                .prop_map(Labels::from_pairs);
+        let logs = prop::collection::vec(
+            (stream_labels, prop::collection::vec(record, 0..6))
+                .prop_map(|(labels, records)| LogStream { labels, records }),
+            0..4,
+        )
+        .prop_map(Record::Logs);
+        prop_oneof![series, samples, logs]
     }
 
     proptest! {

@@ -17,10 +17,11 @@ use crate::error::{Error, Result};
 
 const READ_BUFFER: usize = 1 << 20;
 
-/// Replays `segments` (sorted by index) through `f`. The highest-index segment is "the last".
+/// Replays `segments` (sorted by index) through `f`, with the index of the segment each
+/// record is in. The highest-index segment is "the last".
 pub(crate) fn replay_all(
     segments: &[(u64, PathBuf)],
-    f: &mut impl FnMut(Record) -> Result<()>,
+    f: &mut impl FnMut(u64, Record) -> Result<()>,
 ) -> Result<ReplayStats> {
     let mut stats = ReplayStats::default();
     for (i, (index, path)) in segments.iter().enumerate() {
@@ -28,7 +29,13 @@ pub(crate) fn replay_all(
             warn!(path = %path.display(), previous = segments[i - 1].0,
                 "WAL: segments are missing before this one; the records they held are lost");
         }
-        replay_segment(path, i + 1 == segments.len(), f, &mut stats)?;
+        let index = *index;
+        replay_segment(
+            path,
+            i + 1 == segments.len(),
+            &mut |r| f(index, r),
+            &mut stats,
+        )?;
     }
     Ok(stats)
 }
@@ -162,6 +169,9 @@ fn read_records(
         match &rec {
             Record::Series(s) => stats.series += s.len() as u64,
             Record::Samples(s) => stats.samples += s.len() as u64,
+            Record::Logs(s) => {
+                stats.log_lines += s.iter().map(|s| s.records.len() as u64).sum::<u64>()
+            }
         }
         f(rec)?;
         offset += FRAME_HEADER_LEN as u64 + u64::from(len);
@@ -341,6 +351,7 @@ mod tests {
             records: 2,
             series: 1,
             samples: 2,
+            log_lines: 0,
             truncated_bytes: s5.len() as u64 - good,
             corrupt_segments_dropped: 1,
         };
