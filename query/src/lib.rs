@@ -7,6 +7,7 @@ pub mod admission;
 pub mod budget;
 pub mod error;
 pub mod http;
+pub mod logql;
 pub mod metrics;
 pub mod promql;
 pub mod promqltest;
