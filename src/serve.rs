@@ -133,6 +133,8 @@ async fn serve(
             cfg.query.nice,
         )
         .context("cannot start the query threads")?,
+        logs: store.clone(),
+        logql: lookout_query::logql::LogqlEngine::new(cfg.query.logql_options()),
     });
     let self_metrics = SelfMetrics::new(store.clone(), scrape.clone());
     let listener = tokio::net::TcpListener::bind(&cfg.listen)

@@ -1,10 +1,11 @@
 //! HTTP APIs in the shapes Grafana's datasources expect, one module per API family
-//! (`prometheus/`; `loki/` and `tempo/` join it), sharing what every family needs: parameter
+//! (`prometheus/`, `loki/`; `tempo/` joins them), sharing what every family needs: parameter
 //! parsing (`params`), the error-to-status mapping (`errors`), the tenant of a request, and
 //! running read work admitted and under a budget (`task`).
 
 pub mod errors;
 pub mod format;
+pub mod loki;
 pub mod params;
 pub mod prometheus;
 pub mod task;
@@ -32,6 +33,10 @@ pub struct QueryState {
     pub config: Arc<buildinfo::ConfigStatus>,
     /// How many queries evaluate and wait at once.
     pub admission: Arc<crate::admission::Admission>,
+    /// The logs LogQL reads (the store in `lookout serve`).
+    pub logs: Arc<dyn lookout_store::ReadLogs>,
+    /// Evaluates LogQL with the configured limits.
+    pub logql: crate::logql::LogqlEngine,
 }
 
 /// The tenant a request reads: `X-Scope-OrgID` with multi-tenancy, `default` without.
@@ -41,5 +46,5 @@ pub(crate) fn tenant(st: &QueryState, headers: &HeaderMap) -> Result<TenantId> {
 }
 
 pub fn router(state: QueryState) -> Router {
-    prometheus::routes().with_state(state)
+    prometheus::routes().merge(loki::routes()).with_state(state)
 }
