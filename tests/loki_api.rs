@@ -267,6 +267,15 @@ fn pushed_lines_are_queried_as_loki_answers() {
         None,
     );
     assert_eq!(data["resultType"], "matrix");
+    // Live tail: the newest lines first, over a WebSocket.
+    let msg = tail_first_message(&srv, r#"{app="api"} |= "error""#, 2);
+    assert_eq!(
+        msg["streams"][0]["values"],
+        json!([
+            [t(6).to_string(), "level=error n=6"],
+            [t(9).to_string(), "level=error n=9"]
+        ])
+    );
     // `lookout logs` prints the lines with their labels.
     let out = std::process::Command::new(BIN)
         .args([
@@ -293,4 +302,52 @@ fn pushed_lines_are_queried_as_loki_answers() {
         lines[2].ends_with(r#"{app="api", env="prod"} level=error n=9"#),
         "{text}"
     );
+}
+
+/// Opens `/loki/api/v1/tail` with a hand-made WebSocket handshake and reads the first
+/// text frame (server frames are unmasked).
+fn tail_first_message(srv: &Server, query: &str, limit: usize) -> Value {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut sock = std::net::TcpStream::connect(&srv.addr).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        sock,
+        "GET /loki/api/v1/tail?query={}&start={}&limit={limit} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        q(query),
+        t(0),
+        srv.addr
+    )
+    .unwrap();
+    let mut r = BufReader::new(sock);
+    let mut status = String::new();
+    r.read_line(&mut status).unwrap();
+    assert!(status.contains(" 101 "), "{status}");
+    loop {
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        if l == "\r\n" {
+            break;
+        }
+    }
+    let mut head = [0u8; 2];
+    r.read_exact(&mut head).unwrap();
+    assert_eq!(head[0] & 0x0f, 1, "a text frame");
+    let len = match head[1] & 0x7f {
+        126 => {
+            let mut b = [0u8; 2];
+            r.read_exact(&mut b).unwrap();
+            u16::from_be_bytes(b) as usize
+        }
+        127 => {
+            let mut b = [0u8; 8];
+            r.read_exact(&mut b).unwrap();
+            u64::from_be_bytes(b) as usize
+        }
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; len];
+    r.read_exact(&mut payload).unwrap();
+    serde_json::from_slice(&payload).unwrap()
 }

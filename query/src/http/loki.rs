@@ -1,6 +1,6 @@
 //! The Loki HTTP API (`/loki/api/v1/...`) as Loki and Grafana's Loki datasource know it:
 //! `query`, `query_range`, `labels`, `label/<name>/values`, `series`, `index/stats`,
-//! `index/volume`, `index/volume_range`, `format_query`, `status/buildinfo` and `/ready`.
+//! `index/volume`, `index/volume_range`, `tail` (WebSocket), `format_query`, `status/buildinfo` and `/ready`.
 //! Errors are plain text with Loki's status codes (400 for a bad query, with the parse
 //! error), which Grafana shows as they are.
 
@@ -8,6 +8,7 @@ pub mod index;
 pub mod labels;
 pub mod params;
 pub mod query;
+pub mod tail;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -22,6 +23,7 @@ pub fn routes() -> Router<QueryState> {
         .merge(query::routes())
         .merge(labels::routes())
         .merge(index::routes())
+        .merge(tail::routes())
         .route("/loki/api/v1/status/buildinfo", get(buildinfo))
         .route("/ready", get(|| async { "ready\n" }))
 }
