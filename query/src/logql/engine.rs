@@ -764,4 +764,84 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("maximum resolution"), "{e}");
     }
+
+    /// The same queries against the store's own log engine, through the contract.
+    #[test]
+    fn the_store_answers_like_the_test_double() {
+        use lookout_store::{AppendLogs, LogStream, Store, StoreOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let m = data();
+        let batch: Vec<LogStream> = m
+            .streams
+            .iter()
+            .map(|(l, recs)| LogStream {
+                labels: (**l).clone(),
+                records: recs.clone(),
+            })
+            .collect();
+        store
+            .append_logs(&TenantId::default_tenant(), &batch)
+            .unwrap();
+        for q in [
+            r#"{app=~".+"} |= "e" | logfmt | n > 2"#,
+            r#"{app="web"} | json | status >= 500"#,
+            r#"{app="api"} != "info" or "n=3""#,
+        ] {
+            for dir in [Direction::Forward, Direction::Backward] {
+                assert_eq!(
+                    lines(&m, q, 3, dir),
+                    {
+                        let Expr::Log(l) = engine().parse(q).unwrap() else {
+                            panic!()
+                        };
+                        match engine()
+                            .logs(
+                                &store,
+                                &TenantId::default_tenant(),
+                                &l,
+                                &req(3, dir),
+                                &budget(),
+                            )
+                            .unwrap()
+                            .0
+                        {
+                            Answer::Streams(s) => s
+                                .iter()
+                                .map(|s| {
+                                    let l: Vec<&str> =
+                                        s.lines.iter().map(|l| l.line.as_str()).collect();
+                                    format!("{}: {}", s.labels, l.join(", "))
+                                })
+                                .collect::<Vec<_>>(),
+                            a => panic!("{a:?}"),
+                        }
+                    },
+                    "{q}"
+                );
+            }
+        }
+        let Expr::Metric(e) = engine()
+            .parse(r#"sum by (level) (count_over_time({app="api"} | logfmt [5s]))"#)
+            .unwrap()
+        else {
+            panic!()
+        };
+        let (a, stats) = engine()
+            .metric(
+                &store,
+                &TenantId::default_tenant(),
+                &e,
+                (0, 10 * S, 5 * S),
+                false,
+                &budget(),
+            )
+            .unwrap();
+        let Answer::Metric(v) = a else { panic!() };
+        assert_eq!(
+            show(&v),
+            [r#"{level="error"} 5:1 10:2"#, r#"{level="info"} 5:4 10:3"#]
+        );
+        assert_eq!(stats.lines, 10);
+    }
 }
