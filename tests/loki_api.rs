@@ -267,6 +267,36 @@ fn pushed_lines_are_queried_as_loki_answers() {
         None,
     );
     assert_eq!(data["resultType"], "matrix");
+    // Detected fields for Grafana's query builder and Drilldown.
+    let (code, v) = srv.get_json(
+        &format!(
+            "/loki/api/v1/detected_fields?{span}&query={}",
+            q(r#"{app=~".+"}"#)
+        ),
+        None,
+    );
+    assert_eq!(code, 200, "{v}");
+    let fields = v["fields"].as_array().unwrap();
+    let field = |n: &str| {
+        fields
+            .iter()
+            .find(|f| f["label"] == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("{n} in {v}"))
+    };
+    assert_eq!(field("n")["type"], "int");
+    assert_eq!(field("n")["cardinality"], 10);
+    assert_eq!(field("n")["parsers"], json!(["logfmt"]));
+    assert_eq!(field("status")["parsers"], json!(["json"]));
+    assert_eq!(field("trace_id")["parsers"], Value::Null);
+    let (_, v) = srv.get_json(
+        &format!(
+            "/loki/api/v1/detected_field/level/values?{span}&query={}",
+            q(r#"{app="api"}"#)
+        ),
+        None,
+    );
+    assert_eq!(v["values"], json!(["error", "info"]));
     // Live tail: the newest lines first, over a WebSocket.
     let msg = tail_first_message(&srv, r#"{app="api"} |= "error""#, 2);
     assert_eq!(

@@ -1,9 +1,10 @@
 //! The Loki HTTP API (`/loki/api/v1/...`) as Loki and Grafana's Loki datasource know it:
 //! `query`, `query_range`, `labels`, `label/<name>/values`, `series`, `index/stats`,
-//! `index/volume`, `index/volume_range`, `tail` (WebSocket), `format_query`, `status/buildinfo` and `/ready`.
+//! `index/volume`, `index/volume_range`, `tail` (WebSocket), `detected_fields` and their values, `format_query`, `status/buildinfo` and `/ready`.
 //! Errors are plain text with Loki's status codes (400 for a bad query, with the parse
 //! error), which Grafana shows as they are.
 
+pub mod detected;
 pub mod index;
 pub mod labels;
 pub mod params;
@@ -24,6 +25,7 @@ pub fn routes() -> Router<QueryState> {
         .merge(labels::routes())
         .merge(index::routes())
         .merge(tail::routes())
+        .merge(detected::routes())
         .route("/loki/api/v1/status/buildinfo", get(buildinfo))
         .route("/ready", get(|| async { "ready\n" }))
 }
