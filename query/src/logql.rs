@@ -28,6 +28,8 @@ pub mod metric;
 pub mod parser;
 pub mod pattern;
 pub mod pipeline;
+#[cfg(test)]
+mod script;
 pub mod select;
 pub mod template;
 pub mod units;
