@@ -132,8 +132,12 @@ fn print(data: &Value, colour: bool) -> anyhow::Result<Option<i64>> {
     match data["resultType"].as_str() {
         Some("streams") => {
             let mut rows: Vec<(i64, usize, String, String)> = Vec::new();
-            for (i, s) in data["result"].as_array().into_iter().flatten().enumerate() {
+            for s in data["result"].as_array().into_iter().flatten() {
                 let labels = labels_text(&s["stream"]);
+                // A stream keeps its colour from one `--follow` batch to the next.
+                let i = labels
+                    .bytes()
+                    .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
                 for v in s["values"].as_array().into_iter().flatten() {
                     let ts: i64 = v[0].as_str().and_then(|t| t.parse().ok()).unwrap_or(0);
                     rows.push((
