@@ -1,6 +1,7 @@
 //! Subcommands other than `serve`.
 
 pub mod check;
+pub mod logs;
 pub mod query;
 pub mod test_promql;
 pub mod tsdb;

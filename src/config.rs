@@ -104,6 +104,12 @@ pub struct Query {
     pub max_queued: usize,
     /// CPU priority (Unix nice, 0-19) of query threads, so heavy queries yield to ingestion.
     pub nice: i32,
+    /// LogQL: most lines a log query may ask for with `limit` (Loki's name).
+    pub max_entries_limit_per_query: usize,
+    /// LogQL: most series a metric query may return (Loki's name).
+    pub max_query_series: usize,
+    /// LogQL: most bytes of log lines one query may read; 0: no limit (Loki's name).
+    pub max_query_bytes_read: ByteSize,
 }
 
 impl Query {
@@ -112,6 +118,16 @@ impl Query {
         match self.max_concurrency {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
+        }
+    }
+
+    pub fn logql_options(&self) -> lookout_query::logql::LogqlOptions {
+        lookout_query::logql::LogqlOptions {
+            max_entries_limit: self.max_entries_limit_per_query,
+            max_series: self.max_query_series,
+            max_bytes_read: self.max_query_bytes_read.0 as usize,
+            max_length: self.max_length.0 as usize,
+            ..Default::default()
         }
     }
 
@@ -140,6 +156,9 @@ impl Default for Query {
             max_concurrency: 0,
             max_queued: 64,
             nice: 10,
+            max_entries_limit_per_query: 5000,
+            max_query_series: 500,
+            max_query_bytes_read: ByteSize(0),
         }
     }
 }

@@ -42,6 +42,8 @@ enum Cmd {
     },
     /// Run a PromQL query on a server and print the result.
     Query(cli::query::QueryArgs),
+    /// Run a LogQL query on a server and print the lines with their labels.
+    Logs(cli::logs::LogsArgs),
     /// Run test scripts: `lookout test promql FILE...`.
     Test {
         #[command(subcommand)]
@@ -121,6 +123,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Serve(args) => serve::run(args),
         Cmd::Tsdb { cmd } => cli::tsdb::run(cmd),
         Cmd::Query(args) => cli::query::run(args),
+        Cmd::Logs(args) => cli::logs::run(args),
         Cmd::Test { cmd } => cli::test_promql::run(cmd),
         Cmd::Check {
             cmd: CheckCmd::Config { file },

@@ -140,6 +140,8 @@ async fn serve(
         )
         .context("cannot start the query threads")?,
         traces: store.clone(),
+        logs: store.clone(),
+        logql: lookout_query::logql::LogqlEngine::new(cfg.query.logql_options()),
     });
     let self_metrics = SelfMetrics::new(store.clone(), scrape.clone());
     let listener = tokio::net::TcpListener::bind(&cfg.listen)

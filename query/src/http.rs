@@ -1,10 +1,11 @@
 //! HTTP APIs in the shapes Grafana's datasources expect, one module per API family
-//! (`prometheus/`, `tempo/`; `loki/` joins them), sharing what every family needs: parameter
+//! (`prometheus/`, `loki/`, `tempo/`), sharing what every family needs: parameter
 //! parsing (`params`), the error-to-status mapping (`errors`), the tenant of a request, and
 //! running read work admitted and under a budget (`task`).
 
 pub mod errors;
 pub mod format;
+pub mod loki;
 pub mod params;
 pub mod prometheus;
 pub mod task;
@@ -35,6 +36,10 @@ pub struct QueryState {
     pub admission: Arc<crate::admission::Admission>,
     /// Traces, for the Tempo API.
     pub traces: Arc<dyn lookout_store::ReadSpans>,
+    /// The logs LogQL reads (the store in `lookout serve`).
+    pub logs: Arc<dyn lookout_store::ReadLogs>,
+    /// Evaluates LogQL with the configured limits.
+    pub logql: crate::logql::LogqlEngine,
 }
 
 /// The tenant a request reads: `X-Scope-OrgID` with multi-tenancy, `default` without.
@@ -45,6 +50,7 @@ pub(crate) fn tenant(st: &QueryState, headers: &HeaderMap) -> Result<TenantId> {
 
 pub fn router(state: QueryState) -> Router {
     prometheus::routes()
+        .merge(loki::routes())
         .merge(tempo::routes())
         .with_state(state)
 }

@@ -1,5 +1,5 @@
-//! Answers questions about stored data: the Prometheus-shaped HTTP API over the metrics
-//! store (status and admin endpoints for now; PromQL, LogQL, traces and rules follow). The
+//! Answers questions about stored data: PromQL over the metrics store and LogQL over the
+//! log store, behind the Prometheus- and Loki-shaped HTTP APIs (traces and rules follow). The
 //! query crate sees series, samples and label values through the store's read API, never
 //! files, and never depends on the collector.
 
@@ -7,6 +7,7 @@ pub mod admission;
 pub mod budget;
 pub mod error;
 pub mod http;
+pub mod logql;
 pub mod metrics;
 pub mod promql;
 pub mod promqltest;

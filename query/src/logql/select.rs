@@ -1,0 +1,186 @@
+//! Log queries: the leading line filters go to the store (which applies them exactly and
+//! may use its index for them), the rest of the pipeline runs here on each line the store
+//! yields, and lines are grouped into streams by their labels after the pipeline.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use lookout_store::{Labels, LineFilter as StoreFilter, LogSelect};
+
+use super::ast::{FilterOp, LogExpr, Stage};
+use super::engine::{Ctx, LineOut, LogRequest, StreamOut};
+use super::pipeline::{self, Cat, Entry};
+use crate::error::{Error, Result};
+
+/// The filters the store can apply and the stages left to run here. Line filters commute
+/// with every stage that leaves the line alone, so all of them up to the first stage that
+/// rewrites the line (`line_format`, `unpack`, `decolorize`) go down; pattern filters stay.
+pub fn plan(log: &LogExpr) -> (Vec<StoreFilter>, Vec<Stage>) {
+    let mut pushed = Vec::new();
+    let mut rest = Vec::new();
+    let mut line_changed = false;
+    for s in &log.stages {
+        match s {
+            Stage::LineFormat(_) | Stage::Unpack | Stage::Decolorize => {
+                line_changed = true;
+                rest.push(s.clone());
+            }
+            Stage::LineFilter(f) if !line_changed => {
+                let escaped = || {
+                    f.values
+                        .iter()
+                        .map(|v| regex::escape(v))
+                        .collect::<Vec<_>>()
+                        .join("|")
+                };
+                let alternation = || {
+                    f.values
+                        .iter()
+                        .map(|v| format!("(?:{v})"))
+                        .collect::<Vec<_>>()
+                        .join("|")
+                };
+                match (f.op, f.values.len()) {
+                    (FilterOp::Contains, 1) => {
+                        pushed.push(StoreFilter::Contains(f.values[0].clone()))
+                    }
+                    (FilterOp::Contains, _) => pushed.push(StoreFilter::Regex(escaped())),
+                    (FilterOp::NotContains, _) => {
+                        pushed.extend(f.values.iter().map(|v| StoreFilter::NotContains(v.clone())))
+                    }
+                    (FilterOp::Regex, 1) => pushed.push(StoreFilter::Regex(f.values[0].clone())),
+                    (FilterOp::Regex, _) => pushed.push(StoreFilter::Regex(alternation())),
+                    (FilterOp::NotRegex, _) => {
+                        pushed.extend(f.values.iter().map(|v| StoreFilter::NotRegex(v.clone())))
+                    }
+                    (FilterOp::Pattern | FilterOp::NotPattern, _) => rest.push(s.clone()),
+                }
+            }
+            s => rest.push(s.clone()),
+        }
+    }
+    (pushed, rest)
+}
+
+/// Whether a stage may drop a line (so the store's limit cannot be the query's).
+fn drops_lines(s: &Stage) -> bool {
+    matches!(s, Stage::LineFilter(_) | Stage::LabelFilter(_))
+}
+
+pub fn run(ctx: &mut Ctx<'_>, log: &LogExpr, req: &LogRequest) -> Result<Vec<StreamOut>> {
+    let (filters, stages) = plan(log);
+    let store_limit = if stages.iter().any(drops_lines) || req.interval_ns > 0 {
+        0
+    } else {
+        req.limit
+    };
+    let sel = LogSelect {
+        matchers: log.matchers.clone(),
+        start_ns: req.start_ns,
+        end_ns: req.end_ns,
+        filters,
+        direction: req.direction,
+        limit: store_limit,
+        cancel: Some(ctx.budget.stop_flag()),
+    };
+    let mut streams: Vec<StreamOut> = Vec::new();
+    let mut index: HashMap<Arc<Labels>, usize> = HashMap::new();
+    let mut kept = 0usize;
+    let mut failed: Option<Error> = None;
+    let limit = if req.limit == 0 {
+        usize::MAX
+    } else {
+        req.limit
+    };
+    let logs = ctx.logs;
+    let tenant = ctx.tenant;
+    logs.select_logs(tenant, &sel, &mut |hit| {
+        if let Err(e) = ctx.scanned(hit.line.len()) {
+            failed = Some(e);
+            return false;
+        }
+        let mut e = Entry::new(hit);
+        if !pipeline::run(&stages, &mut e) {
+            return true;
+        }
+        let key = if req.categorize {
+            e.stream_labels()
+        } else {
+            e.all_labels()
+        };
+        let i = match index.get(&key) {
+            Some(&i) => i,
+            None => {
+                if let Err(err) = ctx.budget.charge(
+                    key.iter()
+                        .map(|l| l.name.len() + l.value.len() + 48)
+                        .sum::<usize>()
+                        + 64,
+                ) {
+                    failed = Some(err);
+                    return false;
+                }
+                streams.push(StreamOut {
+                    labels: key.clone(),
+                    lines: Vec::new(),
+                });
+                index.insert(key, streams.len() - 1);
+                streams.len() - 1
+            }
+        };
+        let s = &mut streams[i];
+        if req.interval_ns > 0 {
+            if let Some(last) = s.lines.last() {
+                if (e.ts_ns - last.ts_ns).abs() < req.interval_ns {
+                    return true;
+                }
+            }
+        }
+        if let Err(err) = ctx.budget.charge(e.line.len() + 64) {
+            failed = Some(err);
+            return false;
+        }
+        let (metadata, parsed) = if req.categorize {
+            (e.labels_of(Cat::Meta), e.labels_of(Cat::Parsed))
+        } else {
+            (Labels::default(), Labels::default())
+        };
+        s.lines.push(LineOut {
+            ts_ns: e.ts_ns,
+            line: e.line,
+            metadata,
+            parsed,
+        });
+        kept += 1;
+        kept < limit
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    ctx.budget.check()?;
+    streams.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(streams)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logql::pipeline::tests::pipeline;
+
+    #[test]
+    fn leading_filters_go_to_the_store() {
+        let (pushed, rest) = plan(&pipeline(
+            r#"{a="b"} |= "x" or "y." != "z" or "w" |~ "r" or "s" | json |> "<_> p" | line_format "{{.a}}" |= "late""#,
+        ));
+        assert_eq!(
+            pushed,
+            vec![
+                StoreFilter::Regex("x|y\\.".into()),
+                StoreFilter::NotContains("z".into()),
+                StoreFilter::NotContains("w".into()),
+                StoreFilter::Regex("(?:r)|(?:s)".into()),
+            ]
+        );
+        assert_eq!(rest.len(), 4);
+    }
+}
