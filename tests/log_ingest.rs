@@ -473,3 +473,51 @@ fn every_protocol_read_back() {
     }
     assert!(lines.iter().any(|(st, _)| st["k8s_pod_name"] == "pod-grpc"));
 }
+
+/// OTLP/gRPC statuses: a tenant is required in multi-tenant mode (INVALID_ARGUMENT), and a
+/// refused record is a partial success, not an error.
+#[test]
+fn otlp_grpc_statuses() {
+    use lookout_collector::otlp::proto::collector::logs::v1::logs_service_client::LogsServiceClient;
+    use lookout_collector::otlp::proto::collector::logs::v1::ExportLogsServiceRequest;
+    use lookout_collector::otlp::proto::common::v1::{any_value::Value, AnyValue};
+    use lookout_collector::otlp::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+
+    let st = start("multi_tenant: true\nlimits: {max_line_size: 5}\n");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut client = LogsServiceClient::connect(format!("http://127.0.0.1:{}", st.grpc))
+            .await
+            .expect("connect");
+        let rec = |line: &str| LogRecord {
+            time_unix_nano: now_ns() as u64,
+            body: Some(AnyValue {
+                value: Some(Value::StringValue(line.into())),
+            }),
+            ..Default::default()
+        };
+        let req = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![rec("ok"), rec("far too long")],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let e = client.export(req.clone()).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
+        let mut r = tonic::Request::new(req);
+        r.metadata_mut()
+            .insert("x-scope-orgid", "team-a".parse().unwrap());
+        let resp = client.export(r).await.expect("export").into_inner();
+        let p = resp.partial_success.expect("partial success");
+        assert_eq!(p.rejected_log_records, 1);
+        assert!(
+            p.error_message.contains("limits.max_line_size"),
+            "{}",
+            p.error_message
+        );
+    });
+    assert_eq!(received(&st.server, "otlp"), 1);
+}
