@@ -15,12 +15,22 @@ fi
 missing=""
 [ -x /usr/bin/prometheus-node-exporter ] || missing="$missing prometheus-node-exporter"
 command -v openssl >/dev/null || missing="$missing openssl"
+# tests/log_ingest.rs sends syslog with util-linux's logger and OTLP logs with the Python
+# OpenTelemetry SDK (no Debian package: installed from PyPI into a venv under target/).
+command -v logger >/dev/null || missing="$missing bsdutils"
+/usr/bin/python3 -c "import venv, ensurepip" 2>/dev/null || missing="$missing python3-venv"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && apt-get install -y -qq $missing
   else
     sudo -n apt-get update -qq && sudo -n apt-get install -y -qq $missing
   fi
+fi
+
+otel_venv=target/otel-venv
+if ! "$otel_venv/bin/python" -c "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.exporter.otlp.proto.grpc" 2>/dev/null; then
+  /usr/bin/python3 -m venv "$otel_venv"
+  "$otel_venv/bin/pip" install -q opentelemetry-sdk opentelemetry-exporter-otlp-proto-http opentelemetry-exporter-otlp-proto-grpc
 fi
 
 cargo fmt --all -- --check

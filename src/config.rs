@@ -31,6 +31,29 @@ pub struct Config {
     /// Prometheus' `scrape_configs:`. Absent: Lookout scrapes its own `/metrics`
     /// (job `lookout`); `[]`: no scraping.
     pub scrape_configs: Option<Vec<lookout_collector::scrape::ScrapeConfig>>,
+    pub otlp: Otlp,
+    /// Syslog listeners (none by default).
+    pub syslog: Vec<lookout_collector::syslog::ListenerConfig>,
+}
+
+/// OTLP receivers. OTLP/HTTP is served on `listen:` with every other HTTP API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Otlp {
+    /// OTLP/gRPC address; "" turns it off.
+    pub grpc_listen: String,
+}
+
+/// The OTLP/gRPC address when the config does not name one. Failing to bind it is a
+/// warning, not an error (another collector may hold the port); a configured one must bind.
+pub const DEFAULT_OTLP_GRPC_LISTEN: &str = "0.0.0.0:4317";
+
+impl Default for Otlp {
+    fn default() -> Self {
+        Otlp {
+            grpc_listen: DEFAULT_OTLP_GRPC_LISTEN.into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,6 +93,16 @@ pub struct Limits {
     pub ingestion_burst_size: u64,
     /// Most samples in one write request (0: no limit).
     pub max_samples_per_request: usize,
+    /// Longest log line, bytes (0: no limit).
+    pub max_line_size: ByteSize,
+    /// Cut longer log lines to `max_line_size` instead of refusing them.
+    pub max_line_size_truncate: bool,
+    /// Most bytes of structured metadata on one log line (0: no limit).
+    pub max_structured_metadata_size: ByteSize,
+    /// Most structured metadata entries on one log line (0: no limit).
+    pub max_structured_metadata_entries_count: usize,
+    /// Most active log streams of one tenant (0: no limit).
+    pub max_global_streams_per_user: usize,
 }
 
 /// Admin endpoints (`POST /api/v1/admin/*`, `/-/reload`).
@@ -177,6 +210,8 @@ impl Default for Config {
             query: Query::default(),
             global: Default::default(),
             scrape_configs: None,
+            otlp: Otlp::default(),
+            syslog: Vec::new(),
         }
     }
 }
@@ -194,6 +229,7 @@ impl Default for Limits {
     fn default() -> Self {
         let series = lookout_store::SeriesLimits::default();
         let tenants = lookout_store::TenantLimits::default();
+        let logs = lookout_collector::logs::LogLimits::default();
         Limits {
             max_body_size: ByteSize(32 << 20),
             max_decoded_body_size: ByteSize(128 << 20),
@@ -208,6 +244,11 @@ impl Default for Limits {
             ingestion_rate: tenants.ingestion_rate,
             ingestion_burst_size: tenants.ingestion_burst_size,
             max_samples_per_request: tenants.max_samples_per_request,
+            max_line_size: ByteSize(logs.max_line_size as u64),
+            max_line_size_truncate: logs.max_line_size_truncate,
+            max_structured_metadata_size: ByteSize(logs.max_structured_metadata_size as u64),
+            max_structured_metadata_entries_count: logs.max_structured_metadata_entries,
+            max_global_streams_per_user: logs.max_streams_per_tenant,
         }
     }
 }
@@ -221,6 +262,22 @@ impl Limits {
             max_label_names_per_series: self.max_label_names_per_series,
             max_series_per_metric: self.max_series_per_metric,
             max_active_series: self.max_active_series_per_tenant,
+        }
+    }
+
+    /// The limits on log lines (Loki push, OTLP, syslog); label limits are the series'.
+    pub fn log_limits(&self) -> lookout_collector::logs::LogLimits {
+        lookout_collector::logs::LogLimits {
+            max_line_size: self.max_line_size.0 as usize,
+            max_line_size_truncate: self.max_line_size_truncate,
+            max_label_names_per_stream: self.max_label_names_per_series,
+            max_label_name_length: self.max_label_name_length,
+            max_label_value_length: self.max_label_value_length,
+            max_structured_metadata_size: self.max_structured_metadata_size.0 as usize,
+            max_structured_metadata_entries: self.max_structured_metadata_entries_count,
+            max_future_ms: self.max_future.0,
+            max_streams_per_tenant: self.max_global_streams_per_user,
+            max_decoded_bytes: self.max_decoded_body_size.0 as usize,
         }
     }
 
@@ -265,6 +322,16 @@ impl Config {
         let mut errors = Vec::new();
         if let Err(e) = check_listen(&self.listen) {
             errors.push(e);
+        }
+        if !self.otlp.grpc_listen.is_empty() {
+            if let Err(e) = check_listen(&self.otlp.grpc_listen) {
+                errors.push(format!("otlp.grpc_{e}"));
+            }
+        }
+        for (i, l) in self.syslog.iter().enumerate() {
+            if let Err(e) = l.check() {
+                errors.push(format!("syslog[{i}]: {e}"));
+            }
         }
         if self.block_duration.0 < 60_000 {
             errors.push(format!(

@@ -10,6 +10,7 @@ use std::time::Duration as StdDuration;
 use anyhow::Context;
 use axum::routing::get;
 use axum::Router;
+use lookout_collector::logs::LogIngest;
 use lookout_collector::remote_write::Limits;
 use lookout_collector::IngestState;
 use lookout_query::promql::Engine;
@@ -109,6 +110,24 @@ async fn serve(
         .spawn_maintenance(StdDuration::from_millis(cfg.maintenance_interval.0 as u64))
         .context("cannot start the maintenance thread")?;
 
+    let logs = LogIngest::new(store.clone(), cfg.limits.log_limits(), clock.clone());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut side_tasks = Vec::new();
+    if let Some(t) = start_otlp_grpc(&cfg, logs.clone(), stopped.clone()).await? {
+        side_tasks.push(t);
+    }
+    for l in &cfg.syslog {
+        let bound = lookout_collector::syslog::Bound::bind(l)
+            .await
+            .with_context(|| format!("cannot listen for syslog on {}", l.listen))?;
+        let a = bound.local_addr()?;
+        let proto = format!("{:?}", l.protocol).to_lowercase();
+        println!("lookout syslog {proto} listening on {a}");
+        tracing::info!(addr = %a, protocol = %proto, "syslog listening");
+        side_tasks.push(tokio::spawn(
+            bound.serve(logs.clone(), until_stopped(stopped.clone())),
+        ));
+    }
     let ingest = lookout_collector::router(IngestState {
         sink: store.clone(),
         multi_tenant: cfg.multi_tenant,
@@ -116,6 +135,7 @@ async fn serve(
             max_decoded_bytes: cfg.limits.max_decoded_body_size.0 as usize,
         },
         max_body_bytes: cfg.limits.max_body_size.0 as usize,
+        logs,
     });
     let zipkin = lookout_collector::zipkin::router(lookout_collector::zipkin::ZipkinState {
         sink: store.clone(),
@@ -189,6 +209,10 @@ async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    let _ = stop.send(true);
+    for t in side_tasks {
+        let _ = tokio::time::timeout(StdDuration::from_secs(10), t).await;
+    }
     tracing::info!("shutting down: stopping scrapes");
     scrape.stop().await;
     tracing::info!("shutting down: syncing write-ahead logs");
@@ -196,6 +220,50 @@ async fn serve(
     tokio::task::spawn_blocking(move || s.close()).await??;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Completes once `stop` says so (or its sender is gone).
+async fn until_stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Starts the OTLP/gRPC listener when `otlp.grpc_listen` names one. The default address
+/// may be held by another collector: then OTLP/gRPC is off with a warning, not a failure.
+async fn start_otlp_grpc(
+    cfg: &Config,
+    logs: LogIngest,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let addr = &cfg.otlp.grpc_listen;
+    if addr.is_empty() {
+        return Ok(None);
+    }
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) if addr == crate::config::DEFAULT_OTLP_GRPC_LISTEN => {
+            tracing::warn!(%addr, error = %e, "otlp grpc is off: cannot listen on its default address; set otlp.grpc_listen");
+            return Ok(None);
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot listen for OTLP/gRPC on {addr}")),
+    };
+    let a = listener.local_addr()?;
+    println!("lookout otlp grpc listening on {a}");
+    tracing::info!(addr = %a, "otlp grpc listening");
+    let services = lookout_collector::otlp::grpc::Services {
+        logs,
+        multi_tenant: cfg.multi_tenant,
+    };
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) =
+            lookout_collector::otlp::grpc::serve(listener, services, until_stopped(stopped)).await
+        {
+            tracing::error!(error = %e, "otlp grpc server failed");
+        }
+    })))
 }
 
 #[derive(Clone, Copy)]

@@ -10,6 +10,9 @@ pub enum Error {
     TooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A limit a retry may get under later (active streams): 429.
+    #[error("{0}")]
+    LimitExceeded(String),
     #[error(transparent)]
     Store(#[from] lookout_store::Error),
     #[error("internal error: {0}")]
@@ -24,6 +27,7 @@ impl Error {
             Error::BadRequest(_) => 400,
             Error::TooLarge(_) => 413,
             Error::UnsupportedMediaType(_) => 415,
+            Error::LimitExceeded(_) => 429,
             Error::Internal(_) => 500,
             Error::Store(e) => match e.class() {
                 ErrorClass::BadInput => 400,

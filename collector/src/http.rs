@@ -1,8 +1,11 @@
-//! The ingest routes: `POST /api/v1/write` (remote_write).
+//! The ingest routes: `POST /api/v1/write` (remote_write), `POST /loki/api/v1/push` (and
+//! the legacy `/api/prom/push`), `POST /v1/logs` (OTLP/HTTP logs, also at Loki's
+//! `/otlp/v1/logs`).
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +14,9 @@ use axum::Router;
 use lookout_store::{Append, TenantId};
 
 use crate::error::Error;
+use crate::logs::{LogIngest, Protocol};
 use crate::remote_write::{self, Limits};
+use crate::{loki_push, otlp};
 
 #[derive(Clone)]
 pub struct IngestState {
@@ -20,12 +25,18 @@ pub struct IngestState {
     pub limits: Limits,
     /// Largest compressed body accepted (413 beyond).
     pub max_body_bytes: usize,
+    /// Where log lines go, with their limits.
+    pub logs: LogIngest,
 }
 
 pub fn router(state: IngestState) -> Router {
     let limit = state.max_body_bytes;
     Router::new()
         .route("/api/v1/write", post(write))
+        .route("/loki/api/v1/push", post(loki_push))
+        .route("/api/prom/push", post(loki_push))
+        .route("/v1/logs", post(otlp_logs))
+        .route("/otlp/v1/logs", post(otlp_logs))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -83,4 +94,78 @@ async fn write(
         )));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The body, or a 413 that names the limit (axum's own rejection does not).
+fn body_or_limit(
+    body: std::result::Result<Bytes, BytesRejection>,
+    max: usize,
+) -> Result<Bytes, Error> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::TooLarge(format!(
+                "the request body is over the limit of {max} bytes (limits.max_body_size); send smaller batches"
+            ))
+        } else {
+            Error::BadRequest(format!("cannot read the request body: {e}"))
+        }
+    })
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn loki_push(
+    State(st): State<IngestState>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, Error> {
+    let body = body_or_limit(body, st.max_body_bytes)?;
+    let tenant = TenantId::from_request(st.multi_tenant, header(&headers, "x-scope-orgid"))?;
+    let encoding = header(&headers, "content-encoding").map(str::to_string);
+    let content_type = header(&headers, "content-type").map(str::to_string);
+    let logs = st.logs.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let max = logs.limits.max_decoded_bytes;
+        let raw = crate::logs::decode_body(encoding.as_deref(), &body, max)?;
+        let format = loki_push::Format::of(content_type.as_deref(), &raw);
+        let mut batch = logs.batch();
+        loki_push::decode(format, &raw, max, &mut batch)?;
+        logs.ingest(&tenant, Protocol::LokiPush, batch)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("ingest task failed: {e}")))??;
+    match outcome.message {
+        Some(m) => Err(Error::BadRequest(m)),
+        None => Ok(StatusCode::NO_CONTENT),
+    }
+}
+
+async fn otlp_logs(
+    State(st): State<IngestState>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let content_type = header(&headers, "content-type").map(str::to_string);
+    let format = otlp::http::Format::of(content_type.as_deref());
+    let result = async {
+        let body = body_or_limit(body, st.max_body_bytes)?;
+        let tenant = TenantId::from_request(st.multi_tenant, header(&headers, "x-scope-orgid"))?;
+        let encoding = header(&headers, "content-encoding").map(str::to_string);
+        let logs = st.logs.clone();
+        tokio::task::spawn_blocking(move || {
+            let raw = crate::logs::decode_body(
+                encoding.as_deref(),
+                &body,
+                logs.limits.max_decoded_bytes,
+            )?;
+            let req = otlp::http::decode_logs(format, &raw)?;
+            otlp::logs::export(&logs, &tenant, req)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("ingest task failed: {e}")))?
+    }
+    .await;
+    otlp::http::respond(format, result)
 }

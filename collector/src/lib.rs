@@ -1,13 +1,18 @@
-//! Every way data comes into Lookout: for now Prometheus remote_write; scraping, OTLP, Loki
-//! push, syslog and the agent's forwarder follow. The collector parses and validates input,
+//! Every way data comes into Lookout: Prometheus remote_write and scraping; logs by Loki
+//! push, OTLP (HTTP and gRPC) and syslog; the agent's forwarder follows. The collector parses and validates input,
 //! resolves the tenant, and hands batches to an [`lookout_store::Append`]. It never queries
 //! and never knows how the store lays bytes on disk.
 
 pub mod error;
 pub mod http;
+pub mod logs;
+pub mod loki_push;
 pub mod metrics;
+pub mod otlp;
 pub mod remote_write;
 pub mod scrape;
+pub mod syslog;
+pub mod timestamp;
 pub mod zipkin;
 
 pub use error::{Error, Result};

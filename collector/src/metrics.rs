@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use lookout_store::Reason;
 
+use crate::logs::{LogReason, Protocol};
 use crate::scrape::cache::Outcome;
 
 pub const SCRAPES_TOTAL: &str = "lookout_scrape_scrapes_total";
@@ -21,8 +22,14 @@ pub const REMOTE_WRITE_REQUESTS_TOTAL: &str = "lookout_remote_write_requests_tot
 pub const REMOTE_WRITE_SAMPLES_TOTAL: &str = "lookout_remote_write_samples_total";
 pub const SAMPLES_REJECTED_TOTAL: &str = "lookout_ingest_samples_rejected_total";
 pub const SCRAPE_OUT_OF_BOUNDS_TOTAL: &str = "lookout_scrape_samples_out_of_bounds_total";
-/// The label of [`SAMPLES_REJECTED_TOTAL`]: a [`Reason::as_str`].
+pub const LOG_LINES_TOTAL: &str = "lookout_logs_lines_received_total";
+pub const LOG_BYTES_TOTAL: &str = "lookout_logs_bytes_received_total";
+pub const LOG_LINES_REJECTED_TOTAL: &str = "lookout_logs_lines_rejected_total";
+/// The label of [`SAMPLES_REJECTED_TOTAL`] and [`LOG_LINES_REJECTED_TOTAL`]: a
+/// [`Reason::as_str`] or [`LogReason::as_str`].
 pub const LABEL_REASON: &str = "reason";
+/// The label of [`LOG_LINES_TOTAL`] and [`LOG_BYTES_TOTAL`]: a [`Protocol::as_str`].
+pub const LABEL_PROTOCOL: &str = "protocol";
 
 static SCRAPES: AtomicU64 = AtomicU64::new(0);
 static FAILURES: AtomicU64 = AtomicU64::new(0);
@@ -35,6 +42,27 @@ static RW_REQUESTS: AtomicU64 = AtomicU64::new(0);
 static RW_SAMPLES: AtomicU64 = AtomicU64::new(0);
 static OUT_OF_BOUNDS: AtomicU64 = AtomicU64::new(0);
 static REJECTED: [AtomicU64; Reason::ALL.len()] = [const { AtomicU64::new(0) }; Reason::ALL.len()];
+static LOG_LINES: [AtomicU64; Protocol::ALL.len()] =
+    [const { AtomicU64::new(0) }; Protocol::ALL.len()];
+static LOG_BYTES: [AtomicU64; Protocol::ALL.len()] =
+    [const { AtomicU64::new(0) }; Protocol::ALL.len()];
+static LOG_REJECTED: [AtomicU64; LogReason::ALL.len()] =
+    [const { AtomicU64::new(0) }; LogReason::ALL.len()];
+
+/// Counts log lines stored (and their bytes) from one request.
+pub fn record_logs(protocol: Protocol, lines: u64, bytes: u64) {
+    if let Some(i) = Protocol::ALL.iter().position(|p| *p == protocol) {
+        LOG_LINES[i].fetch_add(lines, Relaxed);
+        LOG_BYTES[i].fetch_add(bytes, Relaxed);
+    }
+}
+
+/// Counts log lines a limit refused.
+pub fn record_log_rejected(reason: LogReason, lines: u64) {
+    if let Some(i) = LogReason::ALL.iter().position(|r| *r == reason) {
+        LOG_REJECTED[i].fetch_add(lines, Relaxed);
+    }
+}
 
 /// Counts the samples a store error refused, by reason; a reason that counts none (the
 /// whole batch was refused) counts `batch_samples`.
@@ -129,6 +157,40 @@ pub fn render(out: &mut String) {
         let _ = writeln!(
             out,
             "{SAMPLES_REJECTED_TOTAL}{{{LABEL_REASON}=\"{}\"}} {}",
+            r.as_str(),
+            n.load(Relaxed)
+        );
+    }
+    for (name, help, values) in [
+        (
+            LOG_LINES_TOTAL,
+            "Log lines stored, by protocol.",
+            &LOG_LINES,
+        ),
+        (
+            LOG_BYTES_TOTAL,
+            "Bytes of log lines stored, by protocol.",
+            &LOG_BYTES,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (p, n) in Protocol::ALL.iter().zip(values) {
+            let _ = writeln!(
+                out,
+                "{name}{{{LABEL_PROTOCOL}=\"{}\"}} {}",
+                p.as_str(),
+                n.load(Relaxed)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP {LOG_LINES_REJECTED_TOTAL} Log lines refused by a limit (Loki push, OTLP, syslog), by reason.\n# TYPE {LOG_LINES_REJECTED_TOTAL} counter"
+    );
+    for (r, n) in LogReason::ALL.iter().zip(&LOG_REJECTED) {
+        let _ = writeln!(
+            out,
+            "{LOG_LINES_REJECTED_TOTAL}{{{LABEL_REASON}=\"{}\"}} {}",
             r.as_str(),
             n.load(Relaxed)
         );
