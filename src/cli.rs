@@ -2,5 +2,6 @@
 
 pub mod check;
 pub mod query;
+pub mod rules;
 pub mod test_promql;
 pub mod tsdb;

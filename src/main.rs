@@ -1,5 +1,6 @@
 //! `lookout`: parses the command line and hands off to the command's module.
 
+mod alerting;
 mod cli;
 mod config;
 mod duration;
@@ -42,7 +43,7 @@ enum Cmd {
     },
     /// Run a PromQL query on a server and print the result.
     Query(cli::query::QueryArgs),
-    /// Run test scripts: `lookout test promql FILE...`.
+    /// Run test scripts: `lookout test promql FILE...`, `lookout test rules FILE...`.
     Test {
         #[command(subcommand)]
         cmd: cli::test_promql::TestCmd,
@@ -58,6 +59,11 @@ enum Cmd {
 enum CheckCmd {
     /// Validate lookout.yaml.
     Config { file: PathBuf },
+    /// Validate Prometheus rule files, as `promtool check rules` does.
+    Rules {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// `mi_option_purge_delay` in mimalloc.h, which libmimalloc-sys does not name.
@@ -125,6 +131,9 @@ fn main() -> std::process::ExitCode {
         Cmd::Check {
             cmd: CheckCmd::Config { file },
         } => cli::check::config(&file),
+        Cmd::Check {
+            cmd: CheckCmd::Rules { files },
+        } => cli::rules::check(&files),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

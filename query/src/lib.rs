@@ -10,6 +10,7 @@ pub mod http;
 pub mod metrics;
 pub mod promql;
 pub mod promqltest;
+pub mod rules;
 
 pub use error::{Error, Result};
 pub use http::{router, QueryState};
