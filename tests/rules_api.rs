@@ -46,6 +46,7 @@ fn alert_named(s: &Server, name: &str) -> Option<Value> {
 fn write(s: &Server, name: &str, labels: &[(&str, &str)], v: f64) {
     let mut pairs = vec![("__name__", name)];
     pairs.extend_from_slice(labels);
+    pairs.sort();
     s.write_ok(&request(vec![series(&pairs, &[(now_ms(), v)])]));
 }
 

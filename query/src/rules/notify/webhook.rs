@@ -72,12 +72,6 @@ pub mod dur {
     }
 }
 
-/// One alert as a group holds it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-struct Held {
-    alert: Notification,
-}
-
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct GroupState {
     labels: BTreeMap<String, String>,
