@@ -203,7 +203,7 @@ impl Manager {
     /// Prometheus' rule metrics (`prometheus_rule_*`), one series per group.
     pub fn render_metrics(&self, out: &mut String) {
         let groups: Vec<Group> = self.groups().iter().map(|g| g.lock().clone()).collect();
-        let metrics: [(&str, &str, &str, fn(&Group) -> f64); 9] = [
+        let metrics: [GroupMetric; 9] = [
             ("prometheus_rule_evaluations_total", "counter", "The total number of rule evaluations.", |g| g.evaluations as f64),
             ("prometheus_rule_evaluation_failures_total", "counter", "The total number of rule evaluation failures.", |g| g.evaluation_failures as f64),
             ("prometheus_rule_group_iterations_total", "counter", "The total number of scheduled rule group evaluations, whether executed or missed.", |g| (g.iterations + g.iterations_missed) as f64),
@@ -223,6 +223,9 @@ impl Manager {
         }
     }
 }
+
+/// A group metric: name, type, help, and its value for a group.
+type GroupMetric = (&'static str, &'static str, &'static str, fn(&Group) -> f64);
 
 /// One group's loop: wait for its slot, evaluate, send what is due, count missed slots.
 async fn run(

@@ -50,6 +50,15 @@ pub struct NotifierConfig {
     pub relabel: Option<RelabelFn>,
 }
 
+/// A receiver a config asks for: URL, kind, webhook settings, relabeling, timeout.
+type Wanted = (
+    String,
+    &'static str,
+    Option<WebhookConfig>,
+    Option<RelabelFn>,
+    Duration,
+);
+
 /// Most payloads a receiver's queue holds before the oldest are dropped.
 const QUEUE_CAPACITY: usize = 10_000;
 /// Longest wait between two delivery attempts to a receiver that is down.
@@ -107,13 +116,7 @@ impl Notifier {
 
     /// Applies a configuration: receivers that stay keep their queues and groups.
     pub fn apply(&self, cfg: NotifierConfig) -> std::io::Result<()> {
-        let mut wanted: Vec<(
-            String,
-            &'static str,
-            Option<WebhookConfig>,
-            Option<RelabelFn>,
-            Duration,
-        )> = Vec::new();
+        let mut wanted: Vec<Wanted> = Vec::new();
         for am in &cfg.alertmanagers {
             wanted.push((
                 am.url.clone(),

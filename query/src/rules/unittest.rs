@@ -384,9 +384,7 @@ fn check_expr(et: &ExprTest, env: &Env<'_>, fuzzy: bool) -> Option<String> {
                 format!(
                     "{} {}",
                     fmt_map(l),
-                    super::template::gofmt::format_e(*x, 0)
-                        .to_uppercase()
-                        .replace("E", "E")
+                    super::template::gofmt::format_e_shortest(*x).to_uppercase()
                 )
             })
             .collect::<Vec<_>>()

@@ -57,7 +57,7 @@ fn prometheus_functions() {
         alert("{{ humanizeTimestamp $value }}", 1435065584.128),
         "2015-06-23 13:19:44.128 +0000 UTC"
     );
-    assert_eq!(alert("{{ printf \"%.2f\" $value }}", 3.14159), "3.14");
+    assert_eq!(alert("{{ printf \"%.2f\" $value }}", 1.23456), "1.23");
     assert_eq!(
         alert(
             "{{ $labels.job | toUpper }} {{ title \"hello world\" }}",
