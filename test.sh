@@ -14,6 +14,8 @@ fi
 # directly, otherwise through sudo without a password prompt.
 missing=""
 [ -x /usr/bin/prometheus-node-exporter ] || missing="$missing prometheus-node-exporter"
+# tests/rules_promtool.rs runs the rule unit tests under Debian's promtool too.
+[ -x /usr/bin/promtool ] || missing="$missing prometheus"
 command -v openssl >/dev/null || missing="$missing openssl"
 # tests/log_ingest.rs sends syslog with util-linux's logger and OTLP logs with the Python
 # OpenTelemetry SDK (no Debian package: installed from PyPI into a venv under target/).

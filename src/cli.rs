@@ -3,5 +3,6 @@
 pub mod check;
 pub mod logs;
 pub mod query;
+pub mod rules;
 pub mod test_promql;
 pub mod tsdb;

@@ -31,6 +31,10 @@ pub struct Config {
     /// Prometheus' `scrape_configs:`. Absent: Lookout scrapes its own `/metrics`
     /// (job `lookout`); `[]`: no scraping.
     pub scrape_configs: Option<Vec<lookout_collector::scrape::ScrapeConfig>>,
+    /// Prometheus' `rule_files:`: globs of rule files, relative to this file.
+    pub rule_files: Vec<String>,
+    /// Prometheus' `alerting:`, plus Lookout's `webhooks` and rule settings.
+    pub alerting: crate::alerting::AlertingConfig,
     pub otlp: Otlp,
     /// Syslog listeners (none by default).
     pub syslog: Vec<lookout_collector::syslog::ListenerConfig>,
@@ -210,6 +214,8 @@ impl Default for Config {
             query: Query::default(),
             global: Default::default(),
             scrape_configs: None,
+            rule_files: Vec::new(),
+            alerting: Default::default(),
             otlp: Otlp::default(),
             syslog: Vec::new(),
         }
@@ -373,6 +379,7 @@ impl Config {
                 self.limits.ingestion_rate
             ));
         }
+        errors.extend(self.alerting.validate());
         match self.scrape_jobs(None) {
             Ok(jobs) => {
                 if let Err(e) = lookout_collector::scrape::manager::check(&jobs) {

@@ -1,5 +1,6 @@
 //! `lookout`: parses the command line and hands off to the command's module.
 
+mod alerting;
 mod cli;
 mod config;
 mod duration;
@@ -44,7 +45,7 @@ enum Cmd {
     Query(cli::query::QueryArgs),
     /// Run a LogQL query on a server and print the lines with their labels.
     Logs(cli::logs::LogsArgs),
-    /// Run test scripts: `lookout test promql FILE...`.
+    /// Run test scripts: `lookout test promql FILE...`, `lookout test rules FILE...`.
     Test {
         #[command(subcommand)]
         cmd: cli::test_promql::TestCmd,
@@ -60,6 +61,11 @@ enum Cmd {
 enum CheckCmd {
     /// Validate lookout.yaml.
     Config { file: PathBuf },
+    /// Validate Prometheus rule files, as `promtool check rules` does.
+    Rules {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// `mi_option_purge_delay` in mimalloc.h, which libmimalloc-sys does not name.
@@ -128,6 +134,9 @@ fn main() -> std::process::ExitCode {
         Cmd::Check {
             cmd: CheckCmd::Config { file },
         } => cli::check::config(&file),
+        Cmd::Check {
+            cmd: CheckCmd::Rules { files },
+        } => cli::rules::check(&files),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
 //! Configuration reloads: `POST /-/reload` and SIGHUP re-read the config file and apply
 //! its `global:` and `scrape_configs:` to the running scrape manager, which keeps the
-//! targets that did not change. Other sections take effect at the next start. A config
+//! targets that did not change, and `rule_files:` and `alerting:` to the rule manager and
+//! notifier, which keep the state of groups and receivers that stay. Other sections take effect at the next start. A config
 //! that does not load leaves the running one in place and says why.
 
 use std::path::PathBuf;
@@ -27,6 +28,8 @@ pub struct Reloader {
     pub manager: Manager,
     /// What `/api/v1/status/config` and runtimeinfo report.
     pub status: Arc<ConfigStatus>,
+    pub rules: lookout_query::rules::Manager,
+    pub notifier: lookout_query::rules::notify::Notifier,
 }
 
 impl Reloader {
@@ -48,9 +51,12 @@ impl Reloader {
         };
         let jobs = cfg.scrape_jobs(self.self_addr.as_deref())?;
         let n = jobs.len();
+        // Rule files first: a broken one leaves everything as it was.
+        let groups =
+            crate::alerting::apply(&cfg, self.path.as_deref(), &self.rules, &self.notifier)?;
         self.manager.apply(jobs).await?;
         self.status.loaded(yaml);
-        tracing::info!(jobs = n, "configuration reloaded");
+        tracing::info!(jobs = n, groups, "configuration reloaded");
         Ok(())
     }
 }

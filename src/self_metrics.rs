@@ -47,6 +47,10 @@ pub struct SelfMetrics {
     store: Arc<Store>,
     scrape: Manager,
     http: Arc<Mutex<BTreeMap<(&'static str, u16), Histogram>>>,
+    rules: Option<(
+        lookout_query::rules::Manager,
+        lookout_query::rules::notify::Notifier,
+    )>,
 }
 
 impl SelfMetrics {
@@ -55,7 +59,18 @@ impl SelfMetrics {
             store,
             scrape,
             http: Arc::default(),
+            rules: None,
         }
+    }
+
+    /// Adds the rule groups' and notifier's metrics (Prometheus' names).
+    pub fn with_rules(
+        mut self,
+        rules: lookout_query::rules::Manager,
+        notifier: lookout_query::rules::notify::Notifier,
+    ) -> SelfMetrics {
+        self.rules = Some((rules, notifier));
+        self
     }
 
     pub fn routes(&self) -> Router {
@@ -68,6 +83,10 @@ impl SelfMetrics {
         let mut out = String::with_capacity(8 << 10);
         lookout_collector::metrics::render(&mut out);
         lookout_query::metrics::render(&mut out);
+        if let Some((rules, notifier)) = &self.rules {
+            rules.render_metrics(&mut out);
+            notifier.render_metrics(&mut out);
+        }
         let mut health: BTreeMap<(String, &str), u64> = BTreeMap::new();
         for (pool, view) in self.scrape.pools() {
             for t in &view.active {

@@ -22,6 +22,8 @@ use crate::config::Config;
 use crate::reload::{self, Reloader};
 use crate::self_metrics::{self, SelfMetrics};
 use lookout_query::http::buildinfo::ConfigStatus;
+use lookout_query::http::prometheus::rules::RulesApi;
+use lookout_query::rules::notify::Notifier;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -142,7 +144,7 @@ async fn serve(
         multi_tenant: cfg.multi_tenant,
         max_body_bytes: cfg.limits.max_body_size.0 as usize,
     });
-    let scrape = lookout_collector::scrape::Manager::with_clock(store.clone(), clock);
+    let scrape = lookout_collector::scrape::Manager::with_clock(store.clone(), clock.clone());
     let config_status = ConfigStatus::new(match &config_path {
         Some(p) => std::fs::read_to_string(p).unwrap_or_default(),
         None => reload::DEFAULTS_YAML.to_string(),
@@ -163,7 +165,18 @@ async fn serve(
         logs: store.clone(),
         logql: lookout_query::logql::LogqlEngine::new(cfg.query.logql_options()),
     });
-    let self_metrics = SelfMetrics::new(store.clone(), scrape.clone());
+    let notifier = Notifier::new(cfg.data.join("notify"), clock.clone());
+    let rules = lookout_query::rules::Manager::new(
+        store.clone(),
+        Engine::new(cfg.query.engine_options()),
+        clock.clone(),
+        Arc::new(notifier.clone()),
+    );
+    let groups = crate::alerting::apply(&cfg, config_path.as_deref(), &rules, &notifier)
+        .context("cannot load the rules")?;
+    tracing::info!(groups, "rules loaded");
+    let self_metrics =
+        SelfMetrics::new(store.clone(), scrape.clone()).with_rules(rules.clone(), notifier.clone());
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
@@ -173,6 +186,8 @@ async fn serve(
         self_addr: (!no_self_scrape).then(|| self_scrape_addr(addr)),
         manager: scrape.clone(),
         status: config_status.clone(),
+        rules: rules.clone(),
+        notifier: notifier.clone(),
     });
     scrape
         .apply(cfg.scrape_jobs(reloader.self_addr.as_deref())?)
@@ -191,6 +206,10 @@ async fn serve(
         .merge(ingest)
         .merge(zipkin)
         .merge(query)
+        .merge(lookout_query::http::prometheus::rules::router(RulesApi {
+            manager: rules.clone(),
+            notifier: notifier.clone(),
+        }))
         .merge(lookout_ui::router())
         .layer(axum::middleware::from_fn_with_state(
             AdminGuard {
@@ -215,6 +234,8 @@ async fn serve(
     }
     tracing::info!("shutting down: stopping scrapes");
     scrape.stop().await;
+    rules.stop();
+    notifier.stop();
     tracing::info!("shutting down: syncing write-ahead logs");
     let s = store.clone();
     tokio::task::spawn_blocking(move || s.close()).await??;

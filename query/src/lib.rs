@@ -11,6 +11,7 @@ pub mod logql;
 pub mod metrics;
 pub mod promql;
 pub mod promqltest;
+pub mod rules;
 pub mod traceql;
 
 pub use error::{Error, Result};

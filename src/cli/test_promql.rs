@@ -14,10 +14,18 @@ pub enum TestCmd {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Run rule unit tests in promtool's format (`promtool test rules`).
+    Rules {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 pub fn run(cmd: TestCmd) -> anyhow::Result<()> {
-    let TestCmd::Promql { files } = cmd;
+    let files = match cmd {
+        TestCmd::Promql { files } => files,
+        TestCmd::Rules { files } => return super::rules::test(&files),
+    };
     let mut reports = Vec::new();
     for path in expand(files)? {
         let report = run_file(&path);

@@ -5,6 +5,7 @@ pub mod buildinfo;
 pub mod exemplars;
 pub mod metadata;
 pub mod query;
+pub mod rules;
 pub mod selector;
 pub mod series;
 pub mod status;

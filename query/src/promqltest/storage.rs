@@ -95,6 +95,12 @@ impl MemStorage {
         }
     }
 
+    /// Adds one float sample (rule output in `lookout test rules`); a sample at an
+    /// existing timestamp replaces it.
+    pub fn add(&mut self, labels: Labels, t: i64, v: f64) {
+        self.series.entry(labels).or_default().floats.insert(t, v);
+    }
+
     /// The histogram series that selects touched since the last call, and forgets them.
     pub fn take_histogram_reads(&self) -> Vec<Labels> {
         match self.histogram_reads.lock() {

@@ -1,0 +1,149 @@
+//! What a rule evaluation reads from and writes to: the engine and a [`Queryable`] to query,
+//! a [`Sink`] for recorded series, and the labels and URL alerts carry. The same rules run
+//! against the store in `lookout serve` and against an in-memory storage in
+//! `lookout test rules`.
+
+use std::collections::BTreeMap;
+
+use lookout_store::{Labels, SeriesSamples};
+
+use super::template::QuerySample;
+use crate::promql::{Engine, Queryable, Value};
+
+/// Where rule output goes: the store's append path, or a test's memory.
+pub trait Sink: Sync {
+    fn append(&self, batch: &[SeriesSamples]) -> Result<(), String>;
+}
+
+/// Everything one evaluation needs besides the rules.
+pub struct Env<'a> {
+    pub engine: &'a Engine,
+    pub storage: &'a dyn Queryable,
+    pub sink: &'a dyn Sink,
+    /// `global.external_labels`: `$externalLabels` in templates, added to notifications.
+    pub external_labels: &'a BTreeMap<String, String>,
+    /// `$externalURL` and the base of alerts' generatorURL.
+    pub external_url: &'a str,
+}
+
+impl Env<'_> {
+    /// Runs `query` at `t` (ms); the result as an instant vector, a scalar becoming one
+    /// sample without labels, as Prometheus' rule query function does.
+    pub fn query(&self, query: &str, t: i64) -> Result<Vec<crate::promql::Sample>, String> {
+        let expr = self.engine.parse(query).map_err(|e| e.to_string())?;
+        self.query_expr(query, &expr, t)
+    }
+
+    pub fn query_expr(
+        &self,
+        text: &str,
+        expr: &promql_parser::parser::Expr,
+        t: i64,
+    ) -> Result<Vec<crate::promql::Sample>, String> {
+        let out = self
+            .engine
+            .instant(self.storage, text, expr, t)
+            .map_err(|e| e.to_string())?;
+        match out.value {
+            Value::Vector(v) => Ok(v),
+            Value::Scalar { t, v } => Ok(vec![crate::promql::Sample {
+                labels: Labels::default(),
+                t,
+                v,
+            }]),
+            other => Err(format!(
+                "rule result is not a vector or scalar: got {}",
+                other.type_name()
+            )),
+        }
+    }
+
+    /// `query` for templates.
+    pub fn template_query(&self, t: i64) -> impl Fn(&str) -> Result<Vec<QuerySample>, String> + '_ {
+        move |q: &str| {
+            Ok(self
+                .query(q, t)?
+                .into_iter()
+                .map(|s| QuerySample {
+                    labels: to_map(&s.labels),
+                    value: s.v,
+                })
+                .collect())
+        }
+    }
+}
+
+pub fn to_map(l: &Labels) -> BTreeMap<String, String> {
+    l.iter()
+        .map(|l| (l.name.clone(), l.value.clone()))
+        .collect()
+}
+
+pub fn to_labels(m: &BTreeMap<String, String>) -> Labels {
+    Labels::from_pairs(m.iter().filter(|(_, v)| !v.is_empty()))
+}
+
+/// An evaluation's health, as `/api/v1/rules` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Health {
+    #[default]
+    Unknown,
+    Ok,
+    Err,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Ok => "ok",
+            Health::Err => "err",
+        }
+    }
+}
+
+/// What every rule remembers about its last evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct RuleStatus {
+    pub health: Health,
+    pub last_error: Option<String>,
+    /// Evaluation time (ms since the epoch); 0: never.
+    pub last_evaluation_ms: i64,
+    pub evaluation_seconds: f64,
+    /// Series this rule wrote at its last successful evaluation: the ones that are gone at
+    /// the next get a staleness marker.
+    pub last_series: std::collections::HashSet<Labels>,
+}
+
+/// Writes `samples` and a staleness marker at `t` for every series of the previous
+/// evaluation that is gone, then remembers the new set.
+pub fn write_with_staleness(
+    env: &Env<'_>,
+    status: &mut RuleStatus,
+    samples: Vec<(Labels, f64)>,
+    t: i64,
+) -> Result<(), String> {
+    let mut now = std::collections::HashSet::with_capacity(samples.len());
+    let mut batch: Vec<SeriesSamples> = Vec::with_capacity(samples.len());
+    for (labels, v) in samples {
+        now.insert(labels.clone());
+        batch.push(SeriesSamples {
+            labels,
+            samples: vec![lookout_store::Sample::new(t, v)],
+        });
+    }
+    for gone in status.last_series.difference(&now) {
+        batch.push(SeriesSamples {
+            labels: gone.clone(),
+            samples: vec![lookout_store::Sample::new(
+                t,
+                lookout_store::model::STALE_NAN,
+            )],
+        });
+    }
+    if !batch.is_empty() {
+        env.sink.append(&batch)?;
+    }
+    status.last_series = now;
+    Ok(())
+}
