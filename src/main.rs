@@ -1,5 +1,6 @@
 //! `lookout`: parses the command line and hands off to the command's module.
 
+mod agent;
 mod alerting;
 mod cli;
 mod config;
@@ -36,6 +37,9 @@ struct Cli {
 enum Cmd {
     /// Run the server: ingest, store, and every query API on one port.
     Serve(serve::ServeArgs),
+    /// Run the node agent: host metrics and local scrapes, forwarded to a server through a
+    /// disk-backed queue.
+    Agent(agent::AgentArgs),
     /// Inspect the metrics store.
     Tsdb {
         #[command(subcommand)]
@@ -127,6 +131,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.cmd {
         Cmd::Serve(args) => serve::run(args),
+        Cmd::Agent(args) => agent::run(args),
         Cmd::Tsdb { cmd } => cli::tsdb::run(cmd),
         Cmd::Query(args) => cli::query::run(args),
         Cmd::Logs(args) => cli::logs::run(args),

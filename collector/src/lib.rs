@@ -1,8 +1,9 @@
 //! Every way data comes into Lookout: Prometheus remote_write and scraping; logs by Loki
-//! push, OTLP (HTTP and gRPC) and syslog; the agent's forwarder follows. The collector parses and validates input,
+//! push, OTLP (HTTP and gRPC) and syslog; host metrics and the agent's forwarder (`agent`). The collector parses and validates input,
 //! resolves the tenant, and hands batches to an [`lookout_store::Append`]. It never queries
 //! and never knows how the store lays bytes on disk.
 
+pub mod agent;
 pub mod error;
 pub mod http;
 pub mod logs;

@@ -117,6 +117,22 @@ impl Server {
         clock_ms: Option<i64>,
         env: &[(&str, &str)],
     ) -> Result<Server, String> {
+        Self::try_start_on(data, config, clock_ms, env, "127.0.0.1:0")
+    }
+
+    /// [`Server::start_real_clock`] on a given address, so a restarted server keeps the
+    /// port its clients (an agent) were given.
+    pub fn start_real_clock_on(data: &Path, config: Option<&str>, listen: &str) -> Server {
+        Self::try_start_on(data, config, None, &[], listen).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_start_on(
+        data: &Path,
+        config: Option<&str>,
+        clock_ms: Option<i64>,
+        env: &[(&str, &str)],
+        listen: &str,
+    ) -> Result<Server, String> {
         let mut cmd = Command::new(BIN);
         cmd.envs(env.iter().copied());
         if let Some(ms) = clock_ms {
@@ -126,7 +142,7 @@ impl Server {
             .arg("--data")
             .arg(data)
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen)
             .arg("--no-self-scrape")
             .env("LOOKOUT_LOG", "info")
             .stdin(Stdio::null())

@@ -1,0 +1,7 @@
+//! The node agent's parts (`lookout agent`): host metrics read from /proc and /sys with
+//! node_exporter's names, and the forwarder that ships what the agent gathers to a server
+//! through a disk-backed queue. The binary wires them together in `src/agent.rs`.
+
+pub mod forward;
+pub mod host;
+pub mod queue;

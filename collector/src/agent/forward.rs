@@ -1,0 +1,213 @@
+//! The agent's forwarder: an [`Append`] that, instead of storing, encodes each batch as a
+//! remote_write request into the metrics [`Queue`], and a sender that ships the queue to
+//! the server in order. Sources (the scrape manager, host metrics) cannot tell it from the
+//! local store.
+//!
+//! A batch is acknowledged to its source once it is in the queue. The sender posts records
+//! oldest first; a 2xx acknowledges the record in the queue; a 4xx other than 429 means the
+//! server will never take it (a sample out of bounds, a refused label), so it is counted
+//! as rejected and skipped, as Prometheus' remote_write does; anything else (connection
+//! refused, 5xx, 429) is retried with exponential backoff, keeping the order.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lookout_store::{Append, Result, SeriesSamples, TenantId};
+
+use super::queue::Queue;
+use crate::remote_write::{encode, ProtoLabel, ProtoSample, TimeSeries, WriteRequest};
+
+/// Where and how the sender ships.
+#[derive(Debug, Clone)]
+pub struct ForwardTarget {
+    /// The server's base URL, e.g. `http://lookout:9700`.
+    pub server: String,
+    /// `X-Scope-OrgID` for batches of the default tenant (none: no header).
+    pub tenant: Option<String>,
+    /// `Authorization` header value (`Bearer …` or `Basic …`), if any.
+    pub authorization: Option<String>,
+    /// Timeout of one request.
+    pub timeout: Duration,
+}
+
+/// Sender counters, for the agent's `/metrics`.
+#[derive(Debug, Default)]
+pub struct ForwardStats {
+    pub sent_records: AtomicU64,
+    pub sent_bytes: AtomicU64,
+    pub failed_sends: AtomicU64,
+    pub rejected_records: AtomicU64,
+    /// 1 while the last send failed (the server unreachable or refusing).
+    pub failing: AtomicU64,
+}
+
+/// The queue of one signal with its encoder.
+pub struct MetricsForwarder {
+    queue: Arc<Queue>,
+}
+
+impl MetricsForwarder {
+    pub fn new(queue: Arc<Queue>) -> MetricsForwarder {
+        MetricsForwarder { queue }
+    }
+}
+
+/// A queue record: `u8 tenant length | tenant | snappy remote_write body`.
+fn record(tenant: &TenantId, body: &[u8]) -> Vec<u8> {
+    let t = tenant.as_str().as_bytes();
+    let t = &t[..t.len().min(255)];
+    let mut r = Vec::with_capacity(1 + t.len() + body.len());
+    r.push(t.len() as u8);
+    r.extend_from_slice(t);
+    r.extend_from_slice(body);
+    r
+}
+
+fn split_record(r: &[u8]) -> Option<(&str, &[u8])> {
+    let n = usize::from(*r.first()?);
+    let tenant = std::str::from_utf8(r.get(1..1 + n)?).ok()?;
+    Some((tenant, r.get(1 + n..)?))
+}
+
+impl Append for MetricsForwarder {
+    fn append(&self, tenant: &TenantId, batch: &[SeriesSamples]) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let req = WriteRequest {
+            timeseries: batch
+                .iter()
+                .map(|s| TimeSeries {
+                    labels: s
+                        .labels
+                        .iter()
+                        .map(|l| ProtoLabel {
+                            name: l.name.to_string(),
+                            value: l.value.to_string(),
+                        })
+                        .collect(),
+                    samples: s
+                        .samples
+                        .iter()
+                        .map(|x| ProtoSample {
+                            value: x.v,
+                            timestamp: x.t,
+                        })
+                        .collect(),
+                    exemplars: vec![],
+                    histograms: vec![],
+                })
+                .collect(),
+            metadata: vec![],
+        };
+        self.queue.push(&record(tenant, &encode(&req)))
+    }
+}
+
+/// Ships the queue to `{server}/api/v1/write` until `stop` is set; returns when the
+/// queue is drained after `stop`, or at once if the server is unreachable then.
+pub async fn send_metrics(
+    queue: Arc<Queue>,
+    target: ForwardTarget,
+    stats: Arc<ForwardStats>,
+    stop: Arc<tokio::sync::Notify>,
+) {
+    let client = match reqwest::Client::builder().timeout(target.timeout).build() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the forwarding HTTP client");
+            return;
+        }
+    };
+    let url = format!("{}/api/v1/write", target.server.trim_end_matches('/'));
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let batch = match tokio::task::block_in_place(|| queue.peek(64, 16 << 20)) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the agent queue");
+                Vec::new()
+            }
+        };
+        if batch.is_empty() {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
+                _ = stop.notified() => return,
+            }
+        }
+        for (pos, rec) in batch {
+            loop {
+                let Some((tenant, body)) = split_record(&rec) else {
+                    stats.rejected_records.fetch_add(1, Ordering::Relaxed);
+                    break;
+                };
+                let mut req = client
+                    .post(&url)
+                    .header("Content-Type", "application/x-protobuf")
+                    .header("Content-Encoding", "snappy")
+                    .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+                    .body(body.to_vec());
+                let org = if tenant == TenantId::default_tenant().as_str() {
+                    target.tenant.as_deref()
+                } else {
+                    Some(tenant)
+                };
+                if let Some(t) = org {
+                    req = req.header("X-Scope-OrgID", t);
+                }
+                if let Some(a) = &target.authorization {
+                    req = req.header("Authorization", a);
+                }
+                match req.send().await {
+                    Ok(r) if r.status().is_success() => {
+                        stats.sent_records.fetch_add(1, Ordering::Relaxed);
+                        stats
+                            .sent_bytes
+                            .fetch_add(body.len() as u64, Ordering::Relaxed);
+                        stats.failing.store(0, Ordering::Relaxed);
+                        backoff = Duration::from_millis(100);
+                        break;
+                    }
+                    Ok(r) if r.status().is_client_error() && r.status().as_u16() != 429 => {
+                        let status = r.status();
+                        let text = r.text().await.unwrap_or_default();
+                        tracing::warn!(%status, error = %text.trim(), "server refused a forwarded batch; skipping it");
+                        stats.rejected_records.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    outcome => {
+                        let why = match outcome {
+                            Ok(r) => r.status().to_string(),
+                            Err(e) => e.to_string(),
+                        };
+                        tracing::debug!(error = %why, "forwarding failed; retrying");
+                        stats.failed_sends.fetch_add(1, Ordering::Relaxed);
+                        stats.failing.store(1, Ordering::Relaxed);
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = stop.notified() => return,
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            if let Err(e) = tokio::task::block_in_place(|| queue.ack(pos)) {
+                tracing::error!(error = %e, "cannot persist the agent queue cursor");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trip() {
+        let t = TenantId::default_tenant();
+        let r = record(&t, b"body");
+        assert_eq!(split_record(&r), Some((t.as_str(), &b"body"[..])));
+        assert_eq!(split_record(&[5, b'a']), None);
+    }
+}
