@@ -212,11 +212,12 @@ fn waterfall(rows: &[Row], width: usize) -> String {
         }
     }
     // Spans only reachable through a cycle still get printed, as roots.
-    for i in 0..rows.len() {
-        if !seen[i] {
-            order.push((i, 0));
-        }
-    }
+    order.extend(
+        seen.iter()
+            .enumerate()
+            .filter(|(_, &s)| !s)
+            .map(|(i, _)| (i, 0)),
+    );
     let services: std::collections::BTreeSet<&str> =
         rows.iter().map(|r| r.service.as_str()).collect();
     let errors = rows.iter().filter(|r| r.error.is_some()).count();
