@@ -30,9 +30,11 @@ if [ -n "$missing" ]; then
 fi
 
 otel_venv=target/otel-venv
-if ! "$otel_venv/bin/python" -c "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.exporter.otlp.proto.grpc" 2>/dev/null; then
+# opentelemetry-exporter-zipkin-proto-http is left out: it pins protobuf 3.x, which the
+# OTLP exporters (protobuf >= 5) cannot share a venv with.
+if ! "$otel_venv/bin/python" -c "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.zipkin.json" 2>/dev/null; then
   /usr/bin/python3 -m venv "$otel_venv"
-  "$otel_venv/bin/pip" install -q opentelemetry-sdk opentelemetry-exporter-otlp-proto-http opentelemetry-exporter-otlp-proto-grpc
+  "$otel_venv/bin/pip" install -q opentelemetry-sdk opentelemetry-exporter-otlp-proto-http opentelemetry-exporter-otlp-proto-grpc opentelemetry-exporter-zipkin-json
 fi
 
 cargo fmt --all -- --check

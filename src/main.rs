@@ -49,6 +49,11 @@ enum Cmd {
     Query(cli::query::QueryArgs),
     /// Run a LogQL query on a server and print the lines with their labels.
     Logs(cli::logs::LogsArgs),
+    /// Print a trace as a waterfall, or search traces with TraceQL.
+    Traces {
+        #[command(subcommand)]
+        cmd: cli::traces::TracesCmd,
+    },
     /// Run test scripts: `lookout test promql FILE...`, `lookout test rules FILE...`.
     Test {
         #[command(subcommand)]
@@ -135,6 +140,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Tsdb { cmd } => cli::tsdb::run(cmd),
         Cmd::Query(args) => cli::query::run(args),
         Cmd::Logs(args) => cli::logs::run(args),
+        Cmd::Traces { cmd } => cli::traces::run(cmd),
         Cmd::Test { cmd } => cli::test_promql::run(cmd),
         Cmd::Check {
             cmd: CheckCmd::Config { file },

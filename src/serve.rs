@@ -12,6 +12,7 @@ use axum::routing::get;
 use axum::Router;
 use lookout_collector::logs::LogIngest;
 use lookout_collector::remote_write::Limits;
+use lookout_collector::spans::SpanIngest;
 use lookout_collector::IngestState;
 use lookout_query::promql::Engine;
 use lookout_query::QueryState;
@@ -115,7 +116,13 @@ async fn serve(
     let logs = LogIngest::new(store.clone(), cfg.limits.log_limits(), clock.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut side_tasks = Vec::new();
-    if let Some(t) = start_otlp_grpc(&cfg, logs.clone(), stopped.clone()).await? {
+    let spans = SpanIngest {
+        sink: store.clone(),
+        multi_tenant: cfg.multi_tenant,
+        max_body_bytes: cfg.limits.max_body_size.0 as usize,
+        max_decoded_bytes: logs.limits.max_decoded_bytes,
+    };
+    if let Some(t) = start_otlp_grpc(&cfg, logs.clone(), spans.clone(), stopped.clone()).await? {
         side_tasks.push(t);
     }
     for l in &cfg.syslog {
@@ -139,11 +146,7 @@ async fn serve(
         max_body_bytes: cfg.limits.max_body_size.0 as usize,
         logs,
     });
-    let zipkin = lookout_collector::zipkin::router(lookout_collector::zipkin::ZipkinState {
-        sink: store.clone(),
-        multi_tenant: cfg.multi_tenant,
-        max_body_bytes: cfg.limits.max_body_size.0 as usize,
-    });
+    let spans = lookout_collector::spans::router(spans);
     let scrape = lookout_collector::scrape::Manager::with_clock(store.clone(), clock.clone());
     let config_status = ConfigStatus::new(match &config_path {
         Some(p) => std::fs::read_to_string(p).unwrap_or_default(),
@@ -204,7 +207,7 @@ async fn serve(
         .route("/-/healthy", get(|| async { "Lookout is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Lookout is Ready.\n" }))
         .merge(ingest)
-        .merge(zipkin)
+        .merge(spans)
         .merge(query)
         .merge(lookout_query::http::prometheus::rules::router(RulesApi {
             manager: rules.clone(),
@@ -257,6 +260,7 @@ async fn until_stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
 async fn start_otlp_grpc(
     cfg: &Config,
     logs: LogIngest,
+    spans: SpanIngest,
     stopped: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     let addr = &cfg.otlp.grpc_listen;
@@ -276,6 +280,7 @@ async fn start_otlp_grpc(
     tracing::info!(addr = %a, "otlp grpc listening");
     let services = lookout_collector::otlp::grpc::Services {
         logs,
+        spans,
         multi_tenant: cfg.multi_tenant,
     };
     Ok(Some(tokio::spawn(async move {

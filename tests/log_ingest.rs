@@ -16,14 +16,6 @@ use lookout_collector::loki_push::{
     encode, EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter, Timestamp,
 };
 
-fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()
@@ -49,7 +41,11 @@ struct Setup {
 
 fn start(extra: &str) -> Setup {
     let dir = TestDir::new();
-    let (grpc, tcp, udp) = (free_tcp_port(), free_tcp_port(), free_udp_port());
+    let (grpc, tcp, udp) = (
+        common::free_tcp_port(),
+        common::free_tcp_port(),
+        free_udp_port(),
+    );
     let config = format!(
         "otlp: {{grpc_listen: '127.0.0.1:{grpc}'}}\nsyslog:\n  - {{listen: '127.0.0.1:{tcp}', protocol: tcp, labels: {{job: syslog}}}}\n  - {{listen: '127.0.0.1:{udp}', protocol: udp, labels: {{job: syslog}}}}\n{extra}"
     );
@@ -342,16 +338,6 @@ fn syslog_from_logger_arrives() {
     wait_received(&st.server, "syslog", 5);
 }
 
-fn python() -> std::path::PathBuf {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/otel-venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: run test.sh, which installs the OpenTelemetry SDK there",
-        p.display()
-    );
-    p
-}
-
 fn otel_send(exporter: &str, endpoint: &str) {
     let script = format!(
         r#"
@@ -372,7 +358,7 @@ log.warning("otlp {exporter} hello", extra={{"user.id": "u7"}})
 provider.shutdown()
 "#
     );
-    let out = Command::new(python())
+    let out = Command::new(common::otel_python())
         .arg("-c")
         .arg(&script)
         .output()

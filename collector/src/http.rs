@@ -97,7 +97,7 @@ async fn write(
 }
 
 /// The body, or a 413 that names the limit (axum's own rejection does not).
-fn body_or_limit(
+pub(crate) fn body_or_limit(
     body: std::result::Result<Bytes, BytesRejection>,
     max: usize,
 ) -> Result<Bytes, Error> {
@@ -147,25 +147,14 @@ async fn otlp_logs(
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
-    let content_type = header(&headers, "content-type").map(str::to_string);
-    let format = otlp::http::Format::of(content_type.as_deref());
-    let result = async {
-        let body = body_or_limit(body, st.max_body_bytes)?;
-        let tenant = TenantId::from_request(st.multi_tenant, header(&headers, "x-scope-orgid"))?;
-        let encoding = header(&headers, "content-encoding").map(str::to_string);
-        let logs = st.logs.clone();
-        tokio::task::spawn_blocking(move || {
-            let raw = crate::logs::decode_body(
-                encoding.as_deref(),
-                &body,
-                logs.limits.max_decoded_bytes,
-            )?;
-            let req = otlp::http::decode_logs(format, &raw)?;
-            otlp::logs::export(&logs, &tenant, req)
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("ingest task failed: {e}")))?
-    }
-    .await;
-    otlp::http::respond(format, result)
+    let limits = otlp::http::BodyLimits {
+        multi_tenant: st.multi_tenant,
+        max_body_bytes: st.max_body_bytes,
+        max_decoded_bytes: st.logs.limits.max_decoded_bytes,
+    };
+    let logs = st.logs;
+    otlp::http::handle(&headers, body, limits, move |tenant, req| {
+        otlp::logs::export(&logs, &tenant, req)
+    })
+    .await
 }

@@ -1,5 +1,6 @@
 //! Every way data comes into Lookout: Prometheus remote_write and scraping; logs by Loki
-//! push, OTLP (HTTP and gRPC) and syslog; host metrics and the agent's forwarder (`agent`). The collector parses and validates input,
+//! push, OTLP (HTTP and gRPC) and syslog; spans by OTLP and Zipkin; host metrics and the
+//! agent's forwarder (`agent`). The collector parses and validates input,
 //! resolves the tenant, and hands batches to an [`lookout_store::Append`]. It never queries
 //! and never knows how the store lays bytes on disk.
 
@@ -12,6 +13,7 @@ pub mod metrics;
 pub mod otlp;
 pub mod remote_write;
 pub mod scrape;
+pub mod spans;
 pub mod syslog;
 pub mod timestamp;
 pub mod zipkin;

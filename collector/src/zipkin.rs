@@ -5,20 +5,19 @@
 //! endpoint becomes `net.peer.*` span attributes; tags become span attributes, except
 //! `error` and `otel.status_code`/`otel.status_description`, which set the status, and
 //! `otel.library.name`/`otel.library.version`, which name the scope; annotations become
-//! events; microseconds become nanoseconds.
+//! events; microseconds become nanoseconds. Bodies may be gzip-compressed; a span with
+//! an all-zero trace or span id makes the request a 400.
 
 pub mod json;
 pub mod proto;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode as HttpStatus};
-use axum::routing::post;
-use axum::Router;
-use lookout_store::{AppendSpans, TenantId};
+use lookout_store::TenantId;
 
 use lookout_store::model::span::{
     AttrValue, Attributes, ResourceSpans, Scope, ScopeSpans, Span, SpanEvent, SpanId, SpanKind,
@@ -26,59 +25,43 @@ use lookout_store::model::span::{
 };
 
 use crate::error::{Error, Result};
+use crate::spans::SpanIngest;
 
-/// What the Zipkin route needs.
-#[derive(Clone)]
-pub struct ZipkinState {
-    pub sink: Arc<dyn AppendSpans>,
-    pub multi_tenant: bool,
-    /// Largest body accepted (413 beyond).
-    pub max_body_bytes: usize,
-}
-
-pub fn router(state: ZipkinState) -> Router {
-    let limit = state.max_body_bytes;
-    Router::new()
-        .route("/api/v2/spans", post(spans))
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
-}
-
-/// `POST /api/v2/spans`: JSON unless the content type says protobuf; 202 when stored.
-async fn spans(
-    State(st): State<ZipkinState>,
+/// `POST /api/v2/spans`: JSON unless the content type says protobuf, gzip or not; 202
+/// when stored.
+pub(crate) async fn spans(
+    State(st): State<SpanIngest>,
     headers: HeaderMap,
-    body: Bytes,
+    body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<HttpStatus> {
-    if let Some(enc) = headers
-        .get("content-encoding")
-        .and_then(|v| v.to_str().ok())
-        .filter(|e| !e.eq_ignore_ascii_case("identity"))
-    {
-        return Err(Error::UnsupportedMediaType(format!(
-            "content-encoding {enc:?} is not supported for zipkin spans; send them uncompressed"
-        )));
-    }
-    let ct = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json");
-    let org = headers.get("x-scope-orgid").and_then(|v| v.to_str().ok());
-    let tenant = TenantId::from_request(st.multi_tenant, org)?;
+    let body = crate::http::body_or_limit(body, st.max_body_bytes)?;
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let encoding = header("content-encoding").map(str::to_string);
+    let ct = header("content-type").unwrap_or("application/json");
+    let tenant = TenantId::from_request(st.multi_tenant, header("x-scope-orgid"))?;
     let proto = ct.contains("protobuf");
     if !proto && !ct.contains("json") {
         return Err(Error::UnsupportedMediaType(format!(
             "content-type {ct:?} is not supported for zipkin spans: use application/json or application/x-protobuf"
         )));
     }
-    let sink = st.sink.clone();
     tokio::task::spawn_blocking(move || -> Result<()> {
+        let raw = crate::logs::decode_body(encoding.as_deref(), &body, st.max_decoded_bytes)?;
         let decoded = if proto {
-            proto::decode(&body)?
+            proto::decode(&raw)?
         } else {
-            json::decode(&body)?
+            json::decode(&raw)?
         };
-        sink.append_spans(&tenant, &to_resource_spans(decoded))?;
+        if let Some(z) = decoded
+            .iter()
+            .find(|z| z.trace_id == [0; 16] || z.id == [0; 8])
+        {
+            return Err(Error::BadRequest(format!(
+                "zipkin span {:?} has an all-zero traceId or id; ids must not be zero",
+                z.name
+            )));
+        }
+        st.sink.append_spans(&tenant, &to_resource_spans(decoded))?;
         Ok(())
     })
     .await

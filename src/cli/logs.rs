@@ -86,22 +86,32 @@ fn fetch(
         urlencode(&args.query),
         args.limit
     );
-    let mut req = client.get(&url);
-    if let Some(t) = &args.tenant {
+    let v = get_json(client, &url, &args.server, args.tenant.as_deref())?;
+    Ok(v["data"].clone())
+}
+
+/// GETs `url` (on `server`) as `tenant` and reads the JSON answer; a failure status is an
+/// error carrying the server's message.
+pub(crate) fn get_json(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    server: &str,
+    tenant: Option<&str>,
+) -> anyhow::Result<Value> {
+    let mut req = client.get(url);
+    if let Some(t) = tenant {
         req = req.header("X-Scope-OrgID", t);
     }
     let resp = req
         .send()
-        .with_context(|| format!("cannot reach {}", args.server))?;
+        .with_context(|| format!("cannot reach {server}"))?;
     let status = resp.status();
     let text = resp.text().context("cannot read the server's answer")?;
     if !status.is_success() {
         bail!("{}", text.trim());
     }
-    let v: Value = serde_json::from_str(&text).map_err(|_| {
-        anyhow!("the server answered HTTP {status} with a body that is not Loki JSON")
-    })?;
-    Ok(v["data"].clone())
+    serde_json::from_str(&text)
+        .map_err(|_| anyhow!("the server answered HTTP {status} with a body that is not JSON"))
 }
 
 const COLOURS: [&str; 6] = [

@@ -521,6 +521,26 @@ pub fn lmap(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A TCP port free on loopback now (for listeners a test configures, such as OTLP/gRPC).
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The Python of test.sh's venv with the OpenTelemetry SDK and exporters.
+pub fn otel_python() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/otel-venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run test.sh, which installs the OpenTelemetry SDK there",
+        p.display()
+    );
+    p
+}
+
 /// Runs the lookout binary with `args` (not `serve`) with a time bound; returns
 /// (success, stdout, stderr).
 pub fn run_cli(args: &[&str], timeout: Duration) -> (Option<i32>, String, String) {

@@ -3,11 +3,15 @@
 //! when records were refused), or an error status with a `google.rpc.Status` body. Per
 //! the spec 429, 502, 503 and 504 are the retryable statuses.
 
-use axum::http::{header, StatusCode};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use lookout_store::TenantId;
 use prost::Message;
 
 use super::proto::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use super::proto::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use crate::error::{Error, Result};
 
 /// An OTLP/HTTP body's encoding.
@@ -42,18 +46,104 @@ impl Format {
     }
 }
 
-/// Reads a (decompressed) `/v1/logs` body.
-pub fn decode_logs(format: Format, body: &[u8]) -> Result<ExportLogsServiceRequest> {
+/// An OTLP export request (`Export…ServiceRequest`) in either encoding.
+pub trait ExportRequest: Message + Default + Send + 'static {
+    /// The message's name, for errors.
+    const NAME: &'static str;
+    fn from_json(body: &[u8]) -> std::result::Result<Self, String>;
+}
+
+/// An OTLP export answer (`Export…ServiceResponse`) in either encoding.
+pub trait ExportResponse: Message + Send + 'static {
+    fn to_json(&self) -> String;
+}
+
+impl ExportRequest for ExportLogsServiceRequest {
+    const NAME: &'static str = "ExportLogsServiceRequest";
+    fn from_json(body: &[u8]) -> std::result::Result<Self, String> {
+        super::json::logs_request(body)
+    }
+}
+
+impl ExportResponse for ExportLogsServiceResponse {
+    fn to_json(&self) -> String {
+        let p = self.partial_success.as_ref();
+        super::json::partial_success(
+            "rejectedLogRecords",
+            p.map(|p| (p.rejected_log_records, p.error_message.as_str())),
+        )
+    }
+}
+
+impl ExportRequest for ExportTraceServiceRequest {
+    const NAME: &'static str = "ExportTraceServiceRequest";
+    fn from_json(body: &[u8]) -> std::result::Result<Self, String> {
+        super::json::traces_request(body)
+    }
+}
+
+impl ExportResponse for ExportTraceServiceResponse {
+    fn to_json(&self) -> String {
+        let p = self.partial_success.as_ref();
+        super::json::partial_success(
+            "rejectedSpans",
+            p.map(|p| (p.rejected_spans, p.error_message.as_str())),
+        )
+    }
+}
+
+/// Reads a (decompressed) body.
+pub fn decode<R: ExportRequest>(format: Format, body: &[u8]) -> Result<R> {
     match format {
-        Format::Protobuf => ExportLogsServiceRequest::decode(body).map_err(|e| {
+        Format::Protobuf => R::decode(body).map_err(|e| {
             Error::BadRequest(format!(
-                "the body is not a valid protobuf ExportLogsServiceRequest: {e}; send Content-Type: application/json for OTLP/JSON"
+                "the body is not a valid protobuf {}: {e}; send Content-Type: application/json for OTLP/JSON",
+                R::NAME
             ))
         }),
-        Format::Json => super::json::logs_request(body).map_err(|e| {
-            Error::BadRequest(format!("the body is not a valid OTLP/JSON ExportLogsServiceRequest: {e}"))
+        Format::Json => R::from_json(body).map_err(|e| {
+            Error::BadRequest(format!(
+                "the body is not a valid OTLP/JSON {}: {e}",
+                R::NAME
+            ))
         }),
     }
+}
+
+/// What an OTLP/HTTP route accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub multi_tenant: bool,
+    /// Largest body as sent (413 beyond).
+    pub max_body_bytes: usize,
+    /// Largest body once decompressed (413 beyond).
+    pub max_decoded_bytes: usize,
+}
+
+/// An OTLP/HTTP export from request to answer: the tenant, the body within its limits,
+/// decompressed and decoded, then `export` on a blocking thread.
+pub async fn handle<Req: ExportRequest, Resp: ExportResponse>(
+    headers: &HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+    limits: BodyLimits,
+    export: impl FnOnce(TenantId, Req) -> Result<Resp> + Send + 'static,
+) -> Response {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let format = Format::of(header("content-type"));
+    let result = async {
+        let body = crate::http::body_or_limit(body, limits.max_body_bytes)?;
+        let tenant = TenantId::from_request(limits.multi_tenant, header("x-scope-orgid"))?;
+        let encoding = header("content-encoding").map(str::to_string);
+        tokio::task::spawn_blocking(move || {
+            let raw =
+                crate::logs::decode_body(encoding.as_deref(), &body, limits.max_decoded_bytes)?;
+            export(tenant, decode(format, &raw)?)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("ingest task failed: {e}")))?
+    }
+    .await;
+    respond(format, result)
 }
 
 /// `google.rpc.Status`, the body of an OTLP/HTTP error.
@@ -77,13 +167,13 @@ pub fn grpc_code(e: &Error) -> tonic::Code {
 }
 
 /// The HTTP answer to an export.
-pub fn respond(format: Format, result: Result<ExportLogsServiceResponse>) -> Response {
+pub fn respond<R: ExportResponse>(format: Format, result: Result<R>) -> Response {
     let ct = [(header::CONTENT_TYPE, format.content_type())];
     match result {
         Ok(r) => {
             let body = match format {
                 Format::Protobuf => r.encode_to_vec(),
-                Format::Json => super::json::logs_response(&r).into_bytes(),
+                Format::Json => r.to_json().into_bytes(),
             };
             (StatusCode::OK, ct, body).into_response()
         }

@@ -6,13 +6,15 @@
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
-use super::proto::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use super::proto::collector::logs::v1::ExportLogsServiceRequest;
+use super::proto::collector::trace::v1::ExportTraceServiceRequest;
 use super::proto::common::v1::any_value::Value;
 use super::proto::common::v1::{
     AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList,
 };
 use super::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
 use super::proto::resource::v1::Resource;
+use super::proto::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
 
 /// Reads an `ExportLogsServiceRequest` in OTLP/JSON.
 pub fn logs_request(body: &[u8]) -> Result<ExportLogsServiceRequest, String> {
@@ -22,13 +24,22 @@ pub fn logs_request(body: &[u8]) -> Result<ExportLogsServiceRequest, String> {
     })
 }
 
-/// Writes an `ExportLogsServiceResponse` in OTLP/JSON.
-pub fn logs_response(r: &ExportLogsServiceResponse) -> String {
-    match &r.partial_success {
+/// Reads an `ExportTraceServiceRequest` in OTLP/JSON.
+pub fn traces_request(body: &[u8]) -> Result<ExportTraceServiceRequest, String> {
+    let r: JTraceRequest = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    Ok(ExportTraceServiceRequest {
+        resource_spans: r.resource_spans.into_iter().map(Into::into).collect(),
+    })
+}
+
+/// An export answer in OTLP/JSON: `{}`, or a partial success whose count is named
+/// `rejected_field` (`rejectedLogRecords`, `rejectedSpans`).
+pub fn partial_success(rejected_field: &str, partial: Option<(i64, &str)>) -> String {
+    match partial {
         None => "{}".into(),
-        Some(p) => serde_json::json!({"partialSuccess": {
-            "rejectedLogRecords": p.rejected_log_records.to_string(),
-            "errorMessage": p.error_message,
+        Some((rejected, message)) => serde_json::json!({"partialSuccess": {
+            rejected_field: rejected.to_string(),
+            "errorMessage": message,
         }})
         .to_string(),
     }
@@ -89,6 +100,76 @@ struct JLogRecord {
 }
 
 #[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct JTraceRequest {
+    resource_spans: Vec<JResourceSpans>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct JResourceSpans {
+    resource: Option<JResource>,
+    scope_spans: Vec<JScopeSpans>,
+    schema_url: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct JScopeSpans {
+    scope: Option<JScope>,
+    spans: Vec<JSpan>,
+    schema_url: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct JSpan {
+    trace_id: Hex,
+    span_id: Hex,
+    trace_state: String,
+    parent_span_id: Hex,
+    flags: Num,
+    name: String,
+    kind: Kind,
+    start_time_unix_nano: Num,
+    end_time_unix_nano: Num,
+    attributes: Vec<JKeyValue>,
+    dropped_attributes_count: Num,
+    events: Vec<JEvent>,
+    dropped_events_count: Num,
+    links: Vec<JLink>,
+    dropped_links_count: Num,
+    status: Option<JStatus>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct JEvent {
+    time_unix_nano: Num,
+    name: String,
+    attributes: Vec<JKeyValue>,
+    dropped_attributes_count: Num,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct JLink {
+    trace_id: Hex,
+    span_id: Hex,
+    trace_state: String,
+    attributes: Vec<JKeyValue>,
+    dropped_attributes_count: Num,
+    flags: Num,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct JStatus {
+    message: String,
+    code: Code,
+}
+
+#[derive(Deserialize, Default)]
 #[serde(default)]
 struct JKeyValue {
     key: String,
@@ -121,19 +202,57 @@ enum IntOrString {
     Str(String),
 }
 
-/// `severityNumber`: an integer or the enum's name (`SEVERITY_NUMBER_INFO`).
+/// An enum as an integer or its name (`SEVERITY_NUMBER_INFO`, `SPAN_KIND_SERVER`).
+fn enum_value<'de, D: Deserializer<'de>>(
+    d: D,
+    what: &str,
+    from_name: fn(&str) -> Option<i32>,
+) -> Result<i32, D::Error> {
+    match IntOrString::deserialize(d)? {
+        IntOrString::UInt(u) => i32::try_from(u).map_err(de::Error::custom),
+        IntOrString::Int(i) => i32::try_from(i).map_err(de::Error::custom),
+        IntOrString::Str(s) => {
+            from_name(&s).ok_or_else(|| de::Error::custom(format!("{s:?} is not a {what}")))
+        }
+    }
+}
+
+/// `severityNumber`.
 #[derive(Default)]
 struct Severity(i32);
 
 impl<'de> Deserialize<'de> for Severity {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match IntOrString::deserialize(d)? {
-            IntOrString::UInt(u) => i32::try_from(u).map(Severity).map_err(de::Error::custom),
-            IntOrString::Int(i) => i32::try_from(i).map(Severity).map_err(de::Error::custom),
-            IntOrString::Str(s) => SeverityNumber::from_str_name(&s)
-                .map(|n| Severity(n as i32))
-                .ok_or_else(|| de::Error::custom(format!("{s:?} is not a severity number"))),
-        }
+        enum_value(d, "severity number", |s| {
+            SeverityNumber::from_str_name(s).map(|n| n as i32)
+        })
+        .map(Severity)
+    }
+}
+
+/// A span's `kind`.
+#[derive(Default)]
+struct Kind(i32);
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        enum_value(d, "span kind", |s| {
+            span::SpanKind::from_str_name(s).map(|n| n as i32)
+        })
+        .map(Kind)
+    }
+}
+
+/// A status `code`.
+#[derive(Default)]
+struct Code(i32);
+
+impl<'de> Deserialize<'de> for Code {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        enum_value(d, "status code", |s| {
+            super::proto::trace::v1::status::StatusCode::from_str_name(s).map(|n| n as i32)
+        })
+        .map(Code)
     }
 }
 
@@ -277,29 +396,101 @@ fn u32_of(n: Num) -> u32 {
     u32::try_from(n.0).unwrap_or(u32::MAX)
 }
 
+fn resource(r: JResource) -> Resource {
+    Resource {
+        attributes: attrs(r.attributes),
+        dropped_attributes_count: u32_of(r.dropped_attributes_count),
+        entity_refs: Vec::new(),
+    }
+}
+
+fn scope(s: JScope) -> InstrumentationScope {
+    InstrumentationScope {
+        name: s.name,
+        version: s.version,
+        attributes: attrs(s.attributes),
+        dropped_attributes_count: u32_of(s.dropped_attributes_count),
+    }
+}
+
 impl From<JResourceLogs> for ResourceLogs {
     fn from(r: JResourceLogs) -> ResourceLogs {
         ResourceLogs {
-            resource: r.resource.map(|r| Resource {
-                attributes: attrs(r.attributes),
-                dropped_attributes_count: u32_of(r.dropped_attributes_count),
-                entity_refs: Vec::new(),
-            }),
+            resource: r.resource.map(resource),
             scope_logs: r
                 .scope_logs
                 .into_iter()
                 .map(|s| ScopeLogs {
-                    scope: s.scope.map(|s| InstrumentationScope {
-                        name: s.name,
-                        version: s.version,
-                        attributes: attrs(s.attributes),
-                        dropped_attributes_count: u32_of(s.dropped_attributes_count),
-                    }),
+                    scope: s.scope.map(scope),
                     log_records: s.log_records.into_iter().map(Into::into).collect(),
                     schema_url: s.schema_url,
                 })
                 .collect(),
             schema_url: r.schema_url,
+        }
+    }
+}
+
+impl From<JResourceSpans> for ResourceSpans {
+    fn from(r: JResourceSpans) -> ResourceSpans {
+        ResourceSpans {
+            resource: r.resource.map(resource),
+            scope_spans: r
+                .scope_spans
+                .into_iter()
+                .map(|s| ScopeSpans {
+                    scope: s.scope.map(scope),
+                    spans: s.spans.into_iter().map(Into::into).collect(),
+                    schema_url: s.schema_url,
+                })
+                .collect(),
+            schema_url: r.schema_url,
+        }
+    }
+}
+
+impl From<JSpan> for Span {
+    fn from(s: JSpan) -> Span {
+        Span {
+            trace_id: s.trace_id.0,
+            span_id: s.span_id.0,
+            trace_state: s.trace_state,
+            parent_span_id: s.parent_span_id.0,
+            flags: u32_of(s.flags),
+            name: s.name,
+            kind: s.kind.0,
+            start_time_unix_nano: s.start_time_unix_nano.0,
+            end_time_unix_nano: s.end_time_unix_nano.0,
+            attributes: attrs(s.attributes),
+            dropped_attributes_count: u32_of(s.dropped_attributes_count),
+            events: s
+                .events
+                .into_iter()
+                .map(|e| span::Event {
+                    time_unix_nano: e.time_unix_nano.0,
+                    name: e.name,
+                    attributes: attrs(e.attributes),
+                    dropped_attributes_count: u32_of(e.dropped_attributes_count),
+                })
+                .collect(),
+            dropped_events_count: u32_of(s.dropped_events_count),
+            links: s
+                .links
+                .into_iter()
+                .map(|l| span::Link {
+                    trace_id: l.trace_id.0,
+                    span_id: l.span_id.0,
+                    trace_state: l.trace_state,
+                    attributes: attrs(l.attributes),
+                    dropped_attributes_count: u32_of(l.dropped_attributes_count),
+                    flags: u32_of(l.flags),
+                })
+                .collect(),
+            dropped_links_count: u32_of(s.dropped_links_count),
+            status: s.status.map(|st| Status {
+                message: st.message,
+                code: st.code.0,
+            }),
         }
     }
 }
@@ -431,6 +622,32 @@ mod tests {
     }
 
     #[test]
+    fn reads_spans() {
+        let body = br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"shop"}}]},
+          "scopeSpans":[{"scope":{"name":"lib"},"spans":[
+            {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","parentSpanId":"",
+             "name":"get","kind":2,"startTimeUnixNano":"1700000000000000001","endTimeUnixNano":1700000000000000009,
+             "events":[{"timeUnixNano":"1700000000000000002","name":"ev","attributes":[{"key":"k","value":{"boolValue":true}}]}],
+             "links":[{"traceId":"5b8efff798038103d269b633813fc60d","spanId":"eee19b7ec3c1b175"}],
+             "status":{"code":"STATUS_CODE_ERROR","message":"bad"}},
+            {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b176","kind":"SPAN_KIND_CLIENT"}]}]}]}"#;
+        let req = traces_request(body).unwrap();
+        let spans = &req.resource_spans[0].scope_spans[0].spans;
+        assert_eq!(spans[0].trace_id[0], 0x5b);
+        assert!(spans[0].parent_span_id.is_empty());
+        assert_eq!(spans[0].end_time_unix_nano, 1_700_000_000_000_000_009);
+        assert_eq!(spans[0].events[0].name, "ev");
+        assert_eq!(spans[0].links[0].span_id[7], 0x75);
+        assert_eq!(spans[0].status.as_ref().unwrap().code, 2);
+        assert_eq!(spans[1].kind, 3);
+        let e = traces_request(
+            br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"SIDEWAYS"}]}]}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("span kind"), "{e}");
+    }
+
+    #[test]
     fn base64_round_trips() {
         for n in 0..20usize {
             let v: Vec<u8> = (0..n as u8).map(|i| i.wrapping_mul(37)).collect();
@@ -445,6 +662,7 @@ mod tests {
         #[test]
         fn never_panics(body in "\\PC{0,80}") {
             let _ = logs_request(body.as_bytes());
+            let _ = traces_request(body.as_bytes());
         }
 
         #[test]

@@ -4,6 +4,7 @@
 //! that is not there), not Prometheus' JSON envelope.
 
 pub mod otlp_json;
+pub mod otlp_proto;
 pub mod params;
 pub mod search;
 pub mod tags;
