@@ -67,12 +67,12 @@ fn trace(n: u32, spans: u8, start: i64) -> Vec<ResourceSpans> {
                 },
                 start_ns: s,
                 end_ns: s + 1_000 * (n as i64 + 1),
-                status: if n % 5 == 0 {
+                status: if n.is_multiple_of(5) {
                     StatusCode::Error
                 } else {
                     StatusCode::Unset
                 },
-                status_message: if n % 5 == 0 {
+                status_message: if n.is_multiple_of(5) {
                     "boom".into()
                 } else {
                     String::new()
