@@ -314,3 +314,47 @@ fn retention_drops_partitions_older_than_the_clock_allows() {
         2
     );
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// `tests/fixtures/traces-v1` is a data directory written by span format version 1: traces
+/// 0..10 in span files, 10..12 only in the WAL. Rewrite it (only when adding a version) with
+/// `LOOKOUT_WRITE_FIXTURES=1 cargo test -p lookout-store --test traces`.
+#[test]
+fn span_format_v1_fixture_stays_readable() {
+    assert_eq!(lookout_store::SPAN_FORMAT_VERSION, 1);
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/traces-v1");
+    let clock = Clock::fixed(BASE / 1_000_000 + 10 * 3_600_000);
+    let t = TenantId::default_tenant();
+    let corpus: Vec<(u32, Vec<ResourceSpans>)> = corpus().into_iter().take(12).collect();
+    if std::env::var_os("LOOKOUT_WRITE_FIXTURES").is_some() {
+        let _ = std::fs::remove_dir_all(&fixture);
+        let store = open(&fixture, clock.clone(), 0);
+        for (_, tr) in &corpus[..10] {
+            store.append_spans(&t, tr).unwrap();
+        }
+        store.flush().unwrap();
+        for (_, tr) in &corpus[10..] {
+            store.append_spans(&t, tr).unwrap();
+        }
+        drop(store);
+        let _ = std::fs::remove_file(fixture.join("lock"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture, dir.path());
+    let store = open(dir.path(), clock, 0);
+    for (n, want) in &corpus {
+        let got = store.trace_by_id(&t, &tid(*n), i64::MIN, i64::MAX).unwrap();
+        assert_eq!(canon(got), canon(want.clone()), "fixture trace {n}");
+    }
+}
