@@ -1,5 +1,5 @@
 //! One tenant, several engines. A tenant's storage is a directory with one subdirectory per
-//! signal (`metrics/`, `logs/`), each owned by an engine. The engines share one lifecycle,
+//! signal (`metrics/`, `logs/`, `traces/`), each owned by an engine. The engines share one lifecycle,
 //! so the store opens, maintains, flushes, syncs and closes a tenant by looping over them
 //! instead of special-casing one signal:
 //!
@@ -13,10 +13,11 @@ use std::path::Path;
 use crate::error::Result;
 use crate::logs::{LogEngine, LogOptions};
 use crate::metrics::{Tsdb, TsdbOptions};
+use crate::traces::{SpanEngine, SpanOptions};
 
 /// The lifecycle every engine of a tenant implements.
 pub(crate) trait Engine: Send + Sync {
-    /// The signal it keeps, for logs and errors (`metrics`, `logs`).
+    /// The signal it keeps, for logs and errors (`metrics`, `logs`, `traces`).
     fn name(&self) -> &'static str;
     /// Its directory.
     fn dir(&self) -> &Path;
@@ -50,19 +51,30 @@ impl Engine for Tsdb {
 pub(crate) struct Engines {
     pub(crate) metrics: Tsdb,
     pub(crate) logs: LogEngine,
+    pub(crate) traces: SpanEngine,
 }
 
 impl Engines {
     /// Opens (creating) every engine of the tenant directory `dir`, replaying their WALs.
-    pub(crate) fn open(dir: &Path, tsdb: TsdbOptions, logs: LogOptions) -> Result<Engines> {
+    pub(crate) fn open(
+        dir: &Path,
+        tsdb: TsdbOptions,
+        logs: LogOptions,
+        traces: SpanOptions,
+    ) -> Result<Engines> {
         let logs = LogEngine::open(&dir.join("logs"), logs.inherit(&tsdb))?;
+        let traces = SpanEngine::open(&dir.join("traces"), traces.inherit(&tsdb))?;
         let metrics = Tsdb::open(&dir.join("metrics"), tsdb)?;
-        Ok(Engines { metrics, logs })
+        Ok(Engines {
+            metrics,
+            logs,
+            traces,
+        })
     }
 
     /// Every engine, in a fixed order.
-    pub(crate) fn each(&self) -> [&dyn Engine; 2] {
-        [&self.metrics, &self.logs]
+    pub(crate) fn each(&self) -> [&dyn Engine; 3] {
+        [&self.metrics, &self.logs, &self.traces]
     }
 
     /// Flushes then fsyncs every engine; stops at the first error.

@@ -17,7 +17,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod model;
 pub mod tenant;
-mod traces;
+pub(crate) mod traces;
 pub mod wal;
 
 mod store;
@@ -34,6 +34,7 @@ pub use model::{
 };
 pub use store::{Store, StoreOptions, TenantLimits, TenantStats};
 pub use tenant::TenantId;
+pub use traces::{SpanOptions, SPAN_FORMAT_VERSION};
 
 /// Samples for one series in a write batch.
 #[derive(Debug, Clone)]

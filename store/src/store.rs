@@ -20,6 +20,7 @@ use crate::logs::{LogOptions, LogStats};
 use crate::metrics::TsdbOptions;
 use crate::model::span::{AttrValue, ResourceSpans, TraceId};
 use crate::model::{Labels, LogHit, LogSelect, LogStream, Matcher, Sample};
+use crate::traces::SpanOptions;
 use crate::{
     Append, AppendLogs, AppendSpans, BorrowedSeries, LabelPairs, ReadLogs, ReadSpans, SelectHints,
     Series, SeriesSamples, SpanAttributeNames, SpanAttributeScope, TenantId, TraceSelect,
@@ -32,6 +33,8 @@ pub struct StoreOptions {
     pub tenants: TenantLimits,
     /// The log engine's own knobs; its clock and retention are the metrics' (`tsdb`).
     pub logs: LogOptions,
+    /// The span engine's own knobs; its clock and retention are the metrics' (`tsdb`).
+    pub traces: SpanOptions,
 }
 
 /// Limits per tenant and on the number of tenants; 0 means no limit everywhere.
@@ -89,8 +92,6 @@ pub struct Store {
     opening: Mutex<()>,
     /// Held for the store's life so two processes never write one directory.
     _lock: fs::File,
-    /// Every tenant's traces (in memory until the span engine joins `Engines`).
-    traces: crate::traces::MemoryTraces,
 }
 
 impl Store {
@@ -129,7 +130,6 @@ impl Store {
             maintained: Mutex::new(HashMap::new()),
             opening: Mutex::new(()),
             _lock: lock,
-            traces: Default::default(),
         })
     }
 
@@ -200,6 +200,7 @@ impl Store {
             &self.tenant_dir(tenant),
             self.opts.tsdb.clone(),
             self.opts.logs.clone(),
+            self.opts.traces.clone(),
         )?);
         self.known.write().insert(tenant.clone());
         let now = self.now();
@@ -671,7 +672,13 @@ impl ReadLogs for Store {
 
 impl AppendSpans for Store {
     fn append_spans(&self, tenant: &TenantId, batch: &[ResourceSpans]) -> Result<()> {
-        self.traces.append(tenant, batch)
+        if batch
+            .iter()
+            .all(|rs| rs.scopes.iter().all(|s| s.spans.is_empty()))
+        {
+            return Ok(());
+        }
+        self.get_or_open(tenant, true)?.traces.append(batch)
     }
 }
 
@@ -683,7 +690,10 @@ impl ReadSpans for Store {
         start_ns: i64,
         end_ns: i64,
     ) -> Result<Vec<ResourceSpans>> {
-        Ok(self.traces.trace_by_id(tenant, id, start_ns, end_ns))
+        match self.get(tenant)? {
+            Some(db) => db.traces.trace_by_id(id, start_ns, end_ns),
+            None => Ok(Vec::new()),
+        }
     }
 
     fn scan_traces(
@@ -692,7 +702,10 @@ impl ReadSpans for Store {
         sel: &TraceSelect,
         f: &mut dyn FnMut(Vec<ResourceSpans>) -> bool,
     ) -> Result<()> {
-        self.traces.scan(tenant, sel, f)
+        match self.get(tenant)? {
+            Some(db) => db.traces.scan(sel, f),
+            None => Ok(()),
+        }
     }
 
     fn span_attribute_names(
@@ -701,7 +714,10 @@ impl ReadSpans for Store {
         start_ns: i64,
         end_ns: i64,
     ) -> Result<SpanAttributeNames> {
-        Ok(self.traces.attribute_names(tenant, start_ns, end_ns))
+        match self.get(tenant)? {
+            Some(db) => db.traces.attribute_names(start_ns, end_ns),
+            None => Ok(SpanAttributeNames::default()),
+        }
     }
 
     fn span_attribute_values(
@@ -713,9 +729,12 @@ impl ReadSpans for Store {
         end_ns: i64,
         limit: usize,
     ) -> Result<Vec<AttrValue>> {
-        Ok(self
-            .traces
-            .attribute_values(tenant, scope, name, start_ns, end_ns, limit))
+        match self.get(tenant)? {
+            Some(db) => db
+                .traces
+                .attribute_values(scope, name, start_ns, end_ns, limit),
+            None => Ok(Vec::new()),
+        }
     }
 }
 

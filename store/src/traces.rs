@@ -1,192 +1,524 @@
-//! The span engine. For now an in-memory stand-in that keeps each tenant's traces in a
-//! map: it honours the whole span contract ([`crate::AppendSpans`], [`crate::ReadSpans`])
-//! so the Tempo API and TraceQL can be built and tested end to end while the durable
-//! columnar engine (Parquet partitions, WAL, trace-id index) replaces it behind the same
-//! contract. Nothing here survives a restart.
+//! The span engine: one tenant's traces in immutable Parquet files per time partition,
+//! fed through a WAL.
+//!
+//! Write path: an append is logged to the WAL (so it survives a crash once acknowledged),
+//! then kept in the head, which every read looks at, so a span is readable as soon as its
+//! append returns. When the head holds `cut_bytes` or is `cut_interval` old (checked on
+//! append and at every maintenance round), and on flush, it is cut: its spans go into one
+//! new file per time partition their start times fall in, and the WAL before the cut is
+//! deleted. A crash between writing the files and deleting the WAL replays spans that are
+//! already in files; reads drop such duplicates (same trace id, span id and start), as
+//! they drop a batch a client sent twice.
+//!
+//! Read path: a trace by id checks the head and, in every file, only the row groups whose
+//! trace-id range holds it and whose bloom filter says it may be there; a time range first
+//! narrows that to the partitions it overlaps. A scan finds trace ids in a time range from
+//! two columns of row groups whose start times overlap it, then fetches whole traces in
+//! batches. Layout on disk: `store/FORMAT.md`, "Traces".
 
-use std::collections::{BTreeSet, HashMap};
+pub(crate) mod codec;
+mod file;
+mod head;
+mod row;
 
-use parking_lot::RwLock;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use crate::error::Result;
-use crate::model::span::{AttrValue, Attributes, ResourceSpans, ScopeSpans, TraceId};
-use crate::tenant::TenantId;
+use parking_lot::{Mutex, RwLock};
+
+use self::file::SpanFile;
+use self::head::Head;
+use self::row::{assemble, rows_of, SpanRow};
+use crate::clock::Clock;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::model::span::{AttrValue, ResourceSpans, TraceId};
+use crate::wal::{Record, Wal, WalOptions};
 use crate::{SpanAttributeNames, SpanAttributeScope, TraceSelect};
 
-/// One trace's spans as they arrived, with the span start times it covers.
-#[derive(Default)]
-struct Trace {
-    batches: Vec<ResourceSpans>,
-    min_start: i64,
-    max_start: i64,
+pub use self::file::FORMAT_VERSION as SPAN_FORMAT_VERSION;
+
+const NS_PER_MS: i64 = 1_000_000;
+const HOUR_NS: i64 = 3_600 * 1_000_000_000;
+/// Traces a scan fetches at a time: amortizes the per-file row-group reads.
+const SCAN_BATCH: usize = 64;
+
+/// The span engine's knobs.
+#[derive(Debug, Clone)]
+pub struct SpanOptions {
+    /// Length of a time partition, ns (two hours by default, like metric blocks).
+    pub partition: i64,
+    /// The head is cut once it holds about this many bytes...
+    pub cut_bytes: usize,
+    /// ... or its oldest span arrived this long ago, ms.
+    pub cut_interval: i64,
+    /// Set from the metrics options when the tenant opens: partitions wholly older than
+    /// this before the clock's now are dropped, ms (0: keep).
+    pub retention_time: i64,
+    /// Oldest partitions are dropped while files and WAL exceed this (0: no limit).
+    pub retention_size: u64,
+    pub clock: Clock,
+    pub wal: WalOptions,
 }
 
-impl Trace {
-    fn starts_in(&self, start_ns: i64, end_ns: i64) -> bool {
-        self.batches
-            .iter()
-            .flat_map(|b| &b.scopes)
-            .flat_map(|s| &s.spans)
-            .any(|s| s.start_ns >= start_ns && s.start_ns < end_ns)
+impl Default for SpanOptions {
+    fn default() -> Self {
+        SpanOptions {
+            partition: 2 * HOUR_NS,
+            cut_bytes: 64 << 20,
+            cut_interval: 5 * 60_000,
+            retention_time: 0,
+            retention_size: 0,
+            clock: Clock::system(),
+            wal: WalOptions::default(),
+        }
+    }
+}
+
+impl SpanOptions {
+    /// These options with the clock and retention of the tenant's metrics.
+    pub(crate) fn inherit(mut self, tsdb: &crate::metrics::TsdbOptions) -> SpanOptions {
+        self.retention_time = tsdb.retention_time;
+        self.retention_size = tsdb.retention_size;
+        self.clock = tsdb.clock.clone();
+        self
     }
 }
 
 #[derive(Default)]
-pub(crate) struct MemoryTraces {
-    tenants: RwLock<HashMap<TenantId, HashMap<TraceId, Trace>>>,
+struct State {
+    head: Head,
+    /// A head being cut (or whose cut failed), with the WAL segment before which its spans
+    /// are; still read until its files are in place.
+    frozen: Option<(Arc<Head>, u64)>,
 }
 
-impl MemoryTraces {
-    pub(crate) fn append(&self, tenant: &TenantId, batch: &[ResourceSpans]) -> Result<()> {
-        let mut tenants = self.tenants.write();
-        let traces = tenants.entry(tenant.clone()).or_default();
-        for rs in batch {
-            for ss in &rs.scopes {
-                for span in &ss.spans {
-                    let t = traces.entry(span.trace_id).or_insert_with(|| Trace {
-                        min_start: i64::MAX,
-                        max_start: i64::MIN,
-                        ..Default::default()
-                    });
-                    t.min_start = t.min_start.min(span.start_ns);
-                    t.max_start = t.max_start.max(span.start_ns);
-                    let same = t.batches.iter_mut().find(|b| {
-                        b.resource == rs.resource
-                            && b.scopes.first().is_some_and(|s| s.scope == ss.scope)
-                    });
-                    match same {
-                        Some(b) => b.scopes[0].spans.push(span.clone()),
-                        None => t.batches.push(ResourceSpans {
-                            resource: rs.resource.clone(),
-                            scopes: vec![ScopeSpans {
-                                scope: ss.scope.clone(),
-                                spans: vec![span.clone()],
-                            }],
-                        }),
-                    }
+pub(crate) struct SpanEngine {
+    dir: PathBuf,
+    opts: SpanOptions,
+    wal: Mutex<Wal>,
+    state: RwLock<State>,
+    /// Files by partition start.
+    files: RwLock<BTreeMap<i64, Vec<Arc<SpanFile>>>>,
+    /// Held while cutting, so cuts do not interleave.
+    cutting: Mutex<()>,
+    next_seq: AtomicU64,
+}
+
+impl Engine for SpanEngine {
+    fn name(&self) -> &'static str {
+        "traces"
+    }
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+    fn maintain(&self) -> Result<()> {
+        if self.cut_due() {
+            self.cut()?;
+        }
+        self.apply_retention()?;
+        self.wal.lock().sync()
+    }
+    fn flush(&self) -> Result<()> {
+        self.cut()
+    }
+    fn sync(&self) -> Result<()> {
+        self.wal.lock().sync()
+    }
+}
+
+impl SpanEngine {
+    /// Opens (creating) the engine in `dir`: its files, then the WAL, replayed into the head.
+    pub(crate) fn open(dir: &Path, opts: SpanOptions) -> Result<SpanEngine> {
+        if opts.partition <= 0 {
+            return Err(Error::BadInput(format!(
+                "trace partition length must be positive, got {} ns",
+                opts.partition
+            )));
+        }
+        let pdir = dir.join("parts");
+        fs::create_dir_all(&pdir).map_err(Error::io("creating the span files directory", &pdir))?;
+        let mut files: BTreeMap<i64, Vec<Arc<SpanFile>>> = BTreeMap::new();
+        let mut max_seq = 0u64;
+        for part in fs::read_dir(&pdir)
+            .map_err(Error::io("listing span partitions", &pdir))?
+            .flatten()
+        {
+            let ppath = part.path();
+            if !ppath.is_dir() {
+                continue;
+            }
+            for entry in fs::read_dir(&ppath)
+                .map_err(Error::io("listing span files", &ppath))?
+                .flatten()
+            {
+                let path = entry.path();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".tmp") {
+                    // An unfinished cut: its spans are still in the WAL.
+                    tracing::warn!(path = %path.display(), "removing an unfinished span file");
+                    fs::remove_file(&path)
+                        .map_err(Error::io("removing an unfinished span file", &path))?;
+                    continue;
                 }
+                let Some(seq) = name
+                    .strip_suffix(".parquet")
+                    .and_then(|s| s.parse::<u64>().ok())
+                else {
+                    continue;
+                };
+                max_seq = max_seq.max(seq);
+                let f = SpanFile::open(&path)?;
+                files.entry(f.partition.0).or_default().push(Arc::new(f));
+            }
+        }
+        let now = opts.clock.now_ms();
+        let mut head = Head::default();
+        let (wal, stats) = Wal::open(&dir.join("wal"), opts.wal.clone(), |rec| {
+            if let Record::Spans(batch) = rec {
+                head.push(rows_of(&batch), now);
+            }
+            Ok(())
+        })?;
+        if stats.records > 0 {
+            tracing::info!(dir = %dir.display(), spans = head.rows.len(), "span wal replayed");
+        }
+        Ok(SpanEngine {
+            dir: dir.to_path_buf(),
+            opts,
+            wal: Mutex::new(wal),
+            state: RwLock::new(State { head, frozen: None }),
+            files: RwLock::new(files),
+            cutting: Mutex::new(()),
+            next_seq: AtomicU64::new(max_seq + 1),
+        })
+    }
+
+    /// Appends a batch: in the WAL when this returns, and readable.
+    pub(crate) fn append(&self, batch: &[ResourceSpans]) -> Result<()> {
+        let rows = rows_of(batch);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let now = self.opts.clock.now_ms();
+        let rec = [Record::Spans(batch.to_vec())];
+        let bytes = {
+            let mut wal = self.wal.lock();
+            wal.log(&rec)?;
+            // Under the WAL lock, so the head holds exactly the spans of the segments since
+            // the last cut.
+            let mut st = self.state.write();
+            st.head.push(rows, now);
+            st.head.bytes
+        };
+        if bytes >= self.opts.cut_bytes.saturating_mul(4) {
+            // Back-pressure: writers wait for the cut.
+            self.cut()?;
+        } else if self.cut_due() {
+            if let Some(g) = self.cutting.try_lock() {
+                self.cut_locked(&g)?;
             }
         }
         Ok(())
+    }
+
+    fn cut_due(&self) -> bool {
+        let st = self.state.read();
+        !st.head.is_empty()
+            && (st.head.bytes >= self.opts.cut_bytes
+                || self.opts.clock.now_ms().saturating_sub(st.head.since_ms)
+                    >= self.opts.cut_interval)
+    }
+
+    /// Cuts the head into files.
+    pub(crate) fn cut(&self) -> Result<()> {
+        let g = self.cutting.lock();
+        self.cut_locked(&g)
+    }
+
+    fn cut_locked(&self, _g: &parking_lot::MutexGuard<'_, ()>) -> Result<()> {
+        // A head whose cut failed goes first.
+        let pending = self.state.read().frozen.clone();
+        if let Some((head, seg)) = pending {
+            self.write_head(&head)?;
+            self.state.write().frozen = None;
+            self.wal.lock().truncate_before(seg)?;
+        }
+        let (head, seg) = {
+            let mut wal = self.wal.lock();
+            let mut st = self.state.write();
+            if st.head.is_empty() {
+                return Ok(());
+            }
+            let seg = wal.cut_segment()?;
+            let head = Arc::new(std::mem::take(&mut st.head));
+            st.frozen = Some((head.clone(), seg));
+            (head, seg)
+        };
+        self.write_head(&head)?;
+        self.state.write().frozen = None;
+        self.wal.lock().truncate_before(seg)
+    }
+
+    /// Writes a head's spans into one new file per partition they start in.
+    fn write_head(&self, head: &Head) -> Result<()> {
+        let len = self.opts.partition;
+        let mut by_partition: BTreeMap<i64, Vec<SpanRow>> = BTreeMap::new();
+        for r in &head.rows {
+            let start = r.span.start_ns.div_euclid(len).saturating_mul(len);
+            by_partition.entry(start).or_default().push(r.clone());
+        }
+        for (start, mut rows) in by_partition {
+            let pdir = self.dir.join("parts").join(start.to_string());
+            fs::create_dir_all(&pdir)
+                .map_err(Error::io("creating a span partition directory", &pdir))?;
+            let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+            let path = pdir.join(format!("{seq:020}.parquet"));
+            let f = SpanFile::write(&path, (start, start.saturating_add(len)), &mut rows)?;
+            tracing::debug!(path = %path.display(), spans = f.rows, bytes = f.bytes, "span file written");
+            self.files
+                .write()
+                .entry(start)
+                .or_default()
+                .push(Arc::new(f));
+        }
+        Ok(())
+    }
+
+    /// Drops partitions wholly older than the retention time, then the oldest while the
+    /// engine's files exceed the retention size. Time is the store clock's.
+    fn apply_retention(&self) -> Result<()> {
+        let parts: Vec<(i64, i64, u64)> = self
+            .files
+            .read()
+            .iter()
+            .map(|(&s, fs)| {
+                let end = fs.iter().map(|f| f.partition.1).max().unwrap_or(s);
+                (s, end, fs.iter().map(|f| f.bytes).sum())
+            })
+            .collect();
+        let mut drop = BTreeSet::new();
+        if self.opts.retention_time > 0 {
+            let horizon = self
+                .opts
+                .clock
+                .now_ms()
+                .saturating_sub(self.opts.retention_time)
+                .saturating_mul(NS_PER_MS);
+            drop.extend(parts.iter().filter(|p| p.1 <= horizon).map(|p| p.0));
+        }
+        if self.opts.retention_size > 0 {
+            let (wal_bytes, _) = self.wal.lock().disk_usage();
+            let mut total: u64 = wal_bytes
+                + parts
+                    .iter()
+                    .filter(|p| !drop.contains(&p.0))
+                    .map(|p| p.2)
+                    .sum::<u64>();
+            for p in &parts {
+                if total <= self.opts.retention_size {
+                    break;
+                }
+                if drop.insert(p.0) {
+                    total = total.saturating_sub(p.2);
+                }
+            }
+        }
+        for start in drop {
+            self.files.write().remove(&start);
+            let pdir = self.dir.join("parts").join(start.to_string());
+            tracing::info!(dir = %pdir.display(), start_ns = start, "retention drops span partition");
+            fs::remove_dir_all(&pdir).map_err(Error::io("removing a span partition", &pdir))?;
+        }
+        Ok(())
+    }
+
+    fn all_files(&self) -> Vec<Arc<SpanFile>> {
+        self.files.read().values().flatten().cloned().collect()
+    }
+
+    /// Files whose partition overlaps `[start_ns, end_ns)`.
+    fn files_in(&self, start_ns: i64, end_ns: i64) -> Vec<Arc<SpanFile>> {
+        self.files
+            .read()
+            .values()
+            .flatten()
+            .filter(|f| f.partition.0 < end_ns && f.partition.1 > start_ns)
+            .cloned()
+            .collect()
+    }
+
+    /// Head (and frozen head) rows of the traces `ids`.
+    fn head_rows(&self, ids: &[TraceId], out: &mut Vec<SpanRow>) {
+        let st = self.state.read();
+        for id in ids {
+            out.extend(st.head.trace(id).cloned());
+            if let Some((h, _)) = &st.frozen {
+                out.extend(h.trace(id).cloned());
+            }
+        }
+    }
+
+    /// All rows of the traces `ids` (sorted) from head and `files`.
+    fn rows_of_traces(&self, ids: &[TraceId], files: &[Arc<SpanFile>]) -> Result<Vec<SpanRow>> {
+        let mut rows = Vec::new();
+        self.head_rows(ids, &mut rows);
+        for f in files {
+            rows.extend(f.read_traces(ids)?);
+        }
+        Ok(rows)
     }
 
     pub(crate) fn trace_by_id(
         &self,
-        tenant: &TenantId,
         id: &TraceId,
         start_ns: i64,
         end_ns: i64,
-    ) -> Vec<ResourceSpans> {
-        let tenants = self.tenants.read();
-        match tenants.get(tenant).and_then(|t| t.get(id)) {
-            Some(t) if t.starts_in(start_ns, end_ns) => t.batches.clone(),
-            _ => Vec::new(),
+    ) -> Result<Vec<ResourceSpans>> {
+        if start_ns >= end_ns {
+            return Ok(Vec::new());
         }
+        let ids = [*id];
+        let in_range = |r: &SpanRow| (start_ns..end_ns).contains(&r.span.start_ns);
+        let unbounded = start_ns == i64::MIN && end_ns == i64::MAX;
+        let rows = if unbounded {
+            self.rows_of_traces(&ids, &self.all_files())?
+        } else {
+            // The partitions of the range first: when the trace has no span there, no
+            // other file is read.
+            let near = self.files_in(start_ns, end_ns);
+            let mut rows = self.rows_of_traces(&ids, &near)?;
+            if !rows.iter().any(in_range) {
+                return Ok(Vec::new());
+            }
+            for f in self.all_files() {
+                if !near.iter().any(|n| Arc::ptr_eq(n, &f)) {
+                    rows.extend(f.read_traces(&ids)?);
+                }
+            }
+            rows
+        };
+        if !rows.iter().any(in_range) {
+            return Ok(Vec::new());
+        }
+        Ok(assemble(rows))
     }
 
     pub(crate) fn scan(
         &self,
-        tenant: &TenantId,
         sel: &TraceSelect,
         f: &mut dyn FnMut(Vec<ResourceSpans>) -> bool,
     ) -> Result<()> {
-        let picked: Vec<(i64, Vec<ResourceSpans>)> = {
-            let tenants = self.tenants.read();
-            let Some(traces) = tenants.get(tenant) else {
+        if sel.start_ns >= sel.end_ns {
+            return Ok(());
+        }
+        let mut newest: HashMap<TraceId, i64> = HashMap::new();
+        {
+            let st = self.state.read();
+            let heads = std::iter::once(&st.head).chain(st.frozen.as_ref().map(|(h, _)| &**h));
+            for h in heads {
+                for r in &h.rows {
+                    let t = r.span.start_ns;
+                    if t >= sel.start_ns && t < sel.end_ns {
+                        let e = newest.entry(r.span.trace_id).or_insert(t);
+                        *e = (*e).max(t);
+                    }
+                }
+            }
+        }
+        for file in self.files_in(sel.start_ns, sel.end_ns) {
+            if sel.cancelled() {
                 return Ok(());
-            };
-            let mut v: Vec<(i64, Vec<ResourceSpans>)> = traces
-                .values()
-                .filter(|t| t.max_start >= sel.start_ns && t.min_start < sel.end_ns)
-                .filter(|t| t.starts_in(sel.start_ns, sel.end_ns))
-                .map(|t| (t.max_start, t.batches.clone()))
-                .collect();
-            v.sort_by_key(|t| std::cmp::Reverse(t.0));
-            v
-        };
-        for (_, t) in picked {
-            if sel.cancelled() || !f(t) {
+            }
+            file.trace_starts(sel.start_ns, sel.end_ns, &mut newest)?;
+        }
+        let mut order: Vec<(i64, TraceId)> = newest.into_iter().map(|(id, t)| (t, id)).collect();
+        order.sort_by(|a, b| b.cmp(a));
+        let files = self.all_files();
+        for chunk in order.chunks(SCAN_BATCH) {
+            if sel.cancelled() {
                 break;
+            }
+            let mut ids: Vec<TraceId> = chunk.iter().map(|(_, id)| *id).collect();
+            ids.sort_unstable();
+            let mut by_trace: HashMap<TraceId, Vec<SpanRow>> = HashMap::new();
+            for r in self.rows_of_traces(&ids, &files)? {
+                by_trace.entry(r.span.trace_id).or_default().push(r);
+            }
+            for (_, id) in chunk {
+                let Some(rows) = by_trace.remove(id) else {
+                    continue;
+                };
+                if sel.cancelled() || !f(assemble(rows)) {
+                    return Ok(());
+                }
             }
         }
         Ok(())
     }
 
-    /// Calls `f` with every (scope, attributes) of spans starting in the range.
+    /// Calls `f` with every (scope, attributes) of spans starting in the range, each
+    /// distinct span once.
     fn each_attrs(
         &self,
-        tenant: &TenantId,
         start_ns: i64,
         end_ns: i64,
-        f: &mut dyn FnMut(SpanAttributeScope, &Attributes),
-    ) {
-        let tenants = self.tenants.read();
-        let Some(traces) = tenants.get(tenant) else {
-            return;
-        };
-        for t in traces.values() {
-            for rs in &t.batches {
-                let mut resource_seen = false;
-                for ss in &rs.scopes {
-                    for span in &ss.spans {
-                        if span.start_ns < start_ns || span.start_ns >= end_ns {
-                            continue;
-                        }
-                        if !resource_seen {
-                            f(SpanAttributeScope::Resource, &rs.resource);
-                            f(SpanAttributeScope::Instrumentation, &ss.scope.attributes);
-                            resource_seen = true;
-                        }
-                        f(SpanAttributeScope::Span, &span.attributes);
-                        for e in &span.events {
-                            f(SpanAttributeScope::Event, &e.attributes);
-                        }
-                        for l in &span.links {
-                            f(SpanAttributeScope::Link, &l.attributes);
-                        }
-                    }
+        f: &mut dyn FnMut(SpanAttributeScope, &crate::model::span::Attributes),
+    ) -> Result<()> {
+        let in_range = |r: &&SpanRow| (start_ns..end_ns).contains(&r.span.start_ns);
+        {
+            let st = self.state.read();
+            for r in st.head.rows.iter().filter(in_range) {
+                r.each_attrs(f);
+            }
+            if let Some((h, _)) = &st.frozen {
+                for r in h.rows.iter().filter(in_range) {
+                    r.each_attrs(f);
                 }
             }
         }
+        for file in self.files_in(start_ns, end_ns) {
+            for r in file.rows_in(start_ns, end_ns)? {
+                r.each_attrs(f);
+            }
+        }
+        Ok(())
     }
 
-    pub(crate) fn attribute_names(
-        &self,
-        tenant: &TenantId,
-        start_ns: i64,
-        end_ns: i64,
-    ) -> SpanAttributeNames {
+    pub(crate) fn attribute_names(&self, start_ns: i64, end_ns: i64) -> Result<SpanAttributeNames> {
         let mut sets: [BTreeSet<String>; 5] = Default::default();
-        self.each_attrs(tenant, start_ns, end_ns, &mut |scope, attrs| {
+        self.each_attrs(start_ns, end_ns, &mut |scope, attrs| {
             let set = &mut sets[scope as usize];
             for (k, _) in attrs {
                 if !set.contains(k) {
                     set.insert(k.clone());
                 }
             }
-        });
+        })?;
         let [resource, span, event, link, instrumentation] = sets.map(|s| s.into_iter().collect());
-        SpanAttributeNames {
+        Ok(SpanAttributeNames {
             resource,
             span,
             event,
             link,
             instrumentation,
-        }
+        })
     }
 
     pub(crate) fn attribute_values(
         &self,
-        tenant: &TenantId,
         scope: SpanAttributeScope,
         name: &str,
         start_ns: i64,
         end_ns: i64,
         limit: usize,
-    ) -> Vec<AttrValue> {
+    ) -> Result<Vec<AttrValue>> {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
-        self.each_attrs(tenant, start_ns, end_ns, &mut |s, attrs| {
+        self.each_attrs(start_ns, end_ns, &mut |s, attrs| {
             if s != scope || (limit > 0 && out.len() >= limit) {
                 return;
             }
@@ -195,68 +527,17 @@ impl MemoryTraces {
                     out.push(v.clone());
                 }
             }
-        });
-        out
+        })?;
+        Ok(out)
+    }
+
+    /// Bytes of span files, and their count.
+    #[cfg(test)]
+    pub(crate) fn file_usage(&self) -> (u64, usize) {
+        let files = self.all_files();
+        (files.iter().map(|f| f.bytes).sum(), files.len())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::span::{Scope, Span};
-
-    fn batch(service: &str, trace: u8, span: u8, start_ns: i64) -> ResourceSpans {
-        ResourceSpans {
-            resource: vec![("service.name".into(), AttrValue::Str(service.into()))],
-            scopes: vec![ScopeSpans {
-                scope: Scope::default(),
-                spans: vec![Span {
-                    trace_id: [trace; 16],
-                    span_id: [span; 8],
-                    start_ns,
-                    end_ns: start_ns + 10,
-                    attributes: vec![("k".into(), AttrValue::Int(span as i64))],
-                    ..Default::default()
-                }],
-            }],
-        }
-    }
-
-    #[test]
-    fn traces_gather_spans_across_appends_and_scan_newest_first() {
-        let m = MemoryTraces::default();
-        let t = TenantId::default_tenant();
-        m.append(&t, &[batch("a", 1, 1, 100), batch("b", 2, 1, 300)])
-            .unwrap();
-        m.append(&t, &[batch("a", 1, 2, 200)]).unwrap();
-        let one = m.trace_by_id(&t, &[1; 16], i64::MIN, i64::MAX);
-        assert_eq!(one.len(), 1, "same resource and scope share a batch");
-        assert_eq!(one[0].scopes[0].spans.len(), 2);
-        assert!(m.trace_by_id(&t, &[1; 16], 250, 400).is_empty());
-        assert!(m
-            .trace_by_id(&TenantId::new("x").unwrap(), &[1; 16], i64::MIN, i64::MAX)
-            .is_empty());
-        let mut order = vec![];
-        let sel = TraceSelect {
-            start_ns: 0,
-            end_ns: 1000,
-            cancel: None,
-        };
-        m.scan(&t, &sel, &mut |b| {
-            order.push(b[0].scopes[0].spans[0].trace_id[0]);
-            true
-        })
-        .unwrap();
-        assert_eq!(order, [2, 1]);
-        let names = m.attribute_names(&t, 0, 1000);
-        assert_eq!(names.resource, ["service.name"]);
-        assert_eq!(names.span, ["k"]);
-        let vals = m.attribute_values(&t, SpanAttributeScope::Resource, "service.name", 0, 250, 0);
-        assert_eq!(vals, [AttrValue::Str("a".into())]);
-        assert_eq!(
-            m.attribute_values(&t, SpanAttributeScope::Span, "k", 0, 1000, 1)
-                .len(),
-            1
-        );
-    }
-}
+mod tests;

@@ -34,6 +34,8 @@ pub enum Record {
     Samples(Vec<(SeriesRef, i64, f64)>),
     /// Log streams with their records (the log engine's WAL; never in a metrics WAL).
     Logs(Vec<LogStream>),
+    /// Span batches (the span engine's WAL; never in a metrics or logs WAL).
+    Spans(Vec<crate::model::span::ResourceSpans>),
 }
 
 /// Bit equality for values, so NaNs and staleness markers compare as stored.
@@ -48,6 +50,7 @@ impl PartialEq for Record {
                         .all(|(x, y)| x.0 == y.0 && x.1 == y.1 && x.2.to_bits() == y.2.to_bits())
             }
             (Record::Logs(a), Record::Logs(b)) => a == b,
+            (Record::Spans(a), Record::Spans(b)) => a == b,
             _ => false,
         }
     }

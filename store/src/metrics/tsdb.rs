@@ -112,7 +112,7 @@ impl Tsdb {
                     }
                     replay_head.append_rows(&rows);
                 }
-                Record::Logs(_) => unknown += 1,
+                Record::Logs(_) | Record::Spans(_) => unknown += 1,
             }
             Ok(())
         })?;

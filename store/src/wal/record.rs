@@ -16,6 +16,9 @@ pub(crate) const TYPE_SERIES: u8 = 1;
 pub(crate) const TYPE_SAMPLES: u8 = 2;
 /// Record type byte: a batch of log streams (the log engine's WAL).
 pub(crate) const TYPE_LOGS: u8 = 3;
+/// Record type byte: a batch of spans (the span engine's WAL; payload in FORMAT.md,
+/// "Traces").
+pub(crate) const TYPE_SPANS: u8 = 4;
 
 /// Smallest encoded size of one entry, used to reject absurd counts before allocating.
 const MIN_SERIES_ENTRY: usize = 2; // ref varint + label count varint
@@ -92,6 +95,10 @@ pub(crate) fn encode_body(rec: &Record, buf: &mut Vec<u8>) {
                 e[n..n + 8].copy_from_slice(&v.to_bits().to_le_bytes());
                 buf.extend_from_slice(&e[..n + 8]);
             }
+        }
+        Record::Spans(batch) => {
+            buf.push(TYPE_SPANS);
+            crate::traces::codec::encode_batch(batch, buf);
         }
         Record::Logs(streams) => {
             buf.push(TYPE_LOGS);
@@ -198,6 +205,14 @@ pub(crate) fn decode_body(body: &[u8]) -> std::result::Result<Record, DecodeErro
                 });
             }
             Record::Logs(streams)
+        }
+        TYPE_SPANS => {
+            let mut sr = crate::traces::codec::Reader::new(&body[r.pos..]);
+            let batch = sr
+                .batch()
+                .map_err(|e| r.error_at(r.pos + e.offset, e.what))?;
+            r.pos += sr.pos;
+            Record::Spans(batch)
         }
         _ => return Err(r.error_at(0, "an unknown record type (written by a newer version?)")),
     };

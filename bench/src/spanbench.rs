@@ -1,0 +1,279 @@
+//! Span store load generator: realistic trace trees (several services, 5-50 spans a
+//! trace, attributes with real cardinality) appended through the store's span contract,
+//! then flushed; prints ingest spans/s, bytes per span on disk, peak RSS, trace-by-id
+//! latency with and without a time range, and a selective and a broad scan.
+//!
+//! `cargo run --release -p lookout-bench --bin spanbench -- --spans 1000000`
+
+use std::path::Path;
+use std::time::Instant;
+
+use clap::Parser;
+use lookout_store::model::span::{
+    AttrValue, ResourceSpans, Scope, ScopeSpans, Span, SpanKind, StatusCode, TraceId,
+};
+use lookout_store::{AppendSpans, ReadSpans, Store, StoreOptions, TenantId, TraceSelect};
+
+#[derive(Parser)]
+struct Args {
+    /// Spans to generate.
+    #[arg(long, default_value_t = 1_000_000)]
+    spans: usize,
+    /// Spans per append call (about).
+    #[arg(long, default_value_t = 2000)]
+    batch: usize,
+}
+
+const SERVICES: [&str; 8] = [
+    "frontend", "checkout", "cart", "payment", "shipping", "currency", "email", "ads",
+];
+const ROUTES: [&str; 12] = [
+    "/",
+    "/cart",
+    "/checkout",
+    "/product/{id}",
+    "/api/pay",
+    "/api/ship",
+    "/api/quote",
+    "/api/convert",
+    "/api/ads",
+    "/login",
+    "/logout",
+    "/search",
+];
+
+/// xorshift64*: deterministic and cheap.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn trace(rng: &mut Rng, start_ns: i64) -> (TraceId, Vec<ResourceSpans>, usize) {
+    let mut tid = [0u8; 16];
+    tid[..8].copy_from_slice(&rng.next().to_le_bytes());
+    tid[8..].copy_from_slice(&rng.next().to_le_bytes());
+    let n = 5 + rng.below(46) as usize;
+    let mut by_service: Vec<Vec<Span>> = vec![Vec::new(); SERVICES.len()];
+    let mut ids: Vec<[u8; 8]> = Vec::with_capacity(n);
+    for i in 0..n {
+        let sid = rng.next().to_le_bytes();
+        let parent = (i > 0).then(|| ids[rng.below(i as u64) as usize]);
+        ids.push(sid);
+        let svc = if i == 0 { 0 } else { 1 + rng.below(7) as usize };
+        let s = start_ns + i as i64 * 1_000_000 + rng.below(1_000_000) as i64;
+        let dur = 100_000 + rng.below(200_000_000) as i64;
+        let route = ROUTES[rng.below(ROUTES.len() as u64) as usize];
+        let error = rng.below(50) == 0;
+        by_service[svc].push(Span {
+            trace_id: tid,
+            span_id: sid,
+            parent_span_id: parent,
+            name: format!("{} {}", if i % 3 == 0 { "GET" } else { "POST" }, route),
+            kind: if i == 0 {
+                SpanKind::Server
+            } else if i % 2 == 0 {
+                SpanKind::Client
+            } else {
+                SpanKind::Internal
+            },
+            start_ns: s,
+            end_ns: s + dur,
+            status: if error {
+                StatusCode::Error
+            } else {
+                StatusCode::Unset
+            },
+            status_message: if error {
+                "upstream failed".into()
+            } else {
+                String::new()
+            },
+            attributes: vec![
+                (
+                    "http.request.method".into(),
+                    AttrValue::Str(if i % 3 == 0 { "GET" } else { "POST" }.into()),
+                ),
+                ("http.route".into(), AttrValue::Str(route.into())),
+                (
+                    "http.response.status_code".into(),
+                    AttrValue::Int(if error { 500 } else { 200 }),
+                ),
+                (
+                    "user.id".into(),
+                    AttrValue::Str(format!("u{}", rng.below(10_000))),
+                ),
+                (
+                    "net.peer.port".into(),
+                    AttrValue::Int(1024 + rng.below(60_000) as i64),
+                ),
+            ],
+            ..Default::default()
+        });
+    }
+    let batch = by_service
+        .into_iter()
+        .enumerate()
+        .filter(|(_, s)| !s.is_empty())
+        .map(|(i, spans)| ResourceSpans {
+            resource: vec![
+                ("service.name".into(), AttrValue::Str(SERVICES[i].into())),
+                (
+                    "host.name".into(),
+                    AttrValue::Str(format!("{}-{}", SERVICES[i], i % 3)),
+                ),
+                (
+                    "telemetry.sdk.language".into(),
+                    AttrValue::Str("java".into()),
+                ),
+            ],
+            scopes: vec![ScopeSpans {
+                scope: Scope {
+                    name: "io.opentelemetry.http".into(),
+                    version: "1.30.0".into(),
+                    attributes: vec![],
+                },
+                spans,
+            }],
+        })
+        .collect();
+    (tid, batch, n)
+}
+
+fn dir_bytes(p: &Path) -> u64 {
+    std::fs::read_dir(p)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    let p = e.path();
+                    if p.is_dir() {
+                        dir_bytes(&p)
+                    } else {
+                        e.metadata().map(|m| m.len()).unwrap_or(0)
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path(), StoreOptions::default())?;
+    let t = TenantId::default_tenant();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let base: i64 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos() as i64
+        - 3_600_000_000_000;
+    let (mut total, mut ids, mut batch, mut in_batch) = (0usize, Vec::new(), Vec::new(), 0usize);
+    let mut k = 0i64;
+    let t0 = Instant::now();
+    while total < args.spans {
+        // Traces spread over an hour.
+        let start = base + (k * 3_600_000_000_000 / (args.spans as i64 / 25).max(1));
+        k += 1;
+        let (tid, rs, n) = trace(&mut rng, start);
+        ids.push((tid, start));
+        batch.extend(rs);
+        in_batch += n;
+        total += n;
+        if in_batch >= args.batch {
+            store.append_spans(&t, &batch)?;
+            batch.clear();
+            in_batch = 0;
+        }
+    }
+    store.append_spans(&t, &batch)?;
+    let ingest = t0.elapsed();
+    let t1 = Instant::now();
+    store.flush()?;
+    let flush = t1.elapsed();
+    let disk = dir_bytes(
+        &dir.path()
+            .join("tenants")
+            .join(t.as_str())
+            .join("traces")
+            .join("parts"),
+    );
+    println!("spans                 {total} in {} traces", ids.len());
+    println!(
+        "ingest (WAL + head)   {:.0} spans/s ({ingest:.2?})",
+        total as f64 / ingest.as_secs_f64()
+    );
+    println!(
+        "ingest incl. flush    {:.0} spans/s (flush {flush:.2?})",
+        total as f64 / (ingest + flush).as_secs_f64()
+    );
+    println!(
+        "bytes/span on disk    {:.1} ({disk} bytes of span files)",
+        disk as f64 / total as f64
+    );
+    let probes = 200;
+    let mut lat = |range: bool| -> anyhow::Result<f64> {
+        let t = Instant::now();
+        for _ in 0..probes {
+            let (id, s) = ids[rng.below(ids.len() as u64) as usize];
+            let (lo, hi) = if range {
+                (s - 60_000_000_000, s + 60_000_000_000)
+            } else {
+                (i64::MIN, i64::MAX)
+            };
+            let got = store.trace_by_id(&TenantId::default_tenant(), &id, lo, hi)?;
+            anyhow::ensure!(!got.is_empty(), "trace not found");
+        }
+        Ok(t.elapsed().as_secs_f64() * 1000.0 / probes as f64)
+    };
+    println!("trace by id, no range {:.2} ms", lat(false)?);
+    println!("trace by id, range    {:.2} ms", lat(true)?);
+    for (what, lo, hi) in [
+        (
+            "selective (1 s window)",
+            base + 1_800_000_000_000,
+            base + 1_801_000_000_000,
+        ),
+        (
+            "broad (whole hour, first 20)",
+            base,
+            base + 4_000_000_000_000,
+        ),
+    ] {
+        let sel = TraceSelect {
+            start_ns: lo,
+            end_ns: hi,
+            cancel: None,
+        };
+        let t1 = Instant::now();
+        let mut n = 0;
+        store.scan_traces(&t, &sel, &mut |_| {
+            n += 1;
+            n < 20
+        })?;
+        println!(
+            "scan {what:<28} {:.1} ms ({n} traces)",
+            t1.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    println!("peak RSS              {:.0} MB", peak_rss_mb());
+    Ok(())
+}

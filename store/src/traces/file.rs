@@ -1,0 +1,739 @@
+//! One immutable span file: the spans of one head cut that start in one time partition, as
+//! a Parquet file with one row per span, sorted by trace id. Writing it, opening it (its
+//! footer stays in memory), and the three reads the engine needs: whole traces by id
+//! (row groups pruned by trace-id min/max and the trace-id bloom filter), trace ids with
+//! their newest start in a time range (two columns, row groups pruned by start time), and
+//! decoded rows in a time range. Column layout: `store/FORMAT.md`, "Traces".
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{
+    Array, ArrayRef, BinaryArray, FixedSizeBinaryArray, Int64Array, Int8Array, RecordBatch,
+    StringArray,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use parquet::file::statistics::Statistics;
+use parquet::schema::types::ColumnPath;
+
+use super::codec::{self, put_attrs, Reader};
+use super::row::SpanRow;
+use crate::error::{Error, Result};
+use crate::model::span::{AttrValue, Attributes, Scope, Span, TraceId};
+
+/// Version of the span file layout, in every file's key-value metadata.
+pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const KEY_VERSION: &str = "lookout.traces.format_version";
+const KEY_PARTITION: &str = "lookout.traces.partition";
+
+/// Rows per row group: small enough that a trace-by-id decodes little beyond its trace,
+/// large enough that dictionaries and zstd have repetition to work with.
+const ROW_GROUP_ROWS: usize = 1 << 14;
+const BATCH_ROWS: usize = 8192;
+
+// Column positions; the schema is flat, so these are also Parquet leaf indices.
+const C_TRACE_ID: usize = 0;
+const C_START: usize = 3;
+
+/// Span attribute keys with a dedicated column, in the slot order of [`Dedicated`].
+const METHOD_KEYS: [&str; 2] = ["http.request.method", "http.method"];
+const STATUS_KEYS: [&str; 2] = ["http.response.status_code", "http.status_code"];
+const ROUTE_KEY: &str = "http.route";
+const SERVICE_KEY: &str = "service.name";
+
+fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("trace_id", DataType::FixedSizeBinary(16), false),
+        Field::new("span_id", DataType::FixedSizeBinary(8), false),
+        Field::new("parent_span_id", DataType::FixedSizeBinary(8), true),
+        Field::new("start_ns", DataType::Int64, false),
+        Field::new("duration_ns", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("kind", DataType::Int8, false),
+        Field::new("status_code", DataType::Int8, false),
+        Field::new("status_message", DataType::Utf8, false),
+        Field::new("trace_state", DataType::Utf8, false),
+        Field::new("service_name", DataType::Utf8, true),
+        Field::new("http_method", DataType::Utf8, true),
+        Field::new("http_status_code", DataType::Int64, true),
+        Field::new("http_route", DataType::Utf8, true),
+        Field::new("attributes", DataType::Binary, false),
+        Field::new("resource", DataType::Binary, false),
+        Field::new("scope", DataType::Binary, false),
+        Field::new("events", DataType::Binary, true),
+        Field::new("links", DataType::Binary, true),
+    ]))
+}
+
+fn writer_props(partition: (i64, i64)) -> Result<WriterProperties> {
+    let zstd = ZstdLevel::try_new(3).map_err(|source| Error::Parquet {
+        path: PathBuf::new(),
+        source,
+    })?;
+    let tid = ColumnPath::from("trace_id");
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(zstd))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_write_batch_size(BATCH_ROWS)
+        .set_column_bloom_filter_enabled(tid.clone(), true)
+        .set_column_bloom_filter_fpp(tid.clone(), 0.01)
+        .set_column_bloom_filter_max_ndv(tid, ROW_GROUP_ROWS as u64)
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new(KEY_VERSION.into(), FORMAT_VERSION.to_string()),
+            KeyValue::new(
+                KEY_PARTITION.into(),
+                format!("{}-{}", partition.0, partition.1),
+            ),
+        ]));
+    // Random ids do not repeat across traces: a dictionary would only cost. (trace_id keeps
+    // its dictionary: a trace's rows are adjacent, so its index runs are RLE'd.)
+    for col in ["span_id", "parent_span_id", "start_ns", "duration_ns"] {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(col), false);
+    }
+    b = b.set_column_encoding(ColumnPath::from("start_ns"), Encoding::DELTA_BINARY_PACKED);
+    Ok(b.build())
+}
+
+/// Values of a span's attributes that have dedicated columns.
+#[derive(Default)]
+struct Dedicated {
+    method: Option<String>,
+    status: Option<i64>,
+    route: Option<String>,
+}
+
+/// Encodes span attributes with dedicated values pulled out into `d` (the first of each
+/// slot with the expected type).
+fn split_span_attrs(attrs: &Attributes, d: &mut Dedicated, buf: &mut Vec<u8>) {
+    put_attrs(buf, attrs, &mut |_, (k, v)| match v {
+        AttrValue::Str(s) if d.method.is_none() && METHOD_KEYS.contains(&k.as_str()) => {
+            d.method = Some(s.clone());
+            true
+        }
+        AttrValue::Int(i) if d.status.is_none() && STATUS_KEYS.contains(&k.as_str()) => {
+            d.status = Some(*i);
+            true
+        }
+        AttrValue::Str(s) if d.route.is_none() && k == ROUTE_KEY => {
+            d.route = Some(s.clone());
+            true
+        }
+        _ => false,
+    });
+}
+
+fn split_resource(attrs: &Attributes, buf: &mut Vec<u8>) -> Option<String> {
+    let mut service = None;
+    put_attrs(buf, attrs, &mut |_, (k, v)| match v {
+        AttrValue::Str(s) if service.is_none() && k == SERVICE_KEY => {
+            service = Some(s.clone());
+            true
+        }
+        _ => false,
+    });
+    service
+}
+
+fn batch_of(rows: &[SpanRow]) -> Result<RecordBatch> {
+    let n = rows.len();
+    let mut names = Vec::with_capacity(n);
+    let mut durations = Vec::with_capacity(n);
+    let mut d_all: Vec<Dedicated> = Vec::with_capacity(n);
+    let mut attrs: Vec<Vec<u8>> = Vec::with_capacity(n);
+    let mut resources: Vec<Vec<u8>> = Vec::with_capacity(n);
+    let mut services: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut scopes: Vec<Vec<u8>> = Vec::with_capacity(n);
+    // Rows of one resource share an allocation: encode each distinct one once.
+    let mut res_cache: HashMap<*const Attributes, (Vec<u8>, Option<String>)> = HashMap::new();
+    let mut scope_cache: HashMap<*const Scope, Vec<u8>> = HashMap::new();
+    for r in rows {
+        let s = &r.span;
+        names.push(s.name.as_str());
+        durations.push(s.end_ns.wrapping_sub(s.start_ns));
+        let mut d = Dedicated::default();
+        let mut buf = Vec::new();
+        split_span_attrs(&s.attributes, &mut d, &mut buf);
+        attrs.push(buf);
+        d_all.push(d);
+        let (rb, svc) = res_cache
+            .entry(Arc::as_ptr(&r.resource))
+            .or_insert_with(|| {
+                let mut b = Vec::new();
+                let svc = split_resource(&r.resource, &mut b);
+                (b, svc)
+            })
+            .clone();
+        resources.push(rb);
+        services.push(svc);
+        scopes.push(
+            scope_cache
+                .entry(Arc::as_ptr(&r.scope))
+                .or_insert_with(|| codec::encode_scope(&r.scope))
+                .clone(),
+        );
+    }
+    let fsb = |e| Error::Arrow(e);
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(
+            FixedSizeBinaryArray::try_from_iter(rows.iter().map(|r| r.span.trace_id))
+                .map_err(fsb)?,
+        ),
+        Arc::new(
+            FixedSizeBinaryArray::try_from_iter(rows.iter().map(|r| r.span.span_id))
+                .map_err(fsb)?,
+        ),
+        Arc::new(
+            FixedSizeBinaryArray::try_from_sparse_iter_with_size(
+                rows.iter().map(|r| r.span.parent_span_id),
+                8,
+            )
+            .map_err(fsb)?,
+        ),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| r.span.start_ns),
+        )),
+        Arc::new(Int64Array::from(durations)),
+        Arc::new(StringArray::from(names)),
+        Arc::new(Int8Array::from_iter_values(
+            rows.iter().map(|r| r.span.kind as i8),
+        )),
+        Arc::new(Int8Array::from_iter_values(
+            rows.iter().map(|r| r.span.status as i8),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.span.status_message.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.span.trace_state.as_str()),
+        )),
+        Arc::new(StringArray::from_iter(
+            services.iter().map(|s| s.as_deref()),
+        )),
+        Arc::new(StringArray::from_iter(
+            d_all.iter().map(|d| d.method.as_deref()),
+        )),
+        Arc::new(Int64Array::from_iter(d_all.iter().map(|d| d.status))),
+        Arc::new(StringArray::from_iter(
+            d_all.iter().map(|d| d.route.as_deref()),
+        )),
+        Arc::new(BinaryArray::from_iter_values(attrs.iter())),
+        Arc::new(BinaryArray::from_iter_values(resources.iter())),
+        Arc::new(BinaryArray::from_iter_values(scopes.iter())),
+        Arc::new(BinaryArray::from_iter(rows.iter().map(|r| {
+            (!r.span.events.is_empty())
+                .then(|| codec::encode_events(&r.span.events, r.span.start_ns))
+        }))),
+        Arc::new(BinaryArray::from_iter(rows.iter().map(|r| {
+            (!r.span.links.is_empty()).then(|| codec::encode_links(&r.span.links))
+        }))),
+    ];
+    Ok(RecordBatch::try_new(schema(), columns)?)
+}
+
+/// Per row group: trace-id and start-time ranges, from the Parquet statistics.
+#[derive(Debug, Clone)]
+struct RowGroupRange {
+    min_id: TraceId,
+    max_id: TraceId,
+    min_start: i64,
+    max_start: i64,
+}
+
+pub(crate) struct SpanFile {
+    pub(crate) path: PathBuf,
+    /// The time partition `[start, end)` its spans start in.
+    pub(crate) partition: (i64, i64),
+    pub(crate) bytes: u64,
+    pub(crate) rows: u64,
+    meta: ArrowReaderMetadata,
+    groups: Vec<RowGroupRange>,
+}
+
+fn id16(b: &[u8]) -> Option<TraceId> {
+    b.try_into().ok()
+}
+
+impl SpanFile {
+    /// Writes `rows` (sorted here by trace id, then start) to `path` through a temporary
+    /// file, fsyncs it and renames it into place, then opens it.
+    pub(crate) fn write(
+        path: &Path,
+        partition: (i64, i64),
+        rows: &mut [SpanRow],
+    ) -> Result<SpanFile> {
+        rows.sort_by(|a, b| {
+            (a.span.trace_id, a.span.start_ns, a.span.span_id).cmp(&(
+                b.span.trace_id,
+                b.span.start_ns,
+                b.span.span_id,
+            ))
+        });
+        let tmp = path.with_extension("parquet.tmp");
+        let f = File::create(&tmp).map_err(Error::io("creating a span file", &tmp))?;
+        let perr = |p: &Path| {
+            let p = p.to_path_buf();
+            move |source| Error::Parquet { path: p, source }
+        };
+        let mut w = ArrowWriter::try_new(f, schema(), Some(writer_props(partition)?))
+            .map_err(perr(&tmp))?;
+        for chunk in rows.chunks(BATCH_ROWS) {
+            w.write(&batch_of(chunk)?).map_err(perr(&tmp))?;
+        }
+        let f = w.into_inner().map_err(perr(&tmp))?;
+        f.sync_all()
+            .map_err(Error::io("syncing a span file", &tmp))?;
+        drop(f);
+        fs::rename(&tmp, path).map_err(Error::io("renaming a span file into place", path))?;
+        if let Some(dir) = path.parent() {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(Error::io("syncing a span partition directory", dir))?;
+        }
+        SpanFile::open(path)
+    }
+
+    /// Opens a file: reads its footer and checks its version.
+    pub(crate) fn open(path: &Path) -> Result<SpanFile> {
+        let f = File::open(path).map_err(Error::io("opening a span file", path))?;
+        let bytes = f
+            .metadata()
+            .map_err(Error::io("reading a span file's size", path))?
+            .len();
+        let meta = ArrowReaderMetadata::load(&f, ArrowReaderOptions::new()).map_err(|source| {
+            Error::Parquet {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+        let corrupt = |detail: String| Error::Corrupt {
+            what: "span file",
+            path: path.to_path_buf(),
+            detail,
+        };
+        let kv = meta.metadata().file_metadata().key_value_metadata();
+        let get = |k: &str| {
+            kv.and_then(|kv| kv.iter().find(|e| e.key == k))
+                .and_then(|e| e.value.clone())
+        };
+        match get(KEY_VERSION).and_then(|v| v.parse::<u32>().ok()) {
+            Some(FORMAT_VERSION) => {}
+            Some(v) => {
+                return Err(corrupt(format!(
+                    "format version {v}, this build reads {FORMAT_VERSION} (written by a newer version?)"
+                )))
+            }
+            None => return Err(corrupt(format!("no {KEY_VERSION} metadata"))),
+        }
+        let partition = get(KEY_PARTITION)
+            .and_then(|p| {
+                let (a, b) = p.split_once('-')?;
+                Some((a.parse().ok()?, b.parse().ok()?))
+            })
+            .ok_or_else(|| corrupt(format!("no valid {KEY_PARTITION} metadata")))?;
+        if meta.schema().fields() != schema().fields() {
+            return Err(corrupt("columns differ from the span file schema".into()));
+        }
+        let mut groups = Vec::new();
+        for rg in meta.metadata().row_groups() {
+            let ids = match rg.column(C_TRACE_ID).statistics() {
+                Some(Statistics::FixedLenByteArray(s)) => s
+                    .min_opt()
+                    .zip(s.max_opt())
+                    .and_then(|(a, b)| Some((id16(a.data())?, id16(b.data())?))),
+                _ => None,
+            };
+            let starts = match rg.column(C_START).statistics() {
+                Some(Statistics::Int64(s)) => s.min_opt().copied().zip(s.max_opt().copied()),
+                _ => None,
+            };
+            // Without statistics a row group can never be pruned.
+            let (min_id, max_id) = ids.unwrap_or(([0; 16], [0xff; 16]));
+            let (min_start, max_start) = starts.unwrap_or((i64::MIN, i64::MAX));
+            groups.push(RowGroupRange {
+                min_id,
+                max_id,
+                min_start,
+                max_start,
+            });
+        }
+        let rows = meta.metadata().file_metadata().num_rows().max(0) as u64;
+        Ok(SpanFile {
+            path: path.to_path_buf(),
+            partition,
+            bytes,
+            rows,
+            meta,
+            groups,
+        })
+    }
+
+    /// A reader builder, or None when the file is gone (dropped by retention meanwhile).
+    fn builder(&self) -> Result<Option<ParquetRecordBatchReaderBuilder<File>>> {
+        match File::open(&self.path) {
+            Ok(f) => Ok(Some(ParquetRecordBatchReaderBuilder::new_with_metadata(
+                f,
+                self.meta.clone(),
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("opening a span file", &self.path)(e)),
+        }
+    }
+
+    fn perr(&self) -> impl Fn(parquet::errors::ParquetError) -> Error + '_ {
+        move |source| Error::Parquet {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Reads `groups` of the file (all columns unless `columns`), in order.
+    fn read_groups(
+        &self,
+        b: ParquetRecordBatchReaderBuilder<File>,
+        groups: Vec<usize>,
+        columns: Option<&[usize]>,
+    ) -> Result<Vec<RecordBatch>> {
+        let mut b = b.with_row_groups(groups).with_batch_size(BATCH_ROWS);
+        if let Some(cols) = columns {
+            let mask = ProjectionMask::leaves(b.parquet_schema(), cols.iter().copied());
+            b = b.with_projection(mask);
+        }
+        let reader = b.build().map_err(self.perr())?;
+        let mut out = Vec::new();
+        for batch in reader {
+            out.push(batch?);
+        }
+        Ok(out)
+    }
+
+    /// Every row of the traces in `ids` (sorted) this file holds.
+    pub(crate) fn read_traces(&self, ids: &[TraceId]) -> Result<Vec<SpanRow>> {
+        let mut groups = Vec::new();
+        let Some(b) = self.builder()? else {
+            return Ok(Vec::new());
+        };
+        for (i, g) in self.groups.iter().enumerate() {
+            let lo = ids.partition_point(|id| *id < g.min_id);
+            let hi = ids.partition_point(|id| *id <= g.max_id);
+            if lo == hi {
+                continue;
+            }
+            let maybe = match b
+                .get_row_group_column_bloom_filter(i, C_TRACE_ID)
+                .map_err(self.perr())?
+            {
+                Some(bloom) => ids[lo..hi].iter().any(|id| bloom.check(&id[..])),
+                None => true,
+            };
+            if maybe {
+                groups.push(i);
+            }
+        }
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for batch in self.read_groups(b, groups, None)? {
+            let tids = fsb(&batch, C_TRACE_ID, &self.path)?;
+            let keep: Vec<usize> = (0..batch.num_rows())
+                .filter(|&i| id16(tids.value(i)).is_some_and(|id| ids.binary_search(&id).is_ok()))
+                .collect();
+            if !keep.is_empty() {
+                decode_rows(&batch, &keep, &self.path, &mut out)?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn groups_in(&self, start_ns: i64, end_ns: i64) -> Vec<usize> {
+        self.groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.max_start >= start_ns && g.min_start < end_ns)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// For each trace with a span starting in `[start_ns, end_ns)`, its newest such start
+    /// (max with what `out` holds). Reads two columns.
+    pub(crate) fn trace_starts(
+        &self,
+        start_ns: i64,
+        end_ns: i64,
+        out: &mut HashMap<TraceId, i64>,
+    ) -> Result<()> {
+        let groups = self.groups_in(start_ns, end_ns);
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let Some(b) = self.builder()? else {
+            return Ok(());
+        };
+        for batch in self.read_groups(b, groups, Some(&[C_TRACE_ID, C_START]))? {
+            let tids = fsb(&batch, 0, &self.path)?;
+            let starts = col::<Int64Array>(&batch, 1, &self.path)?;
+            for i in 0..batch.num_rows() {
+                let t = starts.value(i);
+                if t < start_ns || t >= end_ns {
+                    continue;
+                }
+                if let Some(id) = id16(tids.value(i)) {
+                    let e = out.entry(id).or_insert(t);
+                    *e = (*e).max(t);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every row starting in `[start_ns, end_ns)`, decoded.
+    pub(crate) fn rows_in(&self, start_ns: i64, end_ns: i64) -> Result<Vec<SpanRow>> {
+        let groups = self.groups_in(start_ns, end_ns);
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(b) = self.builder()? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for batch in self.read_groups(b, groups, None)? {
+            let starts = col::<Int64Array>(&batch, C_START, &self.path)?;
+            let keep: Vec<usize> = (0..batch.num_rows())
+                .filter(|&i| (start_ns..end_ns).contains(&starts.value(i)))
+                .collect();
+            decode_rows(&batch, &keep, &self.path, &mut out)?;
+        }
+        Ok(out)
+    }
+}
+
+fn col<'a, T: 'static>(batch: &'a RecordBatch, i: usize, path: &Path) -> Result<&'a T> {
+    batch
+        .columns()
+        .get(i)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| Error::Corrupt {
+            what: "span file",
+            path: path.to_path_buf(),
+            detail: format!("column {i} has an unexpected type"),
+        })
+}
+
+fn fsb<'a>(batch: &'a RecordBatch, i: usize, path: &Path) -> Result<&'a FixedSizeBinaryArray> {
+    col::<FixedSizeBinaryArray>(batch, i, path)
+}
+
+fn opt_str(a: &StringArray, i: usize) -> Option<&str> {
+    (!a.is_null(i)).then(|| a.value(i))
+}
+
+/// Decodes rows `keep` of a full-width batch into `out`.
+fn decode_rows(
+    batch: &RecordBatch,
+    keep: &[usize],
+    path: &Path,
+    out: &mut Vec<SpanRow>,
+) -> Result<()> {
+    let corrupt = |e: codec::CodecError| Error::Corrupt {
+        what: "span file",
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    };
+    let tids = fsb(batch, 0, path)?;
+    let sids = fsb(batch, 1, path)?;
+    let parents = fsb(batch, 2, path)?;
+    let starts = col::<Int64Array>(batch, 3, path)?;
+    let durs = col::<Int64Array>(batch, 4, path)?;
+    let names = col::<StringArray>(batch, 5, path)?;
+    let kinds = col::<Int8Array>(batch, 6, path)?;
+    let statuses = col::<Int8Array>(batch, 7, path)?;
+    let messages = col::<StringArray>(batch, 8, path)?;
+    let states = col::<StringArray>(batch, 9, path)?;
+    let services = col::<StringArray>(batch, 10, path)?;
+    let methods = col::<StringArray>(batch, 11, path)?;
+    let codes = col::<Int64Array>(batch, 12, path)?;
+    let routes = col::<StringArray>(batch, 13, path)?;
+    let attrs = col::<BinaryArray>(batch, 14, path)?;
+    let resources = col::<BinaryArray>(batch, 15, path)?;
+    let scopes = col::<BinaryArray>(batch, 16, path)?;
+    let events = col::<BinaryArray>(batch, 17, path)?;
+    let links = col::<BinaryArray>(batch, 18, path)?;
+    let mut res_cache: HashMap<(&[u8], Option<&str>), Arc<Attributes>> = HashMap::new();
+    let mut scope_cache: HashMap<&[u8], Arc<Scope>> = HashMap::new();
+    for &i in keep {
+        let svc = opt_str(services, i);
+        let rb = resources.value(i);
+        let resource = match res_cache.get(&(rb, svc)) {
+            Some(r) => r.clone(),
+            None => {
+                let mut r = Reader::new(rb);
+                let a = r
+                    .attrs(&mut |k| {
+                        (k == SERVICE_KEY)
+                            .then(|| svc.map(|s| AttrValue::Str(s.to_owned())))
+                            .flatten()
+                    })
+                    .and_then(|a| r.finish().map(|_| a))
+                    .map_err(corrupt)?;
+                let a = Arc::new(a);
+                res_cache.insert((rb, svc), a.clone());
+                a
+            }
+        };
+        let sb = scopes.value(i);
+        let scope = match scope_cache.get(sb) {
+            Some(s) => s.clone(),
+            None => {
+                let mut r = Reader::new(sb);
+                let s = Arc::new(r.scope().map_err(corrupt)?);
+                scope_cache.insert(sb, s.clone());
+                s
+            }
+        };
+        let (method, code, route) = (
+            opt_str(methods, i),
+            (!codes.is_null(i)).then(|| codes.value(i)),
+            opt_str(routes, i),
+        );
+        let mut r = Reader::new(attrs.value(i));
+        let attributes = r
+            .attrs(&mut |k| {
+                if METHOD_KEYS.contains(&k) {
+                    method.map(|m| AttrValue::Str(m.to_owned()))
+                } else if STATUS_KEYS.contains(&k) {
+                    code.map(AttrValue::Int)
+                } else if k == ROUTE_KEY {
+                    route.map(|m| AttrValue::Str(m.to_owned()))
+                } else {
+                    None
+                }
+            })
+            .map_err(corrupt)?;
+        let start_ns = starts.value(i);
+        let events = if events.is_null(i) {
+            Vec::new()
+        } else {
+            Reader::new(events.value(i))
+                .events(start_ns)
+                .map_err(corrupt)?
+        };
+        let links = if links.is_null(i) {
+            Vec::new()
+        } else {
+            Reader::new(links.value(i)).links().map_err(corrupt)?
+        };
+        let bad_id = || Error::Corrupt {
+            what: "span file",
+            path: path.to_path_buf(),
+            detail: "an id of the wrong width".into(),
+        };
+        out.push(SpanRow {
+            resource,
+            scope,
+            span: Span {
+                trace_id: id16(tids.value(i)).ok_or_else(bad_id)?,
+                span_id: sids.value(i).try_into().map_err(|_| bad_id())?,
+                parent_span_id: if parents.is_null(i) {
+                    None
+                } else {
+                    Some(parents.value(i).try_into().map_err(|_| bad_id())?)
+                },
+                trace_state: states.value(i).to_owned(),
+                name: names.value(i).to_owned(),
+                kind: codec::kind_from(kinds.value(i) as u8),
+                start_ns,
+                end_ns: start_ns.wrapping_add(durs.value(i)),
+                status: codec::status_from(statuses.value(i) as u8),
+                status_message: messages.value(i).to_owned(),
+                attributes,
+                events,
+                links,
+            },
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::span::{ResourceSpans, ScopeSpans, SpanEvent};
+    use crate::traces::row::rows_of;
+
+    fn span(t: u8, s: u8, start_ns: i64) -> Span {
+        Span {
+            trace_id: [t; 16],
+            span_id: [s; 8],
+            parent_span_id: (s > 0).then_some([0; 8]),
+            name: format!("op{s}"),
+            start_ns,
+            end_ns: start_ns + 5,
+            attributes: vec![
+                ("http.method".into(), AttrValue::Str("GET".into())),
+                ("n".into(), AttrValue::Int(s as i64)),
+                ("http.status_code".into(), AttrValue::Int(200)),
+                ("http.route".into(), AttrValue::Str("/x".into())),
+            ],
+            events: vec![SpanEvent {
+                time_ns: start_ns + 1,
+                name: "e".into(),
+                attributes: vec![],
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn written_rows_read_back_exactly_and_prune_by_id_and_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let batch = vec![ResourceSpans {
+            resource: vec![
+                ("service.name".into(), AttrValue::Str("api".into())),
+                ("host".into(), AttrValue::Str("h".into())),
+            ],
+            scopes: vec![ScopeSpans {
+                scope: Scope {
+                    name: "lib".into(),
+                    ..Default::default()
+                },
+                spans: (0..40u8)
+                    .map(|i| span(i % 10, i, 1000 + i as i64))
+                    .collect(),
+            }],
+        }];
+        let mut rows = rows_of(&batch);
+        let path = dir.path().join("1.parquet");
+        let f = SpanFile::write(&path, (0, 1 << 40), &mut rows.clone()).unwrap();
+        assert_eq!(f.rows, 40);
+        let f = SpanFile::open(&path).unwrap();
+        assert_eq!(f.partition, (0, 1 << 40));
+        let mut got = f.read_traces(&[[3; 16]]).unwrap();
+        let mut want: Vec<SpanRow> = rows
+            .iter()
+            .filter(|r| r.span.trace_id == [3; 16])
+            .cloned()
+            .collect();
+        got.sort_by_key(|r| r.span.span_id);
+        want.sort_by_key(|r| r.span.span_id);
+        assert_eq!(got, want);
+        assert!(f.read_traces(&[[77; 16]]).unwrap().is_empty());
+        let mut starts = HashMap::new();
+        f.trace_starts(1000, 1010, &mut starts).unwrap();
+        assert_eq!(starts.len(), 10);
+        assert_eq!(starts[&[9; 16]], 1009);
+        rows.retain(|r| r.span.start_ns >= 1030);
+        let mut got = f.rows_in(1030, 2000).unwrap();
+        got.sort_by_key(|r| r.span.start_ns);
+        rows.sort_by_key(|r| r.span.start_ns);
+        assert_eq!(got, rows);
+    }
+}
