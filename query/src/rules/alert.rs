@@ -350,3 +350,6 @@ pub fn generator_url(external_url: &str, expr: &str) -> String {
         external_url.trim_end_matches('/')
     )
 }
+
+#[cfg(test)]
+mod tests;

@@ -108,7 +108,7 @@ pub struct Outcome {
 }
 
 /// The test's storage: input series, then every rule's output.
-struct TestStorage(RwLock<MemStorage>);
+pub(crate) struct TestStorage(pub(crate) RwLock<MemStorage>);
 
 impl Queryable for TestStorage {
     fn select(
