@@ -1,7 +1,8 @@
 //! Log rules: LogQL expressions in Loki's ruler format, named by `log_rule_files:`. Lines
 //! pushed with Loki's JSON push API make a log alerting rule fire (seen in
 //! `/api/v1/alerts` and as `ALERTS`) and a log recording rule write a series that PromQL
-//! answers. A log query where a metric query belongs is refused at startup.
+//! answers. A log query where a metric query belongs is refused at startup, and
+//! `lookout check rules --logql` checks log rule files.
 
 mod common;
 mod rules_common;
@@ -115,6 +116,26 @@ fn log_alert_fires_and_log_recording_rule_answers_promql() {
         .unwrap()
         .contains("count_over_time({app=\"api\"}"));
     assert_eq!(g["rules"][0]["health"], "ok", "{g}");
+}
+
+#[test]
+fn check_rules_with_logql_checks_log_rule_files() {
+    let dir = TestDir::new();
+    let good = dir.file("good.yml", LOG_RULES);
+    let bad = dir.file(
+        "bad.yml",
+        "groups:\n  - name: bad\n    rules:\n      - record: x\n        expr: 'sum(rate(up[5m]))'\n",
+    );
+    let t = std::time::Duration::from_secs(30);
+    let (code, out, _) = common::run_cli(&["check", "rules", "--logql", good.to_str().unwrap()], t);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("SUCCESS: 2 rules found"), "{out}");
+    // LogQL is not PromQL: the same file fails the PromQL check, and PromQL fails LogQL's.
+    let (code, _, err) = common::run_cli(&["check", "rules", good.to_str().unwrap()], t);
+    assert_eq!(code, Some(1), "{err}");
+    let (code, _, err) = common::run_cli(&["check", "rules", "--logql", bad.to_str().unwrap()], t);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("bad.yml:4"), "{err}");
 }
 
 #[test]
