@@ -16,6 +16,8 @@ missing=""
 [ -x /usr/bin/prometheus-node-exporter ] || missing="$missing prometheus-node-exporter"
 # tests/rules_promtool.rs runs the rule unit tests under Debian's promtool too.
 [ -x /usr/bin/promtool ] || missing="$missing prometheus"
+# tests/rules_alertmanager.rs delivers alerts through Debian's Alertmanager.
+[ -x /usr/bin/prometheus-alertmanager ] || missing="$missing prometheus-alertmanager"
 command -v openssl >/dev/null || missing="$missing openssl"
 # tests/log_ingest.rs sends syslog with util-linux's logger and OTLP logs with the Python
 # OpenTelemetry SDK (no Debian package: installed from PyPI into a venv under target/).

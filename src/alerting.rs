@@ -1,4 +1,4 @@
-//! `rule_files:` and `alerting:` in lookout.yaml: Prometheus' keys (`alertmanagers` with
+//! `rule_files:`, `log_rule_files:` and `alerting:` in lookout.yaml: Prometheus' keys (`alertmanagers` with
 //! `static_configs`, `scheme`, `path_prefix`, `timeout`, `api_version`;
 //! `alert_relabel_configs`), Lookout's `webhooks`, and the rule manager's settings that
 //! Prometheus takes as flags (`external_url`, `resend_delay`, `for_grace_period`,
@@ -11,6 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use lookout_collector::scrape::config::StaticConfig;
 use lookout_collector::scrape::relabel::{RelabelConfig, Relabeler};
+use lookout_query::rules::expr::Lang;
 use lookout_query::rules::file::{self, LoadedFile};
 use lookout_query::rules::group::GroupDefaults;
 use lookout_query::rules::notify::webhook::WebhookConfig;
@@ -173,8 +174,8 @@ fn relabel_fn(cfgs: &[RelabelConfig]) -> anyhow::Result<Option<RelabelFn>> {
     )))
 }
 
-/// Every rule file `rule_files` names, loaded and checked; relative patterns are read
-/// from the config file's directory.
+/// Every rule file `rule_files` (PromQL) and `log_rule_files` (LogQL) name, loaded and
+/// checked; relative patterns are read from the config file's directory.
 pub fn load_rule_files(
     cfg: &Config,
     config_path: Option<&Path>,
@@ -183,13 +184,18 @@ pub fn load_rule_files(
         .and_then(Path::parent)
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let paths = file::expand(&cfg.rule_files, &base).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut files = Vec::new();
     let mut errors = Vec::new();
-    for p in paths {
-        match file::load(&p) {
-            Ok(f) => files.push(f),
-            Err(e) => errors.extend(e),
+    for (patterns, lang) in [
+        (&cfg.rule_files, Lang::Promql),
+        (&cfg.log_rule_files, Lang::Logql),
+    ] {
+        let paths = file::expand(patterns, &base).map_err(|e| anyhow::anyhow!("{e}"))?;
+        for p in paths {
+            match file::load_as(&p, lang) {
+                Ok(f) => files.push(f),
+                Err(e) => errors.extend(e),
+            }
         }
     }
     if !errors.is_empty() {

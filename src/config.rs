@@ -33,6 +33,9 @@ pub struct Config {
     pub scrape_configs: Option<Vec<lookout_collector::scrape::ScrapeConfig>>,
     /// Prometheus' `rule_files:`: globs of rule files, relative to this file.
     pub rule_files: Vec<String>,
+    /// Globs of rule files whose expressions are LogQL (Loki's ruler format), relative to
+    /// this file. Their recording rules write series into the metrics store.
+    pub log_rule_files: Vec<String>,
     /// Prometheus' `alerting:`, plus Lookout's `webhooks` and rule settings.
     pub alerting: crate::alerting::AlertingConfig,
     pub otlp: Otlp,
@@ -215,6 +218,7 @@ impl Default for Config {
             global: Default::default(),
             scrape_configs: None,
             rule_files: Vec::new(),
+            log_rule_files: Vec::new(),
             alerting: Default::default(),
             otlp: Otlp::default(),
             syslog: Vec::new(),

@@ -72,6 +72,9 @@ enum CheckCmd {
     Config { file: PathBuf },
     /// Validate Prometheus rule files, as `promtool check rules` does.
     Rules {
+        /// The files are log rules (`log_rule_files`): every expression LogQL.
+        #[arg(long)]
+        logql: bool,
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
@@ -146,8 +149,8 @@ fn main() -> std::process::ExitCode {
             cmd: CheckCmd::Config { file },
         } => cli::check::config(&file),
         Cmd::Check {
-            cmd: CheckCmd::Rules { files },
-        } => cli::rules::check(&files),
+            cmd: CheckCmd::Rules { logql, files },
+        } => cli::rules::check(&files, logql),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

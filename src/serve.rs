@@ -174,6 +174,10 @@ async fn serve(
         Engine::new(cfg.query.engine_options()),
         clock.clone(),
         Arc::new(notifier.clone()),
+        Some(lookout_query::rules::LogRules {
+            logs: store.clone(),
+            engine: lookout_query::logql::LogqlEngine::new(cfg.query.logql_options()),
+        }),
     );
     let groups = crate::alerting::apply(&cfg, config_path.as_deref(), &rules, &notifier)
         .context("cannot load the rules")?;

@@ -4,11 +4,14 @@
 
 use std::path::PathBuf;
 
-pub fn check(files: &[PathBuf]) -> anyhow::Result<()> {
+/// Checks `files`, their expressions LogQL when `logql` (log rule files), else PromQL.
+pub fn check(files: &[PathBuf], logql: bool) -> anyhow::Result<()> {
+    use lookout_query::rules::expr::Lang;
+    let lang = if logql { Lang::Logql } else { Lang::Promql };
     let mut failed = 0;
     for f in files {
         println!("Checking {}", f.display());
-        match lookout_query::rules::file::load(f) {
+        match lookout_query::rules::file::load_as(f, lang) {
             Ok(l) => {
                 let n: usize = l.file.groups.iter().map(|g| g.rules.len()).sum();
                 println!("  SUCCESS: {n} rules found\n");

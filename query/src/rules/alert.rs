@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 
 use lookout_store::{Labels, Matcher};
-use promql_parser::parser::Expr;
 
 use super::eval::{to_labels, to_map, write_with_staleness, Env, Health, RuleStatus};
+use super::expr::RuleExpr;
 use super::template::expand_alert_text;
 
 /// How long a resolved alert is still sent to Alertmanager, so it learns of the resolution
@@ -77,7 +77,7 @@ pub struct Notification {
 pub struct AlertingRule {
     pub name: String,
     pub expr_text: String,
-    pub expr: Expr,
+    pub expr: RuleExpr,
     pub for_ms: i64,
     pub keep_firing_for_ms: i64,
     /// The group's labels overlaid with the rule's (templates, expanded per alert).
@@ -102,7 +102,7 @@ impl AlertingRule {
         limit: usize,
     ) -> Result<usize, String> {
         let qt = ts - offset;
-        let vector = env.query_expr(&self.expr_text, &self.expr, qt)?;
+        let vector = env.eval_rule(&self.expr_text, &self.expr, qt)?;
         let query = env.template_query(qt);
         let mut found: BTreeMap<BTreeMap<String, String>, Alert> = BTreeMap::new();
         for s in &vector {
@@ -350,3 +350,6 @@ pub fn generator_url(external_url: &str, expr: &str) -> String {
         external_url.trim_end_matches('/')
     )
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use lookout_store::{Labels, SeriesSamples};
 
+use super::expr::{LogSource, RuleExpr};
 use super::template::QuerySample;
 use crate::promql::{Engine, Queryable, Value};
 
@@ -24,6 +25,8 @@ pub struct Env<'a> {
     pub external_labels: &'a BTreeMap<String, String>,
     /// `$externalURL` and the base of alerts' generatorURL.
     pub external_url: &'a str,
+    /// What LogQL rules query; None where there are no logs (`lookout test rules`).
+    pub logs: Option<&'a LogSource<'a>>,
 }
 
 impl Env<'_> {
@@ -32,6 +35,22 @@ impl Env<'_> {
     pub fn query(&self, query: &str, t: i64) -> Result<Vec<crate::promql::Sample>, String> {
         let expr = self.engine.parse(query).map_err(|e| e.to_string())?;
         self.query_expr(query, &expr, t)
+    }
+
+    /// A rule's expression at `t`, in its language.
+    pub fn eval_rule(
+        &self,
+        text: &str,
+        expr: &RuleExpr,
+        t: i64,
+    ) -> Result<Vec<crate::promql::Sample>, String> {
+        match expr {
+            RuleExpr::Promql(e) => self.query_expr(text, e, t),
+            RuleExpr::Logql(e) => self
+                .logs
+                .ok_or("LogQL rules need a log store")?
+                .instant(e, t),
+        }
     }
 
     pub fn query_expr(

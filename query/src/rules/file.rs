@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{de, Deserialize, Deserializer};
 
+use super::expr::{Lang, RuleExpr};
 use crate::promqltest::values::parse_duration;
 
 /// A duration written the Prometheus way (`30s`, `1h30m`), in milliseconds.
@@ -85,25 +86,37 @@ impl RuleSpec {
 #[derive(Debug, Clone)]
 pub struct LoadedFile {
     pub path: PathBuf,
+    /// The language of its expressions: PromQL (`rule_files`) or LogQL (`log_rule_files`).
+    pub lang: Lang,
     pub file: RuleFile,
 }
 
 /// Reads and checks one rule file; every problem found is one entry of the error list,
 /// formatted `FILE:LINE: message`.
 pub fn load(path: &Path) -> Result<LoadedFile, Vec<String>> {
+    load_as(path, Lang::Promql)
+}
+
+/// [`load`] for a file whose expressions are in `lang`.
+pub fn load_as(path: &Path, lang: Lang) -> Result<LoadedFile, Vec<String>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| vec![format!("{}: cannot read rule file: {e}", path.display())])?;
-    parse(path, &text)
+    parse_as(path, &text, lang)
 }
 
 /// [`load`] for text already read.
 pub fn parse(path: &Path, text: &str) -> Result<LoadedFile, Vec<String>> {
+    parse_as(path, text, Lang::Promql)
+}
+
+/// [`load_as`] for text already read.
+pub fn parse_as(path: &Path, text: &str, lang: Lang) -> Result<LoadedFile, Vec<String>> {
     let file: RuleFile = if text.trim().is_empty() {
         RuleFile::default()
     } else {
         serde_yaml::from_str(text).map_err(|e| vec![format!("{}: {e}", path.display())])?
     };
-    let errors = check(&file, text);
+    let errors = check(&file, text, lang);
     if !errors.is_empty() {
         return Err(errors
             .into_iter()
@@ -115,13 +128,14 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedFile, Vec<String>> {
     }
     Ok(LoadedFile {
         path: path.to_path_buf(),
+        lang,
         file,
     })
 }
 
 /// What serde cannot check: names, exactly one of record/alert, expressions and templates
 /// that parse, keys that do not belong to the rule's kind.
-fn check(file: &RuleFile, text: &str) -> Vec<(Option<usize>, String)> {
+fn check(file: &RuleFile, text: &str, lang: Lang) -> Vec<(Option<usize>, String)> {
     let mut errors = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for g in &file.groups {
@@ -162,7 +176,7 @@ fn check(file: &RuleFile, text: &str) -> Vec<(Option<usize>, String)> {
                 "record:"
             };
             let line = find_line(text, from, key, r.name()).or(gline);
-            for m in check_rule(r) {
+            for m in check_rule(r, lang) {
                 errors.push((
                     line,
                     format!("group {:?}, rule {}, {:?}: {m}", g.name, i + 1, r.name()),
@@ -173,7 +187,7 @@ fn check(file: &RuleFile, text: &str) -> Vec<(Option<usize>, String)> {
     errors
 }
 
-fn check_rule(r: &RuleSpec) -> Vec<String> {
+fn check_rule(r: &RuleSpec, lang: Lang) -> Vec<String> {
     let mut errs = Vec::new();
     match (&r.record, &r.alert) {
         (Some(_), Some(_)) => errs.push("only one of 'record' and 'alert' must be set".into()),
@@ -202,7 +216,7 @@ fn check_rule(r: &RuleSpec) -> Vec<String> {
     }
     if r.expr.trim().is_empty() {
         errs.push("field 'expr' must be set in rule".into());
-    } else if let Err(e) = crate::promql::eval::parse(&r.expr) {
+    } else if let Err(e) = RuleExpr::parse(lang, &r.expr) {
         errs.push(format!("could not parse expression: {e}"));
     }
     for (name, value) in &r.labels {

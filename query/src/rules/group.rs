@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::alert::{AlertingRule, Notification};
 use super::eval::{Env, RuleStatus};
+use super::expr::{Lang, RuleExpr};
 use super::file::GroupSpec;
 use super::recording::RecordingRule;
 
@@ -52,6 +53,7 @@ pub struct GroupDefaults {
 pub struct Group {
     pub file: PathBuf,
     pub name: String,
+    pub lang: Lang,
     pub interval_ms: i64,
     pub query_offset_ms: i64,
     pub limit: usize,
@@ -67,11 +69,17 @@ pub struct Group {
 }
 
 impl Group {
-    /// Builds a group from its spec; expressions were checked when the file loaded.
-    pub fn new(file: PathBuf, spec: &GroupSpec, defaults: &GroupDefaults) -> Result<Group, String> {
+    /// Builds a group from its spec, its expressions in `lang`; they were checked when
+    /// the file loaded.
+    pub fn new(
+        file: PathBuf,
+        spec: &GroupSpec,
+        lang: Lang,
+        defaults: &GroupDefaults,
+    ) -> Result<Group, String> {
         let mut rules = Vec::with_capacity(spec.rules.len());
         for r in &spec.rules {
-            let expr = crate::promql::eval::parse(&r.expr)
+            let expr = RuleExpr::parse(lang, &r.expr)
                 .map_err(|e| format!("group {:?}, rule {:?}: {e}", spec.name, r.name()))?;
             let mut labels = spec.labels.clone();
             labels.extend(r.labels.clone());
@@ -106,6 +114,7 @@ impl Group {
         Ok(Group {
             file,
             name: spec.name.clone(),
+            lang,
             interval_ms: spec.interval.map_or(defaults.interval_ms, |d| d.0).max(1),
             query_offset_ms: spec.query_offset.map_or(0, |d| d.0),
             limit: spec.limit,

@@ -6,14 +6,16 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
-use lookout_store::{Append, Clock, SeriesSamples, Store, TenantId};
+use lookout_store::{Append, Clock, ReadLogs, SeriesSamples, Store, TenantId};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
 use super::alert::Notification;
 use super::eval::{Env, Sink};
+use super::expr::LogSource;
 use super::file::LoadedFile;
 use super::group::{Group, GroupDefaults};
+use crate::logql::LogqlEngine;
 use crate::promql::{Engine, StoreQueryable};
 
 /// Where alerts due for sending go (the notifier in `lookout serve`).
@@ -56,8 +58,16 @@ struct Running {
     stop: watch::Sender<bool>,
 }
 
+/// What the manager's LogQL rules read.
+#[derive(Clone)]
+pub struct LogRules {
+    pub logs: Arc<dyn ReadLogs>,
+    pub engine: LogqlEngine,
+}
+
 struct Inner {
     store: Arc<Store>,
+    logs: Option<LogRules>,
     tenant: TenantId,
     engine: Engine,
     clock: Clock,
@@ -93,10 +103,12 @@ impl Manager {
         engine: Engine,
         clock: Clock,
         sender: Arc<dyn AlertSender>,
+        logs: Option<LogRules>,
     ) -> Manager {
         Manager {
             inner: Arc::new(Inner {
                 store,
+                logs,
                 tenant: TenantId::default_tenant(),
                 engine,
                 clock,
@@ -115,7 +127,12 @@ impl Manager {
         let mut new_groups = Vec::new();
         for f in files {
             for spec in &f.file.groups {
-                new_groups.push(Group::new(f.path.clone(), spec, &settings.defaults)?);
+                new_groups.push(Group::new(
+                    f.path.clone(),
+                    spec,
+                    f.lang,
+                    &settings.defaults,
+                )?);
             }
         }
         *self.inner.settings.write() = settings;
@@ -269,12 +286,18 @@ async fn run(
                 store: &inn.store,
                 tenant: &inn.tenant,
             };
+            let log_source = inn.logs.as_ref().map(|l| LogSource {
+                engine: &l.engine,
+                logs: l.logs.as_ref(),
+                tenant: &inn.tenant,
+            });
             let env = Env {
                 engine: &inn.engine,
                 storage: &storage,
                 sink: &sink,
                 external_labels: &settings.external_labels,
                 external_url: &settings.external_url,
+                logs: log_source.as_ref(),
             };
             let mut g = g.lock();
             let due = g.eval(&env, ts, settings.defaults.resend_delay_ms);

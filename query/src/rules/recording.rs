@@ -3,16 +3,15 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use lookout_store::Labels;
-use promql_parser::parser::Expr;
-
 use super::eval::{write_with_staleness, Env, Health, RuleStatus};
+use super::expr::RuleExpr;
+use lookout_store::Labels;
 
 #[derive(Debug, Clone)]
 pub struct RecordingRule {
     pub name: String,
     pub expr_text: String,
-    pub expr: Expr,
+    pub expr: RuleExpr,
     /// The group's labels overlaid with the rule's.
     pub labels: BTreeMap<String, String>,
     pub status: RuleStatus,
@@ -22,7 +21,7 @@ impl RecordingRule {
     /// Evaluates at `t` (the group's time minus its query offset) and writes the result;
     /// returns how many series were written.
     pub fn eval(&mut self, env: &Env<'_>, t: i64, limit: usize) -> Result<usize, String> {
-        let vector = env.query_expr(&self.expr_text, &self.expr, t)?;
+        let vector = env.eval_rule(&self.expr_text, &self.expr, t)?;
         let mut out = Vec::with_capacity(vector.len());
         let mut seen = HashSet::with_capacity(vector.len());
         for s in vector {

@@ -108,7 +108,7 @@ pub struct Outcome {
 }
 
 /// The test's storage: input series, then every rule's output.
-struct TestStorage(RwLock<MemStorage>);
+pub(crate) struct TestStorage(pub(crate) RwLock<MemStorage>);
 
 impl Queryable for TestStorage {
     fn select(
@@ -222,7 +222,7 @@ fn run_group(
     let mut groups = Vec::new();
     for f in files {
         for spec in &f.file.groups {
-            let mut g = Group::new(f.path.clone(), spec, &defaults)?;
+            let mut g = Group::new(f.path.clone(), spec, f.lang, &defaults)?;
             g.set_restored();
             groups.push(g);
         }
@@ -246,6 +246,7 @@ fn run_group(
         sink: &storage,
         external_labels: &t.external_labels,
         external_url: &t.external_url,
+        logs: None,
     };
     let mut alert_tests: Vec<&AlertTest> = t.alert_rule_test.iter().collect();
     alert_tests.sort_by_key(|a| a.eval_time.0);
