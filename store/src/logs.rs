@@ -12,6 +12,7 @@
 //!
 //! Read path: `search.rs`. Layout on disk: `store/FORMAT.md`, "Logs".
 
+mod chunk;
 mod filter;
 mod head;
 mod partition;
@@ -29,12 +30,12 @@ use serde::Serialize;
 use tantivy::{IndexWriter, TantivyDocument};
 
 use self::head::{Head, Stream};
-use self::partition::{Partition, META_FILE};
+use self::partition::{ChunkRef, Partition, META_FILE};
 use self::search::{cmp_hits, Compiled};
 use crate::clock::Clock;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::model::{Direction, Labels, LogHit, LogSelect, LogStream, Matcher};
+use crate::model::{Direction, Labels, LogHit, LogRecord, LogSelect, LogStream, Matcher};
 use crate::wal::{Record, Wal, WalOptions};
 
 pub use self::schema::FORMAT_VERSION as LOG_FORMAT_VERSION;
@@ -366,26 +367,7 @@ impl LogEngine {
             let Some((_, w)) = writer.as_mut() else {
                 continue;
             };
-            let f = p.fields;
-            let mut new_streams = Vec::new();
-            {
-                let known = p.streams.read();
-                for &i in &idx {
-                    let (s, r) = &head.entries[i];
-                    let mut doc = TantivyDocument::default();
-                    doc.add_i64(f.ts, r.ts_ns);
-                    doc.add_text(f.stream, &s.term);
-                    doc.add_text(f.line, &r.line);
-                    if !r.metadata.is_empty() {
-                        doc.add_bytes(f.meta, &schema::encode_meta(&r.metadata));
-                    }
-                    w.add_document(doc)
-                        .map_err(Error::index("adding a line to a log partition", &p.dir))?;
-                    if !known.contains_key(&s.term) {
-                        new_streams.push(s.clone());
-                    }
-                }
-            }
+            let added = write_chunks(&p, w, head, &idx)?;
             let mut prepared = w
                 .prepare_commit()
                 .map_err(Error::index("committing a log partition", &p.dir))?;
@@ -393,15 +375,7 @@ impl LogEngine {
             prepared
                 .commit()
                 .map_err(Error::index("committing a log partition", &p.dir))?;
-            {
-                let mut known = p.streams.write();
-                for s in new_streams {
-                    known
-                        .entry(s.term.clone())
-                        .or_insert_with(|| s.labels.clone());
-                }
-            }
-            p.reload()?;
+            p.committed(added)?;
         }
         Ok(())
     }
@@ -506,7 +480,7 @@ impl LogEngine {
             return Ok(());
         }
         let (_, fields) = schema::schema();
-        let q = Compiled::new(sel, fields.line)?;
+        let q = Compiled::new(sel, fields.terms)?;
         let dir = sel.direction;
         let limit = if sel.limit == 0 {
             usize::MAX
@@ -649,6 +623,79 @@ impl LogEngine {
         s.lines_fetched = self.counters.lines.load(Ordering::Relaxed);
         s
     }
+}
+
+/// Writes the head entries `idx` (all in partition `p`) as chunks: per stream, sorted by
+/// time, cut every [`chunk::CHUNK_BYTES`], appended to the chunk file (synced), each added
+/// to the index writer as one document. Returns the chunks for the catalog once committed.
+fn write_chunks(
+    p: &Partition,
+    w: &mut IndexWriter<TantivyDocument>,
+    head: &Head,
+    idx: &[usize],
+) -> Result<Vec<ChunkRef>> {
+    let mut by_stream: HashMap<*const Stream, Vec<&LogRecord>> = HashMap::new();
+    let mut streams: Vec<&Arc<Stream>> = Vec::new();
+    for &i in idx {
+        let (s, r) = &head.entries[i];
+        by_stream
+            .entry(Arc::as_ptr(s))
+            .or_insert_with(|| {
+                streams.push(s);
+                Vec::new()
+            })
+            .push(r);
+    }
+    let f = p.fields;
+    let mut added = Vec::new();
+    for s in streams {
+        let Some(mut recs) = by_stream.remove(&Arc::as_ptr(s)) else {
+            continue;
+        };
+        recs.sort_by(|a, b| a.ts_ns.cmp(&b.ts_ns).then_with(|| a.line.cmp(&b.line)));
+        let mut from = 0;
+        while from < recs.len() {
+            let mut to = from;
+            let mut bytes = 0;
+            while to < recs.len() && (to == from || bytes < chunk::CHUNK_BYTES) {
+                bytes += head::record_bytes(recs[to]);
+                to += 1;
+            }
+            let part = &recs[from..to];
+            from = to;
+            let raw = chunk::encode(part);
+            let blob =
+                chunk::compress(&raw).map_err(Error::io("compressing a log chunk", &p.dir))?;
+            let offset = p.chunks.append(&blob)?;
+            let c = ChunkRef {
+                stream: s.labels.clone(),
+                min_ts: part[0].ts_ns,
+                max_ts: part[part.len() - 1].ts_ns,
+                offset,
+                len: blob.len() as u64,
+                raw: raw.len() as u64,
+                lines: part.len() as u64,
+            };
+            let mut doc = TantivyDocument::default();
+            doc.add_text(f.stream, &s.term);
+            doc.add_text(
+                f.terms,
+                schema::chunk_terms(part.iter().map(|r| r.line.as_str())),
+            );
+            doc.add_i64(f.min_ts, c.min_ts);
+            doc.add_i64(f.max_ts, c.max_ts);
+            doc.add_u64(f.offset, c.offset);
+            doc.add_u64(f.len, c.len);
+            doc.add_u64(f.raw, c.raw);
+            doc.add_u64(f.lines, c.lines);
+            w.add_document(doc)
+                .map_err(Error::index("adding a chunk to a log partition", &p.dir))?;
+            added.push(c);
+        }
+    }
+    // The chunks are on disk before the index commit refers to them.
+    p.chunks.sync()?;
+    Ok(added)
 }
 
 fn intern(map: &mut HashMap<Labels, Arc<Stream>>, labels: &Labels) -> Arc<Stream> {

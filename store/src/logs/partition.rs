@@ -1,6 +1,7 @@
-//! A time partition: one tantivy index holding the lines with `start <= ts < end`, in its
-//! own directory with a `partition.json`, the streams it holds (from its `stream` terms),
-//! and how it is opened, written, measured and dropped.
+//! A time partition: the lines with `start <= ts < end` as compressed chunks in its
+//! `chunks.bin`, a tantivy index with one document per chunk (stream, time range,
+//! location, distinct tokens), the catalog of its chunks in memory, in its own directory
+//! with a `partition.json`; and how it is opened, written, measured and dropped.
 
 use std::collections::HashMap;
 use std::fs;
@@ -12,7 +13,8 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument};
 
-use super::schema::{self, Fields, LineTokenizer, FORMAT_VERSION, LINE_TOKENIZER};
+use super::chunk::{Chunk, ChunkFile, HEADER_LEN};
+use super::schema::{self, Fields, FORMAT_VERSION, TERMS_TOKENIZER};
 use crate::error::{Error, Result};
 use crate::model::Labels;
 
@@ -26,9 +28,19 @@ pub(super) struct PartitionMeta {
 }
 
 pub(super) const META_FILE: &str = "partition.json";
+pub(super) const CHUNK_FILE: &str = "chunks.bin";
 
-/// Decompressed docstore blocks a partition's reader keeps (64 KiB each).
-const DOC_CACHE_BLOCKS: usize = 16;
+/// One chunk as the catalog knows it (the fast fields of its document).
+#[derive(Debug, Clone)]
+pub(super) struct ChunkRef {
+    pub stream: Arc<Labels>,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub offset: u64,
+    pub len: u64,
+    pub raw: u64,
+    pub lines: u64,
+}
 
 pub(super) struct Partition {
     pub meta: PartitionMeta,
@@ -38,6 +50,9 @@ pub(super) struct Partition {
     pub fields: Fields,
     /// The streams with lines here, by their stream term.
     pub streams: RwLock<HashMap<String, Arc<Labels>>>,
+    /// Every committed chunk, by offset.
+    pub catalog: RwLock<Vec<ChunkRef>>,
+    pub chunks: ChunkFile,
     /// Set by retention: the directory is removed when the last reader lets go.
     obsolete: AtomicBool,
 }
@@ -50,9 +65,9 @@ impl Partition {
         let (schema, _) = schema::schema();
         Index::builder()
             .schema(schema)
-            .settings(schema::settings())
             .create_in_dir(dir)
             .map_err(Error::index("creating a log partition index", dir))?;
+        ChunkFile::create(&dir.join(CHUNK_FILE))?;
         let meta = PartitionMeta {
             format_version: FORMAT_VERSION,
             start_ns,
@@ -88,25 +103,38 @@ impl Partition {
         }
         let index =
             Index::open_in_dir(dir).map_err(Error::index("opening a log partition", dir))?;
-        index.tokenizers().register(LINE_TOKENIZER, LineTokenizer);
+        index
+            .tokenizers()
+            .register(TERMS_TOKENIZER, schema::terms_analyzer());
         let fields = fields_of(&index, dir)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
-            .doc_store_cache_num_blocks(DOC_CACHE_BLOCKS)
             .try_into()
             .map_err(Error::index("opening a log partition reader", dir))?;
-        let p = Partition {
+        let catalog = load_catalog(&reader.searcher(), dir)?;
+        let committed = catalog
+            .last()
+            .map(|c| c.offset + c.len)
+            .unwrap_or(HEADER_LEN);
+        let chunks = ChunkFile::open(&dir.join(CHUNK_FILE), committed)?;
+        let mut streams = HashMap::new();
+        for c in &catalog {
+            streams
+                .entry(schema::stream_term(&c.stream))
+                .or_insert_with(|| c.stream.clone());
+        }
+        Ok(Partition {
             meta,
             dir: dir.to_path_buf(),
             index,
             reader,
             fields,
-            streams: RwLock::new(HashMap::new()),
+            streams: RwLock::new(streams),
+            catalog: RwLock::new(catalog),
+            chunks,
             obsolete: AtomicBool::new(false),
-        };
-        p.load_streams()?;
-        Ok(p)
+        })
     }
 
     pub(super) fn contains(&self, ts: i64) -> bool {
@@ -140,47 +168,36 @@ impl Partition {
         self.reader.searcher()
     }
 
-    /// Makes the last commit visible to new searchers and learns its streams.
-    pub(super) fn reload(&self) -> Result<()> {
+    /// Records committed chunks in the catalog (with their streams), then makes the last
+    /// commit visible to new searchers.
+    pub(super) fn committed(&self, mut added: Vec<ChunkRef>) -> Result<()> {
+        {
+            let mut streams = self.streams.write();
+            for c in &added {
+                let term = schema::stream_term(&c.stream);
+                streams.entry(term).or_insert_with(|| c.stream.clone());
+            }
+        }
+        {
+            let mut cat = self.catalog.write();
+            cat.append(&mut added);
+            cat.sort_by_key(|c| c.offset);
+        }
         self.reader
             .reload()
-            .map_err(Error::index("reloading a log partition", &self.dir))?;
-        self.load_streams()
+            .map_err(Error::index("reloading a log partition", &self.dir))
     }
 
-    /// Reads the stream terms of every segment.
-    fn load_streams(&self) -> Result<()> {
-        let searcher = self.searcher();
-        let mut found = Vec::new();
-        for seg in searcher.segment_readers() {
-            let inv = seg
-                .inverted_index(self.fields.stream)
-                .map_err(Error::index("reading a log partition's streams", &self.dir))?;
-            let mut terms = inv
-                .terms()
-                .stream()
-                .map_err(|e| Error::io("reading a log partition's streams", &self.dir)(e))?;
-            while terms.advance() {
-                if let Ok(t) = std::str::from_utf8(terms.key()) {
-                    found.push(t.to_string());
-                }
-            }
-        }
-        let mut streams = self.streams.write();
-        for t in found {
-            if streams.contains_key(&t) {
-                continue;
-            }
-            match schema::parse_stream_term(&t) {
-                Some(labels) => {
-                    streams.insert(t, labels);
-                }
-                None => {
-                    tracing::warn!(dir = %self.dir.display(), term = %t, "ignoring a stream term that is not a label set")
-                }
-            }
-        }
-        Ok(())
+    /// The catalog entry of the chunk at `offset`.
+    pub(super) fn chunk_at(&self, offset: u64) -> Option<ChunkRef> {
+        let cat = self.catalog.read();
+        let i = cat.binary_search_by_key(&offset, |c| c.offset).ok()?;
+        Some(cat[i].clone())
+    }
+
+    /// Reads and decodes a chunk.
+    pub(super) fn read_chunk(&self, c: &ChunkRef) -> Result<Chunk> {
+        self.chunks.read(c.offset, c.len, c.raw)
     }
 
     /// Bytes of the partition's files.
@@ -198,7 +215,7 @@ impl Partition {
 
     /// Lines committed here.
     pub(super) fn num_lines(&self) -> u64 {
-        self.searcher().num_docs()
+        self.catalog.read().iter().map(|c| c.lines).sum()
     }
 
     /// Has the directory removed once nothing uses the partition any more.
@@ -227,9 +244,77 @@ fn fields_of(index: &Index, dir: &Path) -> Result<Fields> {
         })
     };
     Ok(Fields {
-        ts: get("ts")?,
         stream: get("stream")?,
-        line: get("line")?,
-        meta: get("meta")?,
+        terms: get("terms")?,
+        min_ts: get("min_ts")?,
+        max_ts: get("max_ts")?,
+        offset: get("offset")?,
+        len: get("len")?,
+        raw: get("raw")?,
+        lines: get("lines")?,
     })
+}
+
+/// The chunks of every document of the index, by offset, from their fast fields.
+fn load_catalog(searcher: &Searcher, dir: &Path) -> Result<Vec<ChunkRef>> {
+    let corrupt = |detail: String| Error::Corrupt {
+        what: "log partition index",
+        path: dir.to_path_buf(),
+        detail,
+    };
+    let mut out = Vec::new();
+    let mut labels: HashMap<String, Arc<Labels>> = HashMap::new();
+    for seg in searcher.segment_readers() {
+        let ff = seg.fast_fields();
+        let i64_col = |name: &str| {
+            ff.i64(name)
+                .map_err(|e| corrupt(format!("fast field {name}: {e}")))
+        };
+        let u64_col = |name: &str| {
+            ff.u64(name)
+                .map_err(|e| corrupt(format!("fast field {name}: {e}")))
+        };
+        let (min_ts, max_ts) = (i64_col("min_ts")?, i64_col("max_ts")?);
+        let (offset, len, raw, lines) = (
+            u64_col("offset")?,
+            u64_col("len")?,
+            u64_col("raw")?,
+            u64_col("lines")?,
+        );
+        let stream = ff
+            .str("stream")
+            .map_err(|e| corrupt(format!("fast field stream: {e}")))?
+            .ok_or_else(|| corrupt("no stream column".into()))?;
+        let mut buf = String::new();
+        for doc in 0..seg.max_doc() {
+            if !seg.is_deleted(doc) {
+                let missing = || corrupt(format!("chunk document {doc} lacks a field"));
+                let ord = stream.term_ords(doc).next().ok_or_else(missing)?;
+                buf.clear();
+                stream
+                    .ord_to_str(ord, &mut buf)
+                    .map_err(|e| corrupt(format!("stream term: {e}")))?;
+                let l = match labels.get(&buf) {
+                    Some(l) => l.clone(),
+                    None => {
+                        let l = schema::parse_stream_term(&buf)
+                            .ok_or_else(|| corrupt(format!("stream term {buf:?}")))?;
+                        labels.insert(buf.clone(), l.clone());
+                        l
+                    }
+                };
+                out.push(ChunkRef {
+                    stream: l,
+                    min_ts: min_ts.first(doc).ok_or_else(missing)?,
+                    max_ts: max_ts.first(doc).ok_or_else(missing)?,
+                    offset: offset.first(doc).ok_or_else(missing)?,
+                    len: len.first(doc).ok_or_else(missing)?,
+                    raw: raw.first(doc).ok_or_else(missing)?,
+                    lines: lines.first(doc).ok_or_else(missing)?,
+                });
+            }
+        }
+    }
+    out.sort_by_key(|c| c.offset);
+    Ok(out)
 }

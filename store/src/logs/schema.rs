@@ -1,59 +1,54 @@
-//! The tantivy schema of a log partition, the line tokenizer, and how a stream's labels
-//! become one exact term. The layout is specified in `store/FORMAT.md` ("Logs"); change
-//! both together.
+//! The tantivy schema of a log partition's chunk index, the line tokenizer, the distinct
+//! tokens of a chunk, and how a stream's labels become one exact term. The layout is
+//! specified in `store/FORMAT.md` ("Logs"); change both together.
 
 use std::sync::Arc;
 
+use rustc_hash::FxHashSet;
 use tantivy::schema::{
-    BytesOptions, Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::store::{Compressor, ZstdCompressor};
-use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
-use tantivy::IndexSettings;
+use tantivy::tokenizer::{TextAnalyzer, WhitespaceTokenizer};
 
 use crate::model::{Label, Labels};
 
-/// Version of the partition layout (schema, tokenizer, stream term encoding), written to
-/// each partition's `partition.json`.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the partition layout (schema, chunk file, tokenizer, stream term encoding),
+/// written to each partition's `partition.json`.
+pub const FORMAT_VERSION: u32 = 2;
 
-/// Name under which the line tokenizer is registered on every partition index.
-pub(crate) const LINE_TOKENIZER: &str = "lookout_line";
+/// Name under which the terms tokenizer (whitespace: a chunk's terms are given already
+/// split) is registered on every partition index.
+pub(crate) const TERMS_TOKENIZER: &str = "lookout_terms";
 
 /// Tokens longer than this many bytes are indexed cut to at most this many bytes (at a
-/// char boundary), and the line gets the [`LONG_TOKEN`] term: a substring search that
-/// cannot rely on whole tokens then keeps such lines as candidates.
+/// char boundary), and the chunk gets the [`LONG_TOKEN`] term: a substring search that
+/// cannot rely on whole tokens then keeps such chunks as candidates.
 pub(crate) const MAX_TOKEN_BYTES: usize = 80;
 
-/// The extra term of a line with a token longer than [`MAX_TOKEN_BYTES`]. The tokenizer
+/// The extra term of a chunk with a token longer than [`MAX_TOKEN_BYTES`]. The tokenizer
 /// never makes it (tokens are runs of letters, digits and `_`).
 pub(crate) const LONG_TOKEN: &str = "\u{1}long";
 
-/// Zstd level of the stored lines. Level 9 costs ingest little (the docstore compresses
-/// on its own thread) and packs log lines noticeably tighter than the default 3.
-const ZSTD_LEVEL: i32 = 9;
-/// Bytes of stored lines per zstd block: larger blocks compress better, smaller ones cost
-/// less to decompress per hit.
-const DOCSTORE_BLOCK: usize = 64 << 10;
-
-/// The fields of a partition index.
+/// The fields of a partition index: one document per chunk.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Fields {
-    /// Nanoseconds since the epoch: a fast field (time range, order), not indexed.
-    pub ts: Field,
-    /// The stream's labels as one exact term ([`stream_term`]): indexed and a fast field,
-    /// whose per-segment ordinal is the stream id of a hit.
+    /// The stream's labels as one exact term ([`stream_term`]): indexed and a fast field.
     pub stream: Field,
-    /// The line: tokenized by [`LineTokenizer`] (doc ids only, no positions or norms) and
-    /// stored in the zstd docstore.
-    pub line: Field,
-    /// Structured metadata as JSON `[[name, value], ...]`, stored only (absent when empty).
-    pub meta: Field,
+    /// The chunk's distinct line tokens ([`chunk_terms`]), doc ids only, not stored.
+    pub terms: Field,
+    /// Oldest and newest line timestamp of the chunk, ns (fast fields).
+    pub min_ts: Field,
+    pub max_ts: Field,
+    /// Where the chunk's compressed blob is in `chunks.bin`, its length, its length
+    /// uncompressed, and its line count (fast fields).
+    pub offset: Field,
+    pub len: Field,
+    pub raw: Field,
+    pub lines: Field,
 }
 
 pub(crate) fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
-    let ts = b.add_i64_field("ts", NumericOptions::default().set_fast());
     let stream = b.add_text_field(
         "stream",
         TextOptions::default()
@@ -65,38 +60,40 @@ pub(crate) fn schema() -> (Schema, Fields) {
             )
             .set_fast("raw"),
     );
-    let line = b.add_text_field(
-        "line",
-        TextOptions::default()
-            .set_indexing_options(
-                TextFieldIndexing::default()
-                    .set_tokenizer(LINE_TOKENIZER)
-                    .set_fieldnorms(false)
-                    .set_index_option(IndexRecordOption::Basic),
-            )
-            .set_stored(),
+    let terms = b.add_text_field(
+        "terms",
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(TERMS_TOKENIZER)
+                .set_fieldnorms(false)
+                .set_index_option(IndexRecordOption::Basic),
+        ),
     );
-    let meta = b.add_bytes_field("meta", BytesOptions::default().set_stored());
+    let fast = || NumericOptions::default().set_fast();
+    let min_ts = b.add_i64_field("min_ts", fast());
+    let max_ts = b.add_i64_field("max_ts", fast());
+    let offset = b.add_u64_field("offset", fast());
+    let len = b.add_u64_field("len", fast());
+    let raw = b.add_u64_field("raw", fast());
+    let lines = b.add_u64_field("lines", fast());
     (
         b.build(),
         Fields {
-            ts,
             stream,
-            line,
-            meta,
+            terms,
+            min_ts,
+            max_ts,
+            offset,
+            len,
+            raw,
+            lines,
         },
     )
 }
 
-/// The settings of a new partition index: lines compressed with zstd.
-pub(crate) fn settings() -> IndexSettings {
-    IndexSettings {
-        docstore_compression: Compressor::Zstd(ZstdCompressor {
-            compression_level: Some(ZSTD_LEVEL),
-        }),
-        docstore_blocksize: DOCSTORE_BLOCK,
-        ..Default::default()
-    }
+/// The analyzer of the `terms` field: the terms are already split by single spaces.
+pub(crate) fn terms_analyzer() -> TextAnalyzer {
+    TextAnalyzer::from(WhitespaceTokenizer::default())
 }
 
 /// Whether `c` belongs to a token: letters, digits and `_`.
@@ -117,25 +114,57 @@ pub(crate) fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// The tokens of `text` with their byte ranges: maximal runs of [`is_token_char`].
+/// Whether an ASCII byte belongs to a token.
+#[inline]
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// The char at byte `i` of `text` (a char boundary) and its length, if it is a token char.
+#[inline]
+fn token_char_at(text: &str, i: usize) -> (bool, usize) {
+    match text[i..].chars().next() {
+        Some(c) => (is_token_char(c), c.len_utf8()),
+        None => (false, 1),
+    }
+}
+
+/// The tokens of `text` with their byte ranges: maximal runs of [`is_token_char`]. ASCII
+/// bytes are classified without decoding chars.
 pub(crate) fn tokens(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let mut it = text.char_indices().peekable();
+    let b = text.as_bytes();
+    let mut i = 0;
     std::iter::from_fn(move || {
         let start = loop {
-            let (i, c) = it.next()?;
-            if is_token_char(c) {
-                break i;
+            let &c = b.get(i)?;
+            if c < 0x80 {
+                if is_token_byte(c) {
+                    break i;
+                }
+                i += 1;
+            } else {
+                let (tok, n) = token_char_at(text, i);
+                if tok {
+                    break i;
+                }
+                i += n;
             }
         };
-        let mut end = text.len();
-        while let Some(&(i, c)) = it.peek() {
-            if !is_token_char(c) {
-                end = i;
-                break;
+        while let Some(&c) = b.get(i) {
+            if c < 0x80 {
+                if !is_token_byte(c) {
+                    break;
+                }
+                i += 1;
+            } else {
+                let (tok, n) = token_char_at(text, i);
+                if !tok {
+                    break;
+                }
+                i += n;
             }
-            it.next();
         }
-        Some((start, end))
+        Some((start, i))
     })
 }
 
@@ -148,79 +177,33 @@ pub(crate) fn is_unindexed(token: &str) -> bool {
     token.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// The line tokenizer: runs of letters, digits and `_`, case kept (a `|=` filter is
-/// case-sensitive), numbers left out ([`is_unindexed`]), long tokens cut (see
-/// [`MAX_TOKEN_BYTES`]).
-#[derive(Clone, Default)]
-pub(crate) struct LineTokenizer;
-
-pub(crate) struct LineTokens<'a> {
-    text: &'a str,
-    tokens: Box<dyn Iterator<Item = (usize, usize)> + 'a>,
-    token: Token,
-    saw_long: bool,
-    done: bool,
-}
-
-impl Tokenizer for LineTokenizer {
-    type TokenStream<'a> = LineTokens<'a>;
-
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> LineTokens<'a> {
-        LineTokens {
-            text,
-            tokens: Box::new(tokens(text)),
-            token: Token::default(),
-            saw_long: false,
-            done: false,
+/// The distinct indexed tokens of `lines`, cut to [`MAX_TOKEN_BYTES`], joined by single
+/// spaces, plus [`LONG_TOKEN`] when a token was cut: the `terms` of their chunk. Tokens
+/// are case kept (a `|=` filter is case-sensitive) and numbers left out ([`is_unindexed`]).
+pub(crate) fn chunk_terms<'a>(lines: impl Iterator<Item = &'a str>) -> String {
+    let mut seen: FxHashSet<&str> = FxHashSet::default();
+    let mut long = false;
+    for line in lines {
+        for (from, to) in tokens(line) {
+            let t = &line[from..to];
+            if is_unindexed(t) {
+                continue;
+            }
+            if t.len() > MAX_TOKEN_BYTES {
+                long = true;
+            }
+            seen.insert(truncate(t, MAX_TOKEN_BYTES));
         }
     }
-}
-
-impl TokenStream for LineTokens<'_> {
-    fn advance(&mut self) -> bool {
-        if self.done {
-            return false;
-        }
-        self.token.text.clear();
-        let next = loop {
-            match self.tokens.next() {
-                Some((from, to)) if is_unindexed(&self.text[from..to]) => continue,
-                other => break other,
-            }
-        };
-        match next {
-            Some((from, to)) => {
-                let t = &self.text[from..to];
-                if t.len() > MAX_TOKEN_BYTES {
-                    self.saw_long = true;
-                }
-                self.token.text.push_str(truncate(t, MAX_TOKEN_BYTES));
-                self.token.offset_from = from;
-                self.token.offset_to = to;
-                self.token.position = self.token.position.wrapping_add(1);
-                true
-            }
-            None if self.saw_long => {
-                self.saw_long = false;
-                self.done = true;
-                self.token.text.push_str(LONG_TOKEN);
-                self.token.position = self.token.position.wrapping_add(1);
-                true
-            }
-            None => {
-                self.done = true;
-                false
-            }
-        }
+    let mut out = String::with_capacity(seen.iter().map(|t| t.len() + 1).sum::<usize>() + 8);
+    for t in seen {
+        out.push_str(t);
+        out.push(' ');
     }
-
-    fn token(&self) -> &Token {
-        &self.token
+    if long {
+        out.push_str(LONG_TOKEN);
     }
-
-    fn token_mut(&mut self) -> &mut Token {
-        &mut self.token
-    }
+    out
 }
 
 /// A stream's labels as one exact term: JSON `[[name, value], ...]` in label order.
@@ -259,13 +242,19 @@ mod tests {
 
     use super::*;
 
+    /// The tokens as the chunk index holds them, in line order.
     fn token_texts(text: &str) -> Vec<String> {
-        let mut t = LineTokenizer;
-        let mut s = t.token_stream(text);
-        let mut out = vec![];
-        while s.advance() {
-            out.push(s.token().text.clone());
+        let terms = chunk_terms(std::iter::once(text));
+        let set: Vec<&str> = terms.split(' ').filter(|t| !t.is_empty()).collect();
+        let mut out: Vec<String> = tokens(text)
+            .map(|(a, b)| truncate(&text[a..b], MAX_TOKEN_BYTES).to_string())
+            .filter(|t| set.contains(&t.as_str()))
+            .collect();
+        out.dedup();
+        if set.contains(&LONG_TOKEN) {
+            out.push(LONG_TOKEN.to_string());
         }
+        assert_eq!(out.len(), set.len(), "{terms:?}");
         out
     }
 

@@ -2,41 +2,32 @@
 //!
 //! Partitions hold disjoint time ranges, so they are searched one at a time, newest first
 //! for a backward read (oldest first for forward), and the read stops once the limit is
-//! met. Within a partition the index query (matching streams as exact terms, the line
-//! filters' required tokens, a time window) yields the top `k` candidates by the `ts` fast
-//! field; only those lines are fetched from the docstore and checked against every filter.
-//! The window starts at the newest (oldest) 1/64 of the partition's range and grows
-//! eightfold while it comes back short, and `k` grows when candidates fail their check, so a
-//! limit-100 read of a busy partition touches a few hundred lines, not the partition.
+//! met. Within a partition the candidate chunks are those of matching streams whose time
+//! range meets the select's and, when a filter requires tokens, whose indexed terms have
+//! them (one tantivy query). Candidates are opened newest (oldest) first; each yields at
+//! most the hits the read still needs; a hit is emitted once no unopened chunk can hold
+//! one before it, so a limit-100 read opens the few newest chunks, not the partition.
 //!
 //! Order: time, then stream labels, then the line (all reversed for backward), so equal
 //! timestamps come out the same way every time.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
-use std::ops::Bound;
+use std::collections::BinaryHeap;
 use std::sync::atomic::Ordering as AtomicOrdering;
 use std::sync::Arc;
 
-use tantivy::collector::{Count, TopDocs};
-use tantivy::columnar::StrColumn;
-use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, RegexQuery, TermQuery, TermSetQuery};
-use tantivy::schema::{Field, IndexRecordOption, Value};
-use tantivy::{DocAddress, Order, Searcher, TantivyDocument, Term};
+use tantivy::collector::DocSetCollector;
+use tantivy::query::{BooleanQuery, Occur, Query, RegexQuery, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::Term;
 
 use super::filter::{filter_needs, Filter, Need};
 use super::head::stream_matches;
-use super::partition::Partition;
-use super::schema::{self, Fields, LONG_TOKEN};
+use super::partition::{ChunkRef, Partition};
+use super::schema::LONG_TOKEN;
 use super::ReadCounters;
 use crate::error::{Error, Result};
 use crate::model::{Direction, Labels, LogHit, LogSelect, Matcher};
-
-/// Fewest and most candidates one round of a partition asks the index for.
-const MIN_K: usize = 64;
-const MAX_K: usize = 1 << 16;
-/// Candidates per round when the read has no limit.
-const UNLIMITED_K: usize = 8192;
 
 /// The order hits come out in.
 pub(super) fn cmp_hits(a: &LogHit, b: &LogHit, dir: Direction) -> Ordering {
@@ -122,66 +113,77 @@ fn alternatives_query(line: Field, alts: &[Vec<Need>]) -> Result<Box<dyn Query>>
     Ok(Box::new(BooleanQuery::new(should)))
 }
 
-fn ts_range(ts: Field, lo: i64, hi: i64) -> Box<dyn Query> {
-    Box::new(RangeQuery::new(
-        Bound::Included(Term::from_field_i64(ts, lo)),
-        Bound::Excluded(Term::from_field_i64(ts, hi)),
-    ))
+/// A hit in a heap that pops hits in direction order.
+struct Next(LogHit, Direction);
+
+impl PartialEq for Next {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Next {}
+impl PartialOrd for Next {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Next {
+    fn cmp(&self, other: &Self) -> Ordering {
+        cmp_hits(&other.0, &self.0, self.1)
+    }
 }
 
-/// The partition's streams matching `matchers`: None when every stream matches (no
-/// stream clause needed), else their terms and labels.
-fn matching_streams(p: &Partition, matchers: &[Matcher]) -> Option<Vec<(String, Arc<Labels>)>> {
-    if matchers.is_empty() {
-        return None;
-    }
-    Some(
-        p.streams
+/// The partition's chunks that may hold a hit of `q` in `[lo, hi)`: matching stream,
+/// overlapping time range, and (when the filters require tokens) the tokens indexed.
+fn candidates(p: &Partition, q: &Compiled<'_>, lo: i64, hi: i64) -> Result<Vec<ChunkRef>> {
+    let keep = |c: &ChunkRef| {
+        c.min_ts < hi && lo <= c.max_ts && stream_matches(&c.stream, &q.sel.matchers)
+    };
+    if q.narrowing.is_empty() {
+        return Ok(p
+            .catalog
             .read()
             .iter()
-            .filter(|(_, l)| stream_matches(l, matchers))
-            .map(|(t, l)| (t.clone(), l.clone()))
+            .filter(|c| keep(c))
+            .cloned()
+            .collect());
+    }
+    let searcher = p.searcher();
+    let query = BooleanQuery::new(
+        q.narrowing
+            .iter()
+            .map(|b| (Occur::Must, b.box_clone()))
             .collect(),
-    )
-}
-
-/// Reads a hit's stream labels through the `stream` fast field, caching per segment.
-struct StreamOf<'s> {
-    searcher: &'s Searcher,
-    field: &'static str,
-    columns: HashMap<u32, Option<StrColumn>>,
-    labels: HashMap<(u32, u64), Arc<Labels>>,
-    known: &'s HashMap<String, Arc<Labels>>,
-    buf: String,
-}
-
-impl StreamOf<'_> {
-    fn get(&mut self, addr: DocAddress) -> Option<Arc<Labels>> {
-        let col = self
-            .columns
-            .entry(addr.segment_ord)
-            .or_insert_with(|| {
-                self.searcher
+    );
+    let docs = searcher
+        .search(&query, &DocSetCollector)
+        .map_err(Error::index("searching a log partition", &p.dir))?;
+    let mut columns = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for addr in docs {
+        let col = match columns.entry(addr.segment_ord) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                searcher
                     .segment_reader(addr.segment_ord)
                     .fast_fields()
-                    .str(self.field)
-                    .ok()
-                    .flatten()
-            })
-            .as_ref()?;
-        let ord = col.term_ords(addr.doc_id).next()?;
-        if let Some(l) = self.labels.get(&(addr.segment_ord, ord)) {
-            return Some(l.clone());
-        }
-        self.buf.clear();
-        col.ord_to_str(ord, &mut self.buf).ok()?;
-        let l = match self.known.get(&self.buf) {
-            Some(l) => l.clone(),
-            None => schema::parse_stream_term(&self.buf)?,
+                    .u64("offset")
+                    .map_err(Error::index("reading chunk offsets", &p.dir))?,
+            ),
         };
-        self.labels.insert((addr.segment_ord, ord), l.clone());
-        Some(l)
+        let Some(offset) = col.first(addr.doc_id) else {
+            continue;
+        };
+        let c = p.chunk_at(offset).ok_or_else(|| Error::Corrupt {
+            what: "log partition",
+            path: p.dir.clone(),
+            detail: format!("the index names a chunk at {offset} the catalog lacks"),
+        })?;
+        if keep(&c) {
+            out.push(c);
+        }
     }
+    Ok(out)
 }
 
 /// Searches one partition, giving each hit in order to `emit` until it returns false
@@ -201,153 +203,47 @@ pub(super) fn search_partition(
     if lo >= hi {
         return Ok(true);
     }
-    let fields = p.fields;
-    let mut base: Vec<Box<dyn Query>> = q.narrowing.iter().map(|b| b.box_clone()).collect();
-    let streams = matching_streams(p, &sel.matchers);
-    if let Some(s) = &streams {
-        if s.is_empty() {
-            return Ok(true);
-        }
-        let terms = s
-            .iter()
-            .map(|(t, _)| Term::from_field_text(fields.stream, t));
-        base.push(Box::new(TermSetQuery::new(terms)));
-    }
-    let searcher = p.searcher();
-    if searcher.num_docs() == 0 {
+    let mut cands = candidates(p, q, lo, hi)?;
+    if cands.is_empty() {
         return Ok(true);
     }
     counters.partitions.fetch_add(1, AtomicOrdering::Relaxed);
-    let known = p.streams.read().clone();
-    let mut stream_of = StreamOf {
-        searcher: &searcher,
-        field: "stream",
-        columns: HashMap::new(),
-        labels: HashMap::new(),
-        known: &known,
-        buf: String::new(),
-    };
-    let backward = sel.direction == Direction::Backward;
-    let mut w = ((hi - lo) / 64).max(1);
-    let mut k = if want == 0 {
-        UNLIMITED_K
+    let dir = sel.direction;
+    let backward = dir == Direction::Backward;
+    if backward {
+        cands.sort_by_key(|c| std::cmp::Reverse(c.max_ts));
     } else {
-        want.saturating_mul(2).clamp(MIN_K, MAX_K)
-    };
-    let (mut cur_lo, mut cur_hi) = (lo, hi);
-    while cur_lo < cur_hi {
+        cands.sort_by_key(|c| c.min_ts);
+    }
+    let mut heap = BinaryHeap::new();
+    let mut hits = Vec::new();
+    for (i, c) in cands.iter().enumerate() {
         if sel.cancelled() {
             return Ok(false);
         }
-        let (rlo, rhi) = if backward {
-            (cur_lo.max(cur_hi.saturating_sub(w)), cur_hi)
-        } else {
-            (cur_lo, cur_hi.min(cur_lo.saturating_add(w)))
-        };
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
-            base.iter().map(|b| (Occur::Must, b.box_clone())).collect();
-        clauses.push((Occur::Must, ts_range(fields.ts, rlo, rhi)));
-        let query = BooleanQuery::new(clauses);
-        let order = if backward { Order::Desc } else { Order::Asc };
-        let mut cands: Vec<(Option<i64>, DocAddress)> = searcher
-            .search(
-                &query,
-                &TopDocs::with_limit(k).order_by_fast_field::<i64>("ts", order),
-            )
-            .map_err(Error::index("searching a log partition", &p.dir))?;
-        let full = cands.len() == k;
-        let mut boundary = None;
-        if full {
-            let b = cands.last().and_then(|c| c.0);
-            cands.retain(|c| c.0 != b);
-            if cands.is_empty() {
-                // Every candidate shares one timestamp: ask for more at once.
-                k = k.saturating_mul(8);
-                continue;
+        let chunk = p.read_chunk(c)?;
+        chunk.hits(
+            &c.stream, &q.filters, lo, hi, backward, want, counters, &mut hits,
+        );
+        heap.extend(hits.drain(..).map(|h| Next(h, dir)));
+        // Emit what no unopened chunk can precede.
+        let next = cands.get(i + 1);
+        while let Some(top) = heap.peek() {
+            let ready = match next {
+                None => true,
+                Some(n) if backward => top.0.ts_ns > n.max_ts,
+                Some(n) => top.0.ts_ns < n.min_ts,
+            };
+            if !ready {
+                break;
             }
-            boundary = b;
-        }
-        let n = cands.len();
-        counters.lines.fetch_add(n as u64, AtomicOrdering::Relaxed);
-        let mut hits = Vec::with_capacity(n);
-        for (ts, addr) in cands {
-            if sel.cancelled() {
-                return Ok(false);
-            }
-            let Some(ts) = ts else { continue };
-            if let Some(h) = fetch(&searcher, &fields, q, &mut stream_of, ts, addr, &p.dir)? {
-                hits.push(h);
-            }
-        }
-        let confirmed = hits.len();
-        hits.sort_by(|a, b| cmp_hits(a, b, sel.direction));
-        for h in hits {
+            let Some(Next(h, _)) = heap.pop() else { break };
             if !emit(h) {
                 return Ok(false);
             }
         }
-        match boundary {
-            Some(b) => {
-                if backward {
-                    cur_hi = b.saturating_add(1).min(cur_hi);
-                } else {
-                    cur_lo = b.max(cur_lo);
-                }
-                if confirmed < n / 4 {
-                    k = k.saturating_mul(4).min(MAX_K);
-                }
-            }
-            None => {
-                if backward {
-                    cur_hi = rlo;
-                } else {
-                    cur_lo = rhi;
-                }
-                w = w.saturating_mul(8);
-            }
-        }
     }
     Ok(true)
-}
-
-/// Reads a candidate and checks it against every filter.
-fn fetch(
-    searcher: &Searcher,
-    fields: &Fields,
-    q: &Compiled<'_>,
-    stream_of: &mut StreamOf<'_>,
-    ts: i64,
-    addr: DocAddress,
-    dir: &std::path::Path,
-) -> Result<Option<LogHit>> {
-    let doc: TantivyDocument = searcher
-        .doc(addr)
-        .map_err(Error::index("reading a stored log line", dir))?;
-    let line = doc
-        .get_first(fields.line)
-        .and_then(|v| v.as_str())
-        .unwrap_or("");
-    if !q.filters.iter().all(|f| f.keeps(line)) {
-        return Ok(None);
-    }
-    let Some(stream) = stream_of.get(addr) else {
-        return Err(Error::Corrupt {
-            what: "log partition",
-            path: dir.to_path_buf(),
-            detail: format!("the line at {addr:?} has no stream"),
-        });
-    };
-    let metadata = doc
-        .get_first(fields.meta)
-        .and_then(|v| v.as_bytes())
-        .map(schema::decode_meta)
-        .unwrap_or_default();
-    Ok(Some(LogHit {
-        stream,
-        ts_ns: ts,
-        line: line.to_string(),
-        metadata,
-    }))
 }
 
 /// The partition's streams matching `matchers` with a line in `[start_ns, end_ns)`.
@@ -358,39 +254,28 @@ pub(super) fn partition_streams(
     end_ns: i64,
     out: &mut Vec<Arc<Labels>>,
 ) -> Result<()> {
-    let all: Vec<(String, Arc<Labels>)> = p
-        .streams
-        .read()
-        .iter()
-        .filter(|(_, l)| stream_matches(l, matchers))
-        .map(|(t, l)| (t.clone(), l.clone()))
-        .collect();
-    if start_ns <= p.meta.start_ns && p.meta.end_ns <= end_ns {
-        out.extend(all.into_iter().map(|(_, l)| l));
-        return Ok(());
-    }
     let (lo, hi) = (start_ns.max(p.meta.start_ns), end_ns.min(p.meta.end_ns));
     if lo >= hi {
         return Ok(());
     }
-    let searcher = p.searcher();
-    for (t, l) in all {
-        let q = BooleanQuery::new(vec![
-            (
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(p.fields.stream, &t),
-                    IndexRecordOption::Basic,
-                )) as Box<dyn Query>,
-            ),
-            (Occur::Must, ts_range(p.fields.ts, lo, hi)),
-        ]);
-        let n = searcher
-            .search(&q, &Count)
-            .map_err(Error::index("counting a stream's lines", &p.dir))?;
-        if n > 0 {
-            out.push(l);
+    let cands: Vec<ChunkRef> = p
+        .catalog
+        .read()
+        .iter()
+        .filter(|c| c.min_ts < hi && lo <= c.max_ts && stream_matches(&c.stream, matchers))
+        .cloned()
+        .collect();
+    let mut found: Vec<Arc<Labels>> = Vec::new();
+    for c in cands {
+        if found.contains(&c.stream) {
+            continue;
+        }
+        // A chunk wholly inside the range has a line in it; one that straddles an end is
+        // looked into.
+        if (lo <= c.min_ts && c.max_ts < hi) || p.read_chunk(&c)?.any_in(lo, hi) {
+            found.push(c.stream);
         }
     }
+    out.extend(found);
     Ok(())
 }

@@ -1,0 +1,461 @@
+//! Chunks: a run of one stream's lines, sorted by time, encoded column by column and
+//! compressed with zstd into one blob of a partition's append-only `chunks.bin`; and the
+//! scan of a decompressed chunk for a select's hits. Layout: `store/FORMAT.md`, "Logs".
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering as AtomicOrdering;
+use std::sync::Arc;
+
+use memchr::memmem;
+use parking_lot::Mutex;
+
+use super::filter::Filter;
+use super::schema;
+use super::ReadCounters;
+use crate::error::{Error, Result};
+use crate::model::{Labels, LogHit, LogRecord};
+
+/// Zstd level of chunk blobs. Measured on the bench's lines (bench/src/logbench.rs): level
+/// 3 compresses at several hundred MB/s; higher levels pack a few percent tighter at a
+/// fraction of the speed, which ingest cannot afford at 50 MB/s per core.
+const ZSTD_LEVEL: i32 = 3;
+
+/// A stream's lines are cut into chunks of about this many bytes of lines and metadata:
+/// large enough for zstd to find the repetition between lines and for the term index to be
+/// small, small enough that a candidate chunk decompresses in about a millisecond.
+pub(super) const CHUNK_BYTES: usize = 1 << 20;
+
+/// First bytes of `chunks.bin`: magic, then the chunk format version (u32 LE), then zero.
+const MAGIC: &[u8; 8] = b"LKLOGCHK";
+pub(super) const CHUNK_FILE_VERSION: u32 = 1;
+pub(super) const HEADER_LEN: u64 = 16;
+
+/// Encodes `recs` (sorted by time) as a chunk, uncompressed: the line count (u32 LE), then
+/// per line the timestamp (zigzag varint delta from the previous line, the first from 0),
+/// then per line the line length (uvarint), then per line the metadata length (uvarint),
+/// then the lines back to back, then the metadata (JSON, empty when none) back to back.
+pub(super) fn encode(recs: &[&LogRecord]) -> Vec<u8> {
+    let text: usize = recs.iter().map(|r| r.line.len()).sum();
+    let mut out = Vec::with_capacity(text + recs.len() * 8 + 4);
+    out.extend_from_slice(&(recs.len() as u32).to_le_bytes());
+    let mut prev = 0i64;
+    for r in recs {
+        let d = r.ts_ns.wrapping_sub(prev);
+        put_uvarint(&mut out, ((d << 1) ^ (d >> 63)) as u64);
+        prev = r.ts_ns;
+    }
+    for r in recs {
+        put_uvarint(&mut out, r.line.len() as u64);
+    }
+    let metas: Vec<Vec<u8>> = recs
+        .iter()
+        .map(|r| {
+            if r.metadata.is_empty() {
+                Vec::new()
+            } else {
+                schema::encode_meta(&r.metadata)
+            }
+        })
+        .collect();
+    for m in &metas {
+        put_uvarint(&mut out, m.len() as u64);
+    }
+    for r in recs {
+        out.extend_from_slice(r.line.as_bytes());
+    }
+    for m in &metas {
+        out.extend_from_slice(m);
+    }
+    out
+}
+
+/// Compresses an encoded chunk.
+pub(super) fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    zstd::bulk::compress(raw, ZSTD_LEVEL)
+}
+
+fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_uvarint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    let mut shift = 0;
+    loop {
+        let b = *buf.get(*pos)?;
+        *pos += 1;
+        if shift >= 64 {
+            return None;
+        }
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Some(v);
+        }
+        shift += 7;
+    }
+}
+
+/// A decoded chunk.
+pub(super) struct Chunk {
+    pub ts: Vec<i64>,
+    /// Line `i` is `text[line_end[i - 1]..line_end[i]]` (from 0 for the first).
+    line_end: Vec<usize>,
+    text: String,
+    meta_end: Vec<usize>,
+    meta: Vec<u8>,
+}
+
+impl Chunk {
+    /// Decodes an uncompressed chunk; None when it is not one.
+    pub(super) fn decode(buf: &[u8]) -> Option<Chunk> {
+        let n = u32::from_le_bytes(buf.get(..4)?.try_into().ok()?) as usize;
+        let mut pos = 4;
+        if n > buf.len() {
+            return None;
+        }
+        let mut ts = Vec::with_capacity(n);
+        let mut prev = 0i64;
+        for _ in 0..n {
+            let z = get_uvarint(buf, &mut pos)?;
+            let d = ((z >> 1) as i64) ^ -((z & 1) as i64);
+            prev = prev.wrapping_add(d);
+            ts.push(prev);
+        }
+        let ends = |pos: &mut usize| -> Option<Vec<usize>> {
+            let mut v = Vec::with_capacity(n);
+            let mut at = 0usize;
+            for _ in 0..n {
+                at = at.checked_add(usize::try_from(get_uvarint(buf, pos)?).ok()?)?;
+                v.push(at);
+            }
+            Some(v)
+        };
+        let line_end = ends(&mut pos)?;
+        let meta_end = ends(&mut pos)?;
+        let text_len = line_end.last().copied().unwrap_or(0);
+        let meta_len = meta_end.last().copied().unwrap_or(0);
+        let text_at = pos;
+        let meta_at = text_at.checked_add(text_len)?;
+        if meta_at.checked_add(meta_len)? != buf.len() {
+            return None;
+        }
+        let text = String::from_utf8(buf[text_at..meta_at].to_vec()).ok()?;
+        if line_end.iter().any(|&e| !text.is_char_boundary(e)) {
+            return None;
+        }
+        Some(Chunk {
+            ts,
+            line_end,
+            text,
+            meta_end,
+            meta: buf[meta_at..].to_vec(),
+        })
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    fn line_start(&self, i: usize) -> usize {
+        if i == 0 {
+            0
+        } else {
+            self.line_end[i - 1]
+        }
+    }
+
+    pub(super) fn line(&self, i: usize) -> &str {
+        &self.text[self.line_start(i)..self.line_end[i]]
+    }
+
+    fn metadata(&self, i: usize) -> Vec<(String, String)> {
+        let from = if i == 0 { 0 } else { self.meta_end[i - 1] };
+        let m = &self.meta[from..self.meta_end[i]];
+        if m.is_empty() {
+            Vec::new()
+        } else {
+            schema::decode_meta(m)
+        }
+    }
+
+    /// The line holding text byte `pos`.
+    fn line_at(&self, pos: usize) -> usize {
+        self.line_end.partition_point(|&e| e <= pos)
+    }
+
+    /// Whether a line has a timestamp in `[lo, hi)`.
+    pub(super) fn any_in(&self, lo: i64, hi: i64) -> bool {
+        let a = self.ts.partition_point(|&t| t < lo);
+        a < self.len() && self.ts[a] < hi
+    }
+
+    /// The lines with `lo <= ts < hi` that pass every filter, in time order (newest first
+    /// when `backward`), at most `want` of them (0: all). A positive substring filter
+    /// finds its candidate lines with one memmem pass over the chunk's text; other lines
+    /// are not looked at (nor counted in `counters.lines`).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn hits(
+        &self,
+        stream: &Arc<Labels>,
+        filters: &[Filter],
+        lo: i64,
+        hi: i64,
+        backward: bool,
+        want: usize,
+        counters: &ReadCounters,
+        out: &mut Vec<LogHit>,
+    ) {
+        let a = self.ts.partition_point(|&t| t < lo);
+        let b = self.ts.partition_point(|&t| t < hi);
+        if a >= b {
+            return;
+        }
+        let want = if want == 0 { usize::MAX } else { want };
+        let needle = filters
+            .iter()
+            .filter_map(|f| match f {
+                Filter::Contains(s, true) if !s.is_empty() => Some(s.as_bytes()),
+                _ => None,
+            })
+            .max_by_key(|s| s.len());
+        let mut checked = 0u64;
+        let mut found = 0usize;
+        let mut take = |i: usize, out: &mut Vec<LogHit>| -> bool {
+            checked += 1;
+            let line = self.line(i);
+            if filters.iter().all(|f| f.keeps(line)) {
+                out.push(LogHit {
+                    stream: stream.clone(),
+                    ts_ns: self.ts[i],
+                    line: line.to_string(),
+                    metadata: self.metadata(i),
+                });
+                found += 1;
+            }
+            found < want
+        };
+        let (from, to) = (self.line_start(a), self.line_end[b - 1]);
+        let hay = self.text.as_bytes();
+        match (needle, backward) {
+            (Some(n), false) => {
+                let finder = memmem::Finder::new(n);
+                let mut at = from;
+                while let Some(p) = finder.find(&hay[at..to]) {
+                    let i = self.line_at(at + p);
+                    if !take(i, out) {
+                        break;
+                    }
+                    at = self.line_end[i];
+                }
+            }
+            (Some(n), true) => {
+                let finder = memmem::FinderRev::new(n);
+                let mut end = to;
+                while let Some(p) = finder.rfind(&hay[from..end]) {
+                    let i = self.line_at(from + p);
+                    if !take(i, out) {
+                        break;
+                    }
+                    end = self.line_start(i);
+                }
+            }
+            (None, false) => {
+                for i in a..b {
+                    if !take(i, out) {
+                        break;
+                    }
+                }
+            }
+            (None, true) => {
+                for i in (a..b).rev() {
+                    if !take(i, out) {
+                        break;
+                    }
+                }
+            }
+        }
+        counters.lines.fetch_add(checked, AtomicOrdering::Relaxed);
+    }
+}
+
+/// A partition's `chunks.bin`: the header, then compressed chunk blobs back to back.
+/// Written only by the (serialized) commit; read by any number of readers with positioned
+/// reads.
+pub(super) struct ChunkFile {
+    path: PathBuf,
+    file: File,
+    /// Bytes written, committed or not.
+    len: Mutex<u64>,
+}
+
+impl ChunkFile {
+    /// Creates an empty chunk file (header only, synced).
+    pub(super) fn create(path: &Path) -> Result<()> {
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(Error::io("creating a log chunk file", path))?;
+        let mut h = Vec::with_capacity(HEADER_LEN as usize);
+        h.extend_from_slice(MAGIC);
+        h.extend_from_slice(&CHUNK_FILE_VERSION.to_le_bytes());
+        h.extend_from_slice(&0u32.to_le_bytes());
+        f.write_all_at(&h, 0)
+            .and_then(|_| f.sync_all())
+            .map_err(Error::io("writing a log chunk file header", path))
+    }
+
+    /// Opens the chunk file, cutting off what lies past `committed` (blobs written by a
+    /// commit that did not finish: their lines are still in the WAL).
+    pub(super) fn open(path: &Path, committed: u64) -> Result<ChunkFile> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(Error::io("opening a log chunk file", path))?;
+        let corrupt = |detail: String| Error::Corrupt {
+            what: "log chunk file",
+            path: path.to_path_buf(),
+            detail,
+        };
+        let mut h = [0u8; HEADER_LEN as usize];
+        file.read_exact_at(&mut h, 0)
+            .map_err(|e| corrupt(format!("cannot read the header: {e}")))?;
+        if &h[..8] != MAGIC {
+            return Err(corrupt("not a Lookout log chunk file".into()));
+        }
+        let version = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
+        if version != CHUNK_FILE_VERSION {
+            return Err(corrupt(format!(
+                "chunk format version {version} is not the {CHUNK_FILE_VERSION} this Lookout reads"
+            )));
+        }
+        let len = file
+            .metadata()
+            .map_err(Error::io("reading a log chunk file's size", path))?
+            .len();
+        let committed = committed.max(HEADER_LEN);
+        if len < committed {
+            return Err(corrupt(format!(
+                "{len} bytes, but the index refers to {committed}"
+            )));
+        }
+        if len > committed {
+            tracing::warn!(path = %path.display(), dropped = len - committed, "cutting uncommitted log chunks");
+            file.set_len(committed)
+                .map_err(Error::io("cutting a log chunk file", path))?;
+        }
+        Ok(ChunkFile {
+            path: path.to_path_buf(),
+            file,
+            len: Mutex::new(committed),
+        })
+    }
+
+    /// Appends a blob, returning its offset.
+    pub(super) fn append(&self, blob: &[u8]) -> Result<u64> {
+        let mut len = self.len.lock();
+        let at = *len;
+        self.file
+            .write_all_at(blob, at)
+            .map_err(Error::io("writing a log chunk", &self.path))?;
+        *len += blob.len() as u64;
+        Ok(at)
+    }
+
+    pub(super) fn sync(&self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(Error::io("syncing a log chunk file", &self.path))
+    }
+
+    /// Reads and decodes the chunk at `offset`.
+    pub(super) fn read(&self, offset: u64, len: u64, raw: u64) -> Result<Chunk> {
+        let corrupt = |detail: String| Error::Corrupt {
+            what: "log chunk",
+            path: self.path.clone(),
+            detail: format!("at {offset}: {detail}"),
+        };
+        let mut blob = vec![0u8; len as usize];
+        self.file
+            .read_exact_at(&mut blob, offset)
+            .map_err(Error::io("reading a log chunk", &self.path))?;
+        let buf = zstd::bulk::decompress(&blob, raw as usize)
+            .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
+        Chunk::decode(&buf).ok_or_else(|| corrupt("cannot decode".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(ts_ns: i64, line: &str, meta: &[(&str, &str)]) -> LogRecord {
+        LogRecord {
+            ts_ns,
+            line: line.into(),
+            metadata: meta
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn chunks_round_trip_and_find_substrings_from_either_end() {
+        let recs = [
+            rec(-5, "alpha needle", &[]),
+            rec(3, "", &[("trace_id", "ab")]),
+            rec(3, "néedle needle", &[]),
+            rec(1 << 60, "needle at the end", &[]),
+        ];
+        let refs: Vec<&LogRecord> = recs.iter().collect();
+        let raw = encode(&refs);
+        let c =
+            Chunk::decode(&zstd::bulk::decompress(&compress(&raw).unwrap(), raw.len()).unwrap())
+                .unwrap();
+        assert_eq!(c.len(), 4);
+        for (i, r) in recs.iter().enumerate() {
+            assert_eq!((c.ts[i], c.line(i)), (r.ts_ns, r.line.as_str()));
+            assert_eq!(c.metadata(i), r.metadata);
+        }
+        assert!(Chunk::decode(&raw[..raw.len() - 1]).is_none());
+        let stream = Arc::new(Labels::from_pairs([("job", "a")]));
+        let f = [Filter::Contains("needle".into(), true)];
+        let counters = ReadCounters::default();
+        let run = |backward, want, lo, hi| {
+            let mut out = vec![];
+            c.hits(&stream, &f, lo, hi, backward, want, &counters, &mut out);
+            out.into_iter().map(|h| h.line).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            run(false, 0, i64::MIN, i64::MAX),
+            ["alpha needle", "néedle needle", "needle at the end"]
+        );
+        assert_eq!(
+            run(true, 2, i64::MIN, i64::MAX),
+            ["needle at the end", "néedle needle"]
+        );
+        assert_eq!(run(true, 0, 0, 4), ["néedle needle"]);
+        // A match across two lines is not a match.
+        let f = [Filter::Contains("needlenéedle".into(), true)];
+        let mut out = vec![];
+        c.hits(
+            &stream,
+            &f,
+            i64::MIN,
+            i64::MAX,
+            false,
+            0,
+            &counters,
+            &mut out,
+        );
+        assert!(out.is_empty());
+    }
+}
