@@ -97,14 +97,6 @@ impl Drop for Exporter {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + WAIT;
     loop {
@@ -209,7 +201,7 @@ fn host_metrics_match_node_exporter() {
         Path::new(EXPORTER).exists(),
         "{EXPORTER} is missing: install Debian's prometheus-node-exporter (./test.sh does)"
     );
-    let ne_addr = format!("127.0.0.1:{}", free_port());
+    let ne_addr = format!("127.0.0.1:{}", free_tcp_port());
     let _exporter = Exporter(
         Command::new(EXPORTER)
             .arg(format!("--web.listen-address={ne_addr}"))
@@ -374,7 +366,7 @@ fn host_times(srv: &Server) -> Vec<i64> {
 #[test]
 fn server_outage_and_agent_kill_lose_no_host_samples() {
     let dir = TestDir::new();
-    let listen = format!("127.0.0.1:{}", free_port());
+    let listen = format!("127.0.0.1:{}", free_tcp_port());
     let mut srv = Server::start_real_clock_on(&dir.data(), Some("scrape_configs: []\n"), &listen);
     let agent_dir = dir.tmp.path().join("agent");
     let cfg = "host_metrics: {interval: 1s}\n";
