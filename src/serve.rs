@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// Listen address (overrides `listen:`); port 0 picks a free port.
     #[arg(long)]
     listen: Option<String>,
+    /// OTLP/gRPC listen address (overrides `otlp.grpc_listen`); port 0 picks a free port,
+    /// an empty value turns OTLP/gRPC off.
+    #[arg(long)]
+    otlp_grpc_listen: Option<String>,
     /// Do not add the job that scrapes Lookout's own /metrics when the config has no
     /// `scrape_configs` (tests use this to keep their data to themselves).
     #[arg(long)]
@@ -57,6 +61,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(l) = args.listen {
         cfg.listen = l;
+    }
+    if let Some(l) = args.otlp_grpc_listen {
+        cfg.otlp.grpc_listen = l;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

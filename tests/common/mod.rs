@@ -148,6 +148,10 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // Parallel test servers must not race for the default 0.0.0.0:4317.
+        if !config.is_some_and(|c| c.contains("grpc_listen")) {
+            cmd.arg("--otlp-grpc-listen").arg("127.0.0.1:0");
+        }
         if let Some(text) = config {
             let path = config_path(data);
             std::fs::write(&path, text).expect("write config");
