@@ -185,6 +185,24 @@ fn pushed_lines_are_queried_as_loki_answers() {
         v["data"]["result"][0]["values"][0][2],
         json!({"structuredMetadata": {"trace_id": "abc"}, "parsed": {"status": "500"}})
     );
+    // A trace's lines by their structured metadata, from the head and after a flush
+    // (then the store narrows by its label terms).
+    for round in ["head", "partition"] {
+        if round == "partition" {
+            srv.flush();
+        }
+        let data = srv.api_data(&range_path(r#"{app=~".+"} | trace_id="abc""#, ""), None);
+        let result = data["result"].as_array().unwrap();
+        assert_eq!(result.len(), 1, "{round}: {data}");
+        assert_eq!(
+            result[0]["values"],
+            json!([[t(2).to_string(), r#"{"status":500}"#]]),
+            "{round}"
+        );
+        assert_eq!(result[0]["stream"]["trace_id"], "abc", "{round}");
+        let data = srv.api_data(&range_path(r#"{app=~".+"} | trace_id="nope""#, ""), None);
+        assert_eq!(data["result"], json!([]), "{round}");
+    }
     // Metric queries: a matrix over steps, and an instant vector.
     let data = srv.api_data(
         &range_path(

@@ -216,6 +216,7 @@ fn main() -> anyhow::Result<()> {
             start_ns: now_ns - span - 1,
             end_ns: now_ns + 1,
             filters: vec![filter],
+            label_eq: Vec::new(),
             direction: Direction::Backward,
             limit,
             ..Default::default()

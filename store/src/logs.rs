@@ -678,10 +678,13 @@ fn write_chunks(
             };
             let mut doc = TantivyDocument::default();
             doc.add_text(f.stream, &s.term);
-            doc.add_text(
-                f.terms,
-                schema::chunk_terms(part.iter().map(|r| r.line.as_str())),
-            );
+            let mut terms = schema::chunk_terms(part.iter().map(|r| r.line.as_str()));
+            terms.push(' ');
+            terms.push_str(&schema::chunk_label_terms(
+                &s.labels,
+                part.iter().map(|r| r.metadata.as_slice()),
+            ));
+            doc.add_text(f.terms, terms);
             doc.add_i64(f.min_ts, c.min_ts);
             doc.add_i64(f.max_ts, c.max_ts);
             doc.add_u64(f.offset, c.offset);

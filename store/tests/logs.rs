@@ -232,6 +232,18 @@ fn naive(data: &[(Arc<Labels>, LogRecord)], sel: &LogSelect) -> Vec<(i64, Labels
                     .iter()
                     .all(|m| m.matches(l.get(&m.name).unwrap_or("")))
                 && keep(&r.line)
+                && sel.label_eq.iter().all(|(n, v)| {
+                    let got = l
+                        .get(n)
+                        .or_else(|| {
+                            r.metadata
+                                .iter()
+                                .find(|(m, _)| m == n)
+                                .map(|(_, v)| v.as_str())
+                        })
+                        .unwrap_or("");
+                    got == v
+                })
         })
         .map(|(l, r)| (r.ts_ns, (**l).clone(), r.line.clone()))
         .collect();
@@ -258,13 +270,43 @@ proptest! {
             Labels::from_pairs([("job", "a")]),
             Labels::from_pairs([("host", "x"), ("job", "b")]),
             Labels::from_pairs([("host", "y"), ("job", "c")]),
+            // A stream label decides over the lines' metadata of the same name.
+            Labels::from_pairs([("job", "d"), ("trace_id", "t1")]),
+        ];
+        // Metadata values: indexable ones, one with a space (no label term: its chunks
+        // are kept by the unindexed-value term), an empty one; a name twice (the first
+        // counts).
+        let metas: [&[(&str, &str)]; 6] = [
+            &[],
+            &[("trace_id", "t1")],
+            &[("trace_id", "t2"), ("span_id", "s")],
+            &[("trace_id", "t3 x")],
+            &[("trace_id", "")],
+            &[("trace_id", "t2"), ("trace_id", "t1")],
+        ];
+        let label_eqs: [&[(&str, &str)]; 7] = [
+            &[],
+            &[("trace_id", "t1")],
+            &[("trace_id", "t2")],
+            &[("trace_id", "t3 x")],
+            &[("trace_id", "")],
+            &[("trace_id", "t2"), ("span_id", "s")],
+            &[("job", "d"), ("trace_id", "t1")],
         ];
         let mut data: Vec<(Arc<Labels>, LogRecord)> = vec![];
         for batch in 0..8 {
             let mut b = vec![];
             for l in &streams {
                 let records: Vec<LogRecord> = (0..rng.below(40))
-                    .map(|_| rec(rng.below(5_000) as i64, &line(&mut rng)))
+                    .map(|_| {
+                        let mut r = rec(rng.below(5_000) as i64, &line(&mut rng));
+                        r.metadata = rng
+                            .pick(&metas)
+                            .iter()
+                            .map(|(n, v)| (n.to_string(), v.to_string()))
+                            .collect();
+                        r
+                    })
                     .collect();
                 data.extend(records.iter().map(|r| (Arc::new(l.clone()), r.clone())));
                 b.push(LogStream { labels: l.clone(), records });
@@ -290,6 +332,11 @@ proptest! {
                 start_ns: start,
                 end_ns: start + rng.below(5_200) as i64,
                 filters: (0..rng.below(3)).map(|_| filter(&mut rng, &lines)).collect(),
+                label_eq: rng
+                    .pick(&label_eqs)
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect(),
                 direction: if rng.below(2) == 0 { Direction::Backward } else { Direction::Forward },
                 limit: [0, 1, 5, 30][rng.below(4)],
                 cancel: None,
@@ -520,4 +567,62 @@ fn size_retention_drops_the_oldest_partitions() {
     s.maintain();
     // One byte is less than any partition: all go (the WAL alone is left).
     assert!(s.log_stats(&t).partitions.is_empty());
+}
+
+#[test]
+fn a_label_equality_reads_only_the_chunks_holding_its_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), 1_000_000, Clock::system(), 0);
+    let t = TenantId::default_tenant();
+    let job = Labels::from_pairs([("job", "api")]);
+    // 20 commits, one chunk each, 50 lines a chunk; one line of chunk 13 carries the trace.
+    for c in 0..20i64 {
+        let records = (0..50i64)
+            .map(|i| {
+                let mut r = rec(c * 1_000 + i, &format!("GET /x {c} {i}"));
+                let trace = if c == 13 && i == 7 {
+                    "4bf92f3577b34da6a3ce929d0e0e4736"
+                } else {
+                    "other"
+                };
+                r.metadata = vec![(
+                    "trace_id".into(),
+                    format!(
+                        "{trace}{}",
+                        if trace == "other" {
+                            c.to_string()
+                        } else {
+                            String::new()
+                        }
+                    ),
+                )];
+                r
+            })
+            .collect();
+        s.append_logs(
+            &t,
+            &[LogStream {
+                labels: job.clone(),
+                records,
+            }],
+        )
+        .unwrap();
+        s.flush_tenant(&t).unwrap();
+    }
+    let before = s.log_stats(&t).lines_fetched;
+    let mut sel = all(0, i64::MAX);
+    sel.label_eq = vec![("trace_id".into(), "4bf92f3577b34da6a3ce929d0e0e4736".into())];
+    let hits = select(&s, &t, &sel);
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].line, "GET /x 13 7");
+    let fetched = s.log_stats(&t).lines_fetched - before;
+    assert_eq!(fetched, 50, "only the one chunk holding the trace is read");
+    // A stream label of the same name decides for every line of its stream.
+    sel.label_eq = vec![
+        ("job".into(), "api".into()),
+        ("trace_id".into(), "other3".into()),
+    ];
+    assert_eq!(select(&s, &t, &sel).len(), 50);
+    sel.label_eq = vec![("job".into(), "web".into())];
+    assert!(select(&s, &t, &sel).is_empty());
 }

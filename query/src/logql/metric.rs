@@ -91,13 +91,18 @@ pub fn group_labels(labels: &Labels, g: &Grouping) -> Labels {
 
 /// A range aggregation's value for each series and step.
 fn range(ctx: &mut Ctx<'_>, r: &RangeAgg, steps: &Steps) -> Result<Vec<StepSeries>> {
-    let (filters, stages) = super::select::plan(&r.log);
+    let super::select::Plan {
+        filters,
+        label_eq,
+        stages,
+    } = super::select::plan(&r.log);
     // The windows of all steps together: (first - offset - range, last - offset].
     let sel = LogSelect {
         matchers: r.log.matchers.clone(),
         start_ns: steps.start - r.offset_ns - r.range_ns + 1,
         end_ns: steps.end() - r.offset_ns + 1,
         filters,
+        label_eq,
         direction: Direction::Forward,
         limit: 0,
         cancel: Some(ctx.budget.stop_flag()),

@@ -5,22 +5,46 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use lookout_store::{Labels, LineFilter as StoreFilter, LogSelect};
+use lookout_store::{Labels, LineFilter as StoreFilter, LogSelect, MatchOp};
 
-use super::ast::{FilterOp, LogExpr, Stage};
+use super::ast::{FilterOp, LabelFilter, LogExpr, Stage};
 use super::engine::{Ctx, LineOut, LogRequest, StreamOut};
-use super::pipeline::{self, Cat, Entry};
+use super::pipeline::{self, Cat, Entry, ERROR as ERROR_LABEL};
 use crate::error::{Error, Result};
 
-/// The filters the store can apply and the stages left to run here. Line filters commute
+/// What of a pipeline the store applies, and the stages left to run here.
+#[derive(Debug)]
+pub struct Plan {
+    pub filters: Vec<StoreFilter>,
+    /// Label equalities the store applies (see [`LogSelect::label_eq`]).
+    pub label_eq: Vec<(String, String)>,
+    pub stages: Vec<Stage>,
+}
+
+/// Splits a pipeline into what the store applies and what runs here. Line filters commute
 /// with every stage that leaves the line alone, so all of them up to the first stage that
 /// rewrites the line (`line_format`, `unpack`, `decolorize`) go down; pattern filters stay.
-pub fn plan(log: &LogExpr) -> (Vec<StoreFilter>, Vec<Stage>) {
+/// Label filters `name="value"` (alone or joined by `and`) before any stage that sets or
+/// removes labels read only stream labels and structured metadata, so the store applies
+/// them too, and narrows by its index: `| trace_id="..."` finds a trace's lines without a
+/// scan.
+pub fn plan(log: &LogExpr) -> Plan {
     let mut pushed = Vec::new();
+    let mut label_eq = Vec::new();
     let mut rest = Vec::new();
     let mut line_changed = false;
+    let mut labels_changed = false;
     for s in &log.stages {
         match s {
+            Stage::LabelFilter(f) if !labels_changed => {
+                let mut eqs = Vec::new();
+                if equalities(f, &mut eqs) {
+                    label_eq.extend(eqs);
+                } else {
+                    label_eq.extend(eqs);
+                    rest.push(s.clone());
+                }
+            }
             Stage::LineFormat(_) | Stage::Unpack | Stage::Decolorize => {
                 line_changed = true;
                 rest.push(s.clone());
@@ -56,10 +80,34 @@ pub fn plan(log: &LogExpr) -> (Vec<StoreFilter>, Vec<Stage>) {
                     (FilterOp::Pattern | FilterOp::NotPattern, _) => rest.push(s.clone()),
                 }
             }
-            s => rest.push(s.clone()),
+            s => {
+                if !matches!(s, Stage::LineFilter(_) | Stage::LabelFilter(_)) {
+                    labels_changed = true;
+                }
+                rest.push(s.clone())
+            }
         }
     }
-    (pushed, rest)
+    Plan {
+        filters: pushed,
+        label_eq,
+        stages: rest,
+    }
+}
+
+/// Collects the `name="value"` conjuncts of `f` into `out`; true when they are all of it.
+fn equalities(f: &LabelFilter, out: &mut Vec<(String, String)>) -> bool {
+    match f {
+        LabelFilter::And(a, b) => {
+            let a = equalities(a, out);
+            equalities(b, out) && a
+        }
+        LabelFilter::Str(m) if m.op == MatchOp::Equal && m.name != ERROR_LABEL => {
+            out.push((m.name.clone(), m.value.clone()));
+            true
+        }
+        _ => false,
+    }
 }
 
 /// Whether a stage may drop a line (so the store's limit cannot be the query's).
@@ -68,7 +116,11 @@ fn drops_lines(s: &Stage) -> bool {
 }
 
 pub fn run(ctx: &mut Ctx<'_>, log: &LogExpr, req: &LogRequest) -> Result<Vec<StreamOut>> {
-    let (filters, stages) = plan(log);
+    let Plan {
+        filters,
+        label_eq,
+        stages,
+    } = plan(log);
     let store_limit = if stages.iter().any(drops_lines) || req.interval_ns > 0 {
         0
     } else {
@@ -79,6 +131,7 @@ pub fn run(ctx: &mut Ctx<'_>, log: &LogExpr, req: &LogRequest) -> Result<Vec<Str
         start_ns: req.start_ns,
         end_ns: req.end_ns,
         filters,
+        label_eq,
         direction: req.direction,
         limit: store_limit,
         cancel: Some(ctx.budget.stop_flag()),
@@ -169,9 +222,14 @@ mod tests {
 
     #[test]
     fn leading_filters_go_to_the_store() {
-        let (pushed, rest) = plan(&pipeline(
+        let Plan {
+            filters: pushed,
+            label_eq,
+            stages: rest,
+        } = plan(&pipeline(
             r#"{a="b"} |= "x" or "y." != "z" or "w" |~ "r" or "s" | json |> "<_> p" | line_format "{{.a}}" |= "late""#,
         ));
+        assert!(label_eq.is_empty());
         assert_eq!(
             pushed,
             vec![
@@ -182,5 +240,25 @@ mod tests {
             ]
         );
         assert_eq!(rest.len(), 4);
+    }
+
+    #[test]
+    fn label_equalities_before_parsers_go_to_the_store() {
+        let p = plan(&pipeline(
+            r#"{a="b"} | trace_id="abc" |= "x" | span_id="s" and level=~"e.*" | json | c="d""#,
+        ));
+        assert_eq!(
+            p.label_eq,
+            vec![
+                ("trace_id".to_string(), "abc".to_string()),
+                ("span_id".to_string(), "s".to_string())
+            ]
+        );
+        assert_eq!(p.filters, vec![StoreFilter::Contains("x".into())]);
+        // The mixed filter stays whole; `json` and what follows it run here.
+        assert_eq!(p.stages.len(), 3);
+        let p = plan(&pipeline(r#"{a="b"} | logfmt | trace_id="abc""#));
+        assert!(p.label_eq.is_empty());
+        assert_eq!(p.stages.len(), 2);
     }
 }

@@ -204,6 +204,7 @@ impl Chunk {
         &self,
         stream: &Arc<Labels>,
         filters: &[Filter],
+        label_eq: &[(String, String)],
         lo: i64,
         hi: i64,
         backward: bool,
@@ -217,6 +218,16 @@ impl Chunk {
             return;
         }
         let want = if want == 0 { usize::MAX } else { want };
+        // Equalities on stream labels decide the whole chunk; the rest read each line's
+        // metadata.
+        let mut per_line: Vec<&(String, String)> = Vec::new();
+        for eq in label_eq {
+            match stream.get(&eq.0) {
+                Some(v) if v != eq.1 => return,
+                Some(_) => {}
+                None => per_line.push(eq),
+            }
+        }
         let needle = filters
             .iter()
             .filter_map(|f| match f {
@@ -230,13 +241,19 @@ impl Chunk {
             checked += 1;
             let line = self.line(i);
             if filters.iter().all(|f| f.keeps(line)) {
-                out.push(LogHit {
-                    stream: stream.clone(),
-                    ts_ns: self.ts[i],
-                    line: line.to_string(),
-                    metadata: self.metadata(i),
-                });
-                found += 1;
+                let metadata = self.metadata(i);
+                if per_line
+                    .iter()
+                    .all(|(n, v)| schema::label_value(stream, &metadata, n) == v)
+                {
+                    out.push(LogHit {
+                        stream: stream.clone(),
+                        ts_ns: self.ts[i],
+                        line: line.to_string(),
+                        metadata,
+                    });
+                    found += 1;
+                }
             }
             found < want
         };
@@ -431,7 +448,17 @@ mod tests {
         let counters = ReadCounters::default();
         let run = |backward, want, lo, hi| {
             let mut out = vec![];
-            c.hits(&stream, &f, lo, hi, backward, want, &counters, &mut out);
+            c.hits(
+                &stream,
+                &f,
+                &[],
+                lo,
+                hi,
+                backward,
+                want,
+                &counters,
+                &mut out,
+            );
             out.into_iter().map(|h| h.line).collect::<Vec<_>>()
         };
         assert_eq!(
@@ -449,6 +476,7 @@ mod tests {
         c.hits(
             &stream,
             &f,
+            &[],
             i64::MIN,
             i64::MAX,
             false,

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::filter::Filter;
+use super::schema;
 use crate::model::{Labels, LogHit, LogRecord, LogSelect, Matcher};
 
 /// A stream as the engine knows it: its labels and their exact term.
@@ -45,7 +46,12 @@ impl Head {
             if !stream_matches(&s.labels, &sel.matchers) {
                 continue;
             }
-            if filters.iter().all(|f| f.keeps(&r.line)) {
+            if filters.iter().all(|f| f.keeps(&r.line))
+                && sel
+                    .label_eq
+                    .iter()
+                    .all(|(n, v)| schema::label_value(&s.labels, &r.metadata, n) == v)
+            {
                 out.push(LogHit {
                     stream: s.labels.clone(),
                     ts_ns: r.ts_ns,

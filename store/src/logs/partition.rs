@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument};
 
 use super::chunk::{Chunk, ChunkFile, HEADER_LEN};
-use super::schema::{self, Fields, FORMAT_VERSION, TERMS_TOKENIZER};
+use super::schema::{self, Fields, FORMAT_VERSION, MIN_FORMAT_VERSION, TERMS_TOKENIZER};
 use crate::error::{Error, Result};
 use crate::model::Labels;
 
@@ -91,12 +91,12 @@ impl Partition {
             path: path.clone(),
             detail: e.to_string(),
         })?;
-        if meta.format_version != FORMAT_VERSION {
+        if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&meta.format_version) {
             return Err(Error::Corrupt {
                 what: "log partition meta",
                 path,
                 detail: format!(
-                    "format version {} is not the {FORMAT_VERSION} this Lookout reads (written by another version?)",
+                    "format version {} is not one this Lookout reads ({MIN_FORMAT_VERSION} to {FORMAT_VERSION}; written by another version?)",
                     meta.format_version
                 ),
             });

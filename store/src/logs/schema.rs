@@ -14,7 +14,17 @@ use crate::model::{Label, Labels};
 
 /// Version of the partition layout (schema, chunk file, tokenizer, stream term encoding),
 /// written to each partition's `partition.json`.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
+
+/// Oldest partition layout still read. Version 2 lacks the label terms
+/// ([`label_term`]): its chunks are read, but never narrowed by label equalities.
+pub const MIN_FORMAT_VERSION: u32 = 2;
+
+/// First version whose chunks carry label terms.
+pub const LABEL_TERMS_VERSION: u32 = 3;
+
+/// Longest `name=value` a label term holds; longer pairs get the [`label_unindexed_term`].
+pub(crate) const MAX_LABEL_TERM_BYTES: usize = 256;
 
 /// Name under which the terms tokenizer (whitespace: a chunk's terms are given already
 /// split) is registered on every partition index.
@@ -175,6 +185,68 @@ pub(crate) fn tokens(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
 #[inline]
 pub(crate) fn is_unindexed(token: &str) -> bool {
     token.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The term saying a chunk has a line whose label `name` reads `value` (the stream's label,
+/// else the line's structured metadata): `\u{2}name=value`. None when the pair cannot be
+/// one whitespace-free term of bounded length.
+pub(crate) fn label_term(name: &str, value: &str) -> Option<String> {
+    let ok = |s: &str| !s.chars().any(char::is_whitespace);
+    (ok(name) && ok(value) && name.len() + value.len() < MAX_LABEL_TERM_BYTES)
+        .then(|| format!("\u{2}{name}={value}"))
+}
+
+/// The term saying a chunk has a line whose label `name` has a value no [`label_term`]
+/// can hold: a search for `name` must keep such chunks. None when `name` itself cannot be
+/// a term (then equalities on it never narrow).
+pub(crate) fn label_unindexed_term(name: &str) -> Option<String> {
+    (!name.chars().any(char::is_whitespace) && name.len() < MAX_LABEL_TERM_BYTES)
+        .then(|| format!("\u{3}{name}"))
+}
+
+/// The label terms of a chunk of `stream` holding `recs`: every stream label, and every
+/// structured metadata name the stream lacks with each value a line gives it.
+pub(crate) fn chunk_label_terms<'a>(
+    stream: &Labels,
+    metas: impl Iterator<Item = &'a [(String, String)]>,
+) -> String {
+    let mut seen: FxHashSet<(&str, &str)> = FxHashSet::default();
+    for l in stream.iter() {
+        seen.insert((l.name.as_str(), l.value.as_str()));
+    }
+    for meta in metas {
+        for (i, (n, v)) in meta.iter().enumerate() {
+            let first = !meta[..i].iter().any(|(m, _)| m == n);
+            if first && stream.get(n).is_none() {
+                seen.insert((n.as_str(), v.as_str()));
+            }
+        }
+    }
+    let mut out = String::new();
+    for (n, v) in seen {
+        if let Some(t) = label_term(n, v).or_else(|| label_unindexed_term(n)) {
+            out.push_str(&t);
+            out.push(' ');
+        }
+    }
+    out
+}
+
+/// The value LogQL's label filters read for `name` before any parser stage: the stream's
+/// label, else the first structured metadata entry, else "".
+pub(crate) fn label_value<'a>(
+    stream: &'a Labels,
+    meta: &'a [(String, String)],
+    name: &str,
+) -> &'a str {
+    stream
+        .get(name)
+        .or_else(|| {
+            meta.iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        })
+        .unwrap_or("")
 }
 
 /// The distinct indexed tokens of `lines`, cut to [`MAX_TOKEN_BYTES`], joined by single

@@ -24,7 +24,7 @@ use tantivy::Term;
 use super::filter::{filter_needs, Filter, Need};
 use super::head::stream_matches;
 use super::partition::{ChunkRef, Partition};
-use super::schema::LONG_TOKEN;
+use super::schema::{self, LONG_TOKEN};
 use super::ReadCounters;
 use crate::error::{Error, Result};
 use crate::model::{Direction, Labels, LogHit, LogSelect, Matcher};
@@ -48,6 +48,8 @@ pub(super) struct Compiled<'a> {
     pub filters: Vec<Filter>,
     /// One index query per narrowing filter; a candidate must match all.
     narrowing: Vec<Box<dyn Query>>,
+    /// One index query per narrowing label equality, for partitions with label terms.
+    label_narrowing: Vec<Box<dyn Query>>,
 }
 
 impl<'a> Compiled<'a> {
@@ -63,10 +65,34 @@ impl<'a> Compiled<'a> {
                 narrowing.push(alternatives_query(line, &alts)?);
             }
         }
+        let mut label_narrowing = Vec::new();
+        for (name, value) in &sel.label_eq {
+            // `name=""` also matches lines without the label: nothing to require.
+            if value.is_empty() {
+                continue;
+            }
+            let (Some(t), Some(u)) = (
+                schema::label_term(name, value),
+                schema::label_unindexed_term(name),
+            ) else {
+                continue;
+            };
+            let term = |t: &str| -> Box<dyn Query> {
+                Box::new(TermQuery::new(
+                    Term::from_field_text(line, t),
+                    IndexRecordOption::Basic,
+                ))
+            };
+            label_narrowing.push(Box::new(BooleanQuery::new(vec![
+                (Occur::Should, term(&t)),
+                (Occur::Should, term(&u)),
+            ])) as Box<dyn Query>);
+        }
         Ok(Compiled {
             sel,
             filters,
             narrowing,
+            label_narrowing,
         })
     }
 }
@@ -139,7 +165,19 @@ fn candidates(p: &Partition, q: &Compiled<'_>, lo: i64, hi: i64) -> Result<Vec<C
     let keep = |c: &ChunkRef| {
         c.min_ts < hi && lo <= c.max_ts && stream_matches(&c.stream, &q.sel.matchers)
     };
-    if q.narrowing.is_empty() {
+    let mut narrowing: Vec<(Occur, Box<dyn Query>)> = q
+        .narrowing
+        .iter()
+        .map(|b| (Occur::Must, b.box_clone()))
+        .collect();
+    if p.meta.format_version >= schema::LABEL_TERMS_VERSION {
+        narrowing.extend(
+            q.label_narrowing
+                .iter()
+                .map(|b| (Occur::Must, b.box_clone())),
+        );
+    }
+    if narrowing.is_empty() {
         return Ok(p
             .catalog
             .read()
@@ -149,12 +187,7 @@ fn candidates(p: &Partition, q: &Compiled<'_>, lo: i64, hi: i64) -> Result<Vec<C
             .collect());
     }
     let searcher = p.searcher();
-    let query = BooleanQuery::new(
-        q.narrowing
-            .iter()
-            .map(|b| (Occur::Must, b.box_clone()))
-            .collect(),
-    );
+    let query = BooleanQuery::new(narrowing);
     let docs = searcher
         .search(&query, &DocSetCollector)
         .map_err(Error::index("searching a log partition", &p.dir))?;
@@ -223,7 +256,15 @@ pub(super) fn search_partition(
         }
         let chunk = p.read_chunk(c)?;
         chunk.hits(
-            &c.stream, &q.filters, lo, hi, backward, want, counters, &mut hits,
+            &c.stream,
+            &q.filters,
+            &sel.label_eq,
+            lo,
+            hi,
+            backward,
+            want,
+            counters,
+            &mut hits,
         );
         heap.extend(hits.drain(..).map(|h| Next(h, dir)));
         // Emit what no unopened chunk can precede.

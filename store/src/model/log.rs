@@ -64,6 +64,11 @@ pub struct LogSelect {
     pub start_ns: i64,
     pub end_ns: i64,
     pub filters: Vec<LineFilter>,
+    /// Label equalities every record must satisfy, as LogQL's `| name="value"` reads them
+    /// before any parser stage: the stream's label `name` when the stream has one, else the
+    /// record's first structured metadata entry `name` (absent reads ""). Applied exactly;
+    /// the index narrows by them (how `| trace_id="..."` finds a trace's lines fast).
+    pub label_eq: Vec<(String, String)>,
     pub direction: Direction,
     pub limit: usize,
     /// Set by the reader when it no longer wants the answer; the read stops soon after.
