@@ -37,6 +37,9 @@ const COMPRESSED: &[&str] = &["gz", "bz2", "xz", "zst", "zstd", "lz4", "z", "zip
 /// Globs are re-scanned every this many polls.
 const SCAN_EVERY: u32 = 4;
 
+/// A stream's selector text and its events (line, file offset after it).
+type StreamEvents = (String, Vec<(Vec<u8>, u64)>);
+
 /// One `logs:` entry.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -236,7 +239,7 @@ impl Tailer {
             self.scan();
         }
         let now = Instant::now();
-        let mut streams: Vec<(String, Vec<(Vec<u8>, u64)>)> = Vec::new();
+        let mut streams: Vec<StreamEvents> = Vec::new();
         let mut lines: Vec<Line> = Vec::new();
         let mut drop = Vec::new();
         for (idx, f) in self.files.iter_mut().enumerate() {
@@ -301,7 +304,7 @@ impl Tailer {
         Ok(events)
     }
 
-    fn request(&mut self, streams: Vec<(String, Vec<(Vec<u8>, u64)>)>) -> PushRequest {
+    fn request(&mut self, streams: Vec<StreamEvents>) -> PushRequest {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as i64)
@@ -337,7 +340,7 @@ impl Tailer {
         let mut n: u32 = 0;
         while !stop.load(Ordering::Relaxed) {
             n = n.wrapping_add(1);
-            match self.poll(n % SCAN_EVERY == 0) {
+            match self.poll(n.is_multiple_of(SCAN_EVERY)) {
                 // More may be waiting: poll again at once.
                 Ok(e) if e > 0 => continue,
                 Ok(_) => {}
