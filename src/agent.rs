@@ -1,6 +1,8 @@
 //! `lookout agent`: the small process on every node. It gathers host metrics (node_exporter's
-//! names) and scrapes local exporters, and forwards everything to a Lookout server through
-//! a disk-backed queue, so a server outage or an agent crash loses nothing. Its own
+//! names), scrapes local exporters and tails log files, and forwards everything to a
+//! Lookout server through disk-backed queues (`<data>/queue/metrics`, `<data>/queue/logs`,
+//! tail positions in `<data>/positions.json`), so a server outage or an agent crash loses
+//! nothing. Its own
 //! `/metrics`, `/-/healthy` and `/-/ready` are served on `--listen`.
 
 use std::path::{Path, PathBuf};
@@ -12,10 +14,12 @@ use anyhow::Context;
 use axum::routing::get;
 use axum::Router;
 use lookout_collector::agent::forward::{
-    send_metrics, ForwardStats, ForwardTarget, MetricsForwarder,
+    send, ForwardStats, ForwardTarget, MetricsForwarder, Signal,
 };
 use lookout_collector::agent::host::{HostCollector, HostPaths};
 use lookout_collector::agent::queue::Queue;
+use lookout_collector::agent::tail::multiline::Multiline;
+use lookout_collector::agent::tail::{Source, TailStats, Tailer};
 use lookout_store::{Append, Label, Labels, TenantId};
 use serde::Deserialize;
 
@@ -38,7 +42,7 @@ pub struct AgentArgs {
 }
 
 /// `agent.yaml`. Unknown keys are errors, so a section that is not implemented yet
-/// (`logs`, `otlp`) is refused rather than silently ignored.
+/// (`otlp`) is refused rather than silently ignored.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentConfig {
@@ -53,6 +57,68 @@ pub struct AgentConfig {
     /// `Authorization` header sent to the server, e.g. `Bearer abc`.
     pub authorization: Option<String>,
     pub queue: QueueConfig,
+    /// Log files to tail.
+    pub logs: Vec<LogsConfig>,
+}
+
+/// One `logs:` entry: `{paths: [globs], labels: {...}, multiline: {...}, max_line_size}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsConfig {
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub multiline: Option<MultilineConfig>,
+    /// Longer lines are cut (Loki's default limit).
+    #[serde(default = "default_max_line")]
+    pub max_line_size: ByteSize,
+}
+
+fn default_max_line() -> ByteSize {
+    ByteSize(256 << 10)
+}
+
+/// `multiline: {start: '^\d{4}-', max_lines: 128, timeout: 3s}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultilineConfig {
+    /// A line matching this starts a new event; others join the one before.
+    pub start: String,
+    #[serde(default = "default_max_lines")]
+    pub max_lines: usize,
+    /// An event that got no line for this long is complete.
+    #[serde(default = "default_multiline_timeout")]
+    pub timeout: Duration,
+}
+
+fn default_max_lines() -> usize {
+    128
+}
+
+fn default_multiline_timeout() -> Duration {
+    Duration(3_000)
+}
+
+impl LogsConfig {
+    fn source(&self) -> anyhow::Result<Source> {
+        let multiline = match &self.multiline {
+            None => None,
+            Some(m) => Some(Multiline::new(
+                &m.start,
+                m.max_lines,
+                StdDuration::from_millis(m.timeout.0.max(0) as u64),
+            )?),
+        };
+        let source = Source {
+            paths: self.paths.clone(),
+            labels: self.labels.clone(),
+            multiline,
+            max_line_size: self.max_line_size.0.max(1) as usize,
+        };
+        source.check()?;
+        Ok(source)
+    }
 }
 
 impl Default for AgentConfig {
@@ -64,6 +130,7 @@ impl Default for AgentConfig {
             tenant: None,
             authorization: None,
             queue: QueueConfig::default(),
+            logs: Vec::new(),
         }
     }
 }
@@ -147,12 +214,23 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
 }
 
 async fn agent(args: AgentArgs, cfg: AgentConfig) -> anyhow::Result<()> {
+    let sources = cfg
+        .logs
+        .iter()
+        .map(LogsConfig::source)
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let queue = Arc::new(
         Queue::open(&args.data.join("queue/metrics"), cfg.queue.max_size.0)
             .context("cannot open the agent's metrics queue")?,
     );
+    let logs_queue = Arc::new(
+        Queue::open(&args.data.join("queue/logs"), cfg.queue.max_size.0)
+            .context("cannot open the agent's logs queue")?,
+    );
     let forwarder: Arc<dyn Append> = Arc::new(MetricsForwarder::new(queue.clone()));
     let stats = Arc::new(ForwardStats::default());
+    let logs_stats = Arc::new(ForwardStats::default());
+    let tail_stats = Arc::new(TailStats::default());
     let stop = Arc::new(tokio::sync::Notify::new());
     let target = ForwardTarget {
         server: args.server.clone(),
@@ -160,12 +238,40 @@ async fn agent(args: AgentArgs, cfg: AgentConfig) -> anyhow::Result<()> {
         authorization: cfg.authorization.clone(),
         timeout: StdDuration::from_secs(30),
     };
-    let sender = tokio::spawn(send_metrics(
+    let sender = tokio::spawn(send(
+        Signal::Metrics,
         queue.clone(),
-        target,
+        target.clone(),
         stats.clone(),
         stop.clone(),
     ));
+    let logs_sender = tokio::spawn(send(
+        Signal::Logs,
+        logs_queue.clone(),
+        target,
+        logs_stats.clone(),
+        stop.clone(),
+    ));
+
+    let tail_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tail_thread = if sources.is_empty() {
+        None
+    } else {
+        let tailer = Tailer::open(
+            sources,
+            logs_queue.clone(),
+            &args.data.join("positions.json"),
+            tail_stats.clone(),
+        )
+        .context("cannot start tailing")?;
+        let stop = tail_stop.clone();
+        Some(
+            std::thread::Builder::new()
+                .name("tail".into())
+                .spawn(move || tailer.run(StdDuration::from_millis(250), stop))
+                .context("cannot start the tail thread")?,
+        )
+    };
 
     let host = cfg.host_metrics.resolved();
     let host_task = host
@@ -197,7 +303,13 @@ async fn agent(args: AgentArgs, cfg: AgentConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let metrics_state = (queue.clone(), stats.clone());
+    let metrics_state = Arc::new(OwnMetrics {
+        queues: vec![
+            (Signal::Metrics, queue.clone(), stats.clone()),
+            (Signal::Logs, logs_queue.clone(), logs_stats.clone()),
+        ],
+        tail: tail_stats.clone(),
+    });
     let app = Router::new()
         .route(
             "/-/healthy",
@@ -207,8 +319,8 @@ async fn agent(args: AgentArgs, cfg: AgentConfig) -> anyhow::Result<()> {
         .route(
             "/metrics",
             get(move || {
-                let (q, s) = metrics_state.clone();
-                async move { own_metrics(&q, &s) }
+                let m = metrics_state.clone();
+                async move { m.render() }
             }),
         );
     println!("lookout agent listening on http://{addr}");
@@ -218,13 +330,21 @@ async fn agent(args: AgentArgs, cfg: AgentConfig) -> anyhow::Result<()> {
         .await?;
     tracing::info!("agent shutting down");
     scrape.stop().await;
+    tail_stop.store(true, Ordering::Relaxed);
     stop.notify_waiters();
     if let Some(t) = host_task {
         t.abort();
     }
     syncer.abort();
+    if let Some(t) = tail_thread {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
     let _ = tokio::time::timeout(StdDuration::from_secs(5), sender).await;
+    let _ = tokio::time::timeout(StdDuration::from_secs(5), logs_sender).await;
     queue.sync().context("cannot sync the agent queue")?;
+    logs_queue
+        .sync()
+        .context("cannot sync the agent logs queue")?;
     Ok(())
 }
 
@@ -279,74 +399,143 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-/// The agent's own metrics in Prometheus' text format.
-fn own_metrics(q: &Queue, s: &ForwardStats) -> String {
-    let qs = q.stats();
-    let mut out = String::new();
-    let mut put = |name: &str, kind: &str, help: &str, v: u64| {
-        out.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{signal=\"metrics\"}} {v}\n"
-        ));
-    };
-    put(
-        "lookout_agent_queue_bytes",
-        "gauge",
-        "Bytes waiting in the queue, not yet acknowledged by the server.",
-        q.pending_bytes(),
-    );
-    put(
-        "lookout_agent_queue_disk_bytes",
-        "gauge",
-        "Bytes of queue segments on disk.",
-        qs.bytes,
-    );
-    put(
-        "lookout_agent_queue_pushed_total",
-        "counter",
-        "Batches queued since start.",
-        qs.pushed,
-    );
-    put(
-        "lookout_agent_queue_dropped_records_total",
-        "counter",
-        "Batches dropped unsent because the queue was over queue.max_size.",
-        qs.dropped_records,
-    );
-    put(
-        "lookout_agent_queue_dropped_bytes_total",
-        "counter",
-        "Bytes dropped unsent because the queue was over queue.max_size.",
-        qs.dropped_bytes,
-    );
-    put(
-        "lookout_agent_sent_batches_total",
-        "counter",
-        "Batches the server acknowledged.",
-        s.sent_records.load(Ordering::Relaxed),
-    );
-    put(
-        "lookout_agent_sent_bytes_total",
-        "counter",
-        "Compressed bytes the server acknowledged.",
-        s.sent_bytes.load(Ordering::Relaxed),
-    );
-    put(
-        "lookout_agent_send_failures_total",
-        "counter",
-        "Sends that failed and will be retried (server unreachable, 5xx, 429).",
-        s.failed_sends.load(Ordering::Relaxed),
-    );
-    put(
-        "lookout_agent_rejected_batches_total",
-        "counter",
-        "Batches the server refused with a 4xx; they are not retried.",
-        s.rejected_records.load(Ordering::Relaxed),
-    );
-    put(
-        "lookout_agent_server_failing",
-        "gauge",
-        "1 while the last send to the server failed.",
-        s.failing.load(Ordering::Relaxed),
-    );
-    out
+/// What the agent's own `/metrics` shows.
+struct OwnMetrics {
+    queues: Vec<(Signal, Arc<Queue>, Arc<ForwardStats>)>,
+    tail: Arc<TailStats>,
+}
+
+impl OwnMetrics {
+    /// Prometheus' text format: per signal queue and sender counters, and tail counters.
+    fn render(&self) -> String {
+        type Get = fn(&Queue, &ForwardStats) -> u64;
+        let per_signal: [(&str, &str, &str, Get); 10] = [
+            (
+                "lookout_agent_queue_bytes",
+                "gauge",
+                "Bytes waiting in the queue, not yet acknowledged by the server.",
+                |q, _| q.pending_bytes(),
+            ),
+            (
+                "lookout_agent_queue_records",
+                "gauge",
+                "Records (batches) waiting in the queue, not yet acknowledged by the server.",
+                |q, _| q.pending_records(),
+            ),
+            (
+                "lookout_agent_queue_disk_bytes",
+                "gauge",
+                "Bytes of queue segments on disk.",
+                |q, _| q.stats().bytes,
+            ),
+            (
+                "lookout_agent_queue_pushed_total",
+                "counter",
+                "Batches queued since start.",
+                |q, _| q.stats().pushed,
+            ),
+            (
+                "lookout_agent_queue_dropped_records_total",
+                "counter",
+                "Batches dropped unsent because the queue was over queue.max_size.",
+                |q, _| q.stats().dropped_records,
+            ),
+            (
+                "lookout_agent_queue_dropped_bytes_total",
+                "counter",
+                "Bytes dropped unsent because the queue was over queue.max_size.",
+                |q, _| q.stats().dropped_bytes,
+            ),
+            (
+                "lookout_agent_sent_batches_total",
+                "counter",
+                "Batches the server acknowledged.",
+                |_, s| s.sent_records.load(Ordering::Relaxed),
+            ),
+            (
+                "lookout_agent_sent_bytes_total",
+                "counter",
+                "Compressed bytes the server acknowledged.",
+                |_, s| s.sent_bytes.load(Ordering::Relaxed),
+            ),
+            (
+                "lookout_agent_send_failures_total",
+                "counter",
+                "Sends that failed and will be retried (server unreachable, 5xx, 429).",
+                |_, s| s.failed_sends.load(Ordering::Relaxed),
+            ),
+            (
+                "lookout_agent_rejected_batches_total",
+                "counter",
+                "Batches the server refused with a 4xx; they are not retried.",
+                |_, s| s.rejected_records.load(Ordering::Relaxed),
+            ),
+        ];
+        let mut out = String::new();
+        let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, u64)>| {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+            for (labels, v) in samples {
+                out.push_str(&format!("{name}{labels} {v}\n"));
+            }
+        };
+        for (name, kind, help, get) in per_signal {
+            let samples = self
+                .queues
+                .iter()
+                .map(|(sig, q, s)| (format!("{{signal=\"{}\"}}", sig.name()), get(q, s)))
+                .collect();
+            family(name, kind, help, samples);
+        }
+        let failing = self
+            .queues
+            .iter()
+            .map(|(sig, _, s)| {
+                (
+                    format!("{{signal=\"{}\"}}", sig.name()),
+                    s.failing.load(Ordering::Relaxed),
+                )
+            })
+            .collect();
+        family(
+            "lookout_agent_server_failing",
+            "gauge",
+            "1 while the last send to the server failed.",
+            failing,
+        );
+        let t = &self.tail;
+        for (name, kind, help, v) in [
+            (
+                "lookout_agent_tail_files",
+                "gauge",
+                "Files being tailed.",
+                &t.files_watched,
+            ),
+            (
+                "lookout_agent_tail_read_bytes_total",
+                "counter",
+                "Bytes of complete lines read from tailed files.",
+                &t.bytes_read,
+            ),
+            (
+                "lookout_agent_tail_read_lines_total",
+                "counter",
+                "Lines read from tailed files.",
+                &t.lines_read,
+            ),
+            (
+                "lookout_agent_tail_truncated_lines_total",
+                "counter",
+                "Lines cut at logs.max_line_size.",
+                &t.lines_truncated,
+            ),
+        ] {
+            family(
+                name,
+                kind,
+                help,
+                vec![(String::new(), v.load(Ordering::Relaxed))],
+            );
+        }
+        out
+    }
 }

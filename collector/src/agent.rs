@@ -1,7 +1,9 @@
 //! The node agent's parts (`lookout agent`): host metrics read from /proc and /sys with
-//! node_exporter's names, and the forwarder that ships what the agent gathers to a server
-//! through a disk-backed queue. The binary wires them together in `src/agent.rs`.
+//! node_exporter's names, log tailing with remembered positions, and the forwarder that
+//! ships what the agent gathers to a server through disk-backed queues (one per signal).
+//! The binary wires them together in `src/agent.rs`.
 
 pub mod forward;
 pub mod host;
 pub mod queue;
+pub mod tail;

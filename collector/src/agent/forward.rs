@@ -1,6 +1,6 @@
 //! The agent's forwarder: an [`Append`] that, instead of storing, encodes each batch as a
-//! remote_write request into the metrics [`Queue`], and a sender that ships the queue to
-//! the server in order. Sources (the scrape manager, host metrics) cannot tell it from the
+//! remote_write request into the metrics [`Queue`], and a sender that ships a queue (of
+//! metrics over remote_write, or of tailed logs over Loki push) to the server in order. Sources (the scrape manager, host metrics) cannot tell it from the
 //! local store.
 //!
 //! A batch is acknowledged to its source once it is in the queue. The sender posts records
@@ -105,9 +105,54 @@ impl Append for MetricsForwarder {
     }
 }
 
-/// Ships the queue to `{server}/api/v1/write` until `stop` is set; returns when the
-/// queue is drained after `stop`, or at once if the server is unreachable then.
-pub async fn send_metrics(
+/// What a queue holds, which says where and how its records are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// `u8 tenant length | tenant | snappy remote_write body` to `/api/v1/write`.
+    Metrics,
+    /// Tail records ([`positions`](super::tail::positions)) whose snappy protobuf push
+    /// body goes to `/loki/api/v1/push`.
+    Logs,
+}
+
+impl Signal {
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Signal::Metrics => "/api/v1/write",
+            Signal::Logs => "/loki/api/v1/push",
+        }
+    }
+
+    /// The record's tenant (`None`: the default one) and request body.
+    fn split(self, rec: &[u8]) -> Option<(Option<&str>, &[u8])> {
+        match self {
+            Signal::Metrics => {
+                let (t, body) = split_record(rec)?;
+                Some((
+                    (t != TenantId::default_tenant().as_str()).then_some(t),
+                    body,
+                ))
+            }
+            Signal::Logs => super::tail::positions::decode_record(rec)
+                .ok()
+                .map(|(_, body)| (None, body)),
+        }
+    }
+}
+
+/// Ships `queue` to the server until `stop` is set: oldest record first, the next only
+/// after the server acknowledged (or refused) the previous, so the order holds. The
+/// cursor moves past a record (durably) right after its 2xx, so an acknowledged record is
+/// never sent again, also after a restart.
+pub async fn send(
+    signal: Signal,
     queue: Arc<Queue>,
     target: ForwardTarget,
     stats: Arc<ForwardStats>,
@@ -120,13 +165,13 @@ pub async fn send_metrics(
             return;
         }
     };
-    let url = format!("{}/api/v1/write", target.server.trim_end_matches('/'));
+    let url = format!("{}{}", target.server.trim_end_matches('/'), signal.path());
     let mut backoff = Duration::from_millis(100);
     loop {
         let batch = match tokio::task::block_in_place(|| queue.peek(64, 16 << 20)) {
             Ok(b) => b,
             Err(e) => {
-                tracing::error!(error = %e, "cannot read the agent queue");
+                tracing::error!(error = %e, signal = signal.name(), "cannot read the agent queue");
                 Vec::new()
             }
         };
@@ -138,22 +183,24 @@ pub async fn send_metrics(
         }
         for (pos, rec) in batch {
             loop {
-                let Some((tenant, body)) = split_record(&rec) else {
+                let Some((tenant, body)) = signal.split(&rec) else {
+                    tracing::warn!(
+                        signal = signal.name(),
+                        "unreadable agent queue record; skipping it"
+                    );
                     stats.rejected_records.fetch_add(1, Ordering::Relaxed);
                     break;
                 };
                 let mut req = client
                     .post(&url)
                     .header("Content-Type", "application/x-protobuf")
-                    .header("Content-Encoding", "snappy")
-                    .header("X-Prometheus-Remote-Write-Version", "0.1.0")
                     .body(body.to_vec());
-                let org = if tenant == TenantId::default_tenant().as_str() {
-                    target.tenant.as_deref()
-                } else {
-                    Some(tenant)
-                };
-                if let Some(t) = org {
+                if signal == Signal::Metrics {
+                    req = req
+                        .header("Content-Encoding", "snappy")
+                        .header("X-Prometheus-Remote-Write-Version", "0.1.0");
+                }
+                if let Some(t) = tenant.or(target.tenant.as_deref()) {
                     req = req.header("X-Scope-OrgID", t);
                 }
                 if let Some(a) = &target.authorization {
@@ -172,7 +219,7 @@ pub async fn send_metrics(
                     Ok(r) if r.status().is_client_error() && r.status().as_u16() != 429 => {
                         let status = r.status();
                         let text = r.text().await.unwrap_or_default();
-                        tracing::warn!(%status, error = %text.trim(), "server refused a forwarded batch; skipping it");
+                        tracing::warn!(%status, signal = signal.name(), error = %text.trim(), "server refused a forwarded batch; skipping it");
                         stats.rejected_records.fetch_add(1, Ordering::Relaxed);
                         break;
                     }
@@ -181,7 +228,7 @@ pub async fn send_metrics(
                             Ok(r) => r.status().to_string(),
                             Err(e) => e.to_string(),
                         };
-                        tracing::debug!(error = %why, "forwarding failed; retrying");
+                        tracing::debug!(error = %why, signal = signal.name(), "forwarding failed; retrying");
                         stats.failed_sends.fetch_add(1, Ordering::Relaxed);
                         stats.failing.store(1, Ordering::Relaxed);
                         tokio::select! {

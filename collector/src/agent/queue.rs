@@ -293,6 +293,35 @@ impl Queue {
         Ok(())
     }
 
+    /// The newest record, acknowledged or not (the logs queue keeps the tail positions in
+    /// it); `None` when the queue holds none.
+    pub fn last(&self) -> Result<Option<Vec<u8>>> {
+        let segments = self.inner.lock().segments.clone();
+        for &(seq, len) in segments.iter().rev() {
+            if len == 0 {
+                continue;
+            }
+            let path = seg_path(&self.dir, seq);
+            let f = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io("reading the agent queue", &path)(e)),
+            };
+            let mut r = std::io::BufReader::new(f);
+            let mut last = None;
+            let mut at = 0;
+            while at < len {
+                let Some(p) = read_record(&mut r) else { break };
+                at += HEADER + p.len() as u64;
+                last = Some(p);
+            }
+            if last.is_some() {
+                return Ok(last);
+            }
+        }
+        Ok(None)
+    }
+
     /// fsyncs the open segment.
     pub fn sync(&self) -> Result<()> {
         let g = self.inner.lock();
@@ -324,6 +353,41 @@ impl Queue {
                 }
             })
             .sum()
+    }
+
+    /// Records not yet acknowledged, for `/metrics`: walks the record headers (one seek
+    /// per record) rather than keeping a count that a drop or an ack would have to redo.
+    pub fn pending_records(&self) -> u64 {
+        let (cursor, segments) = {
+            let g = self.inner.lock();
+            (g.cursor, g.segments.clone())
+        };
+        let mut n = 0;
+        for &(seq, len) in segments.iter().filter(|s| s.0 >= cursor.segment) {
+            let from = if seq == cursor.segment {
+                cursor.offset
+            } else {
+                0
+            };
+            let Ok(f) = File::open(seg_path(&self.dir, seq)) else {
+                continue;
+            };
+            let mut r = std::io::BufReader::new(f);
+            if r.seek(SeekFrom::Start(from)).is_err() {
+                continue;
+            }
+            let mut at = from;
+            let mut h = [0u8; HEADER as usize];
+            while at < len && r.read_exact(&mut h).is_ok() {
+                let l = u64::from(u32::from_le_bytes([h[0], h[1], h[2], h[3]]));
+                if r.seek_relative(l as i64).is_err() {
+                    break;
+                }
+                at += HEADER + l;
+                n += 1;
+            }
+        }
+        n
     }
 
     pub fn stats(&self) -> QueueStats {
@@ -438,9 +502,12 @@ mod tests {
         q.ack(first[3].0).unwrap();
         drop(q);
         let q = Queue::open(dir.path(), 1 << 30).unwrap();
+        assert_eq!(q.pending_records(), 6);
         let rest = drain(&q);
         assert_eq!(rest, (4..10u8).map(|i| vec![i; 5]).collect::<Vec<_>>());
+        assert_eq!(q.pending_records(), 0);
         assert!(q.is_empty());
+        assert_eq!(q.last().unwrap(), Some(vec![9u8; 5]));
         q.push(b"after").unwrap();
         assert_eq!(drain(&q), vec![b"after".to_vec()]);
     }
