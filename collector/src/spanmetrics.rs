@@ -484,7 +484,7 @@ mod tests {
     fn counts_spans_and_pairs_client_with_server() {
         let cap = Arc::new(Capture::default());
         let m = SpanMetrics::new(Default::default(), cap.clone(), Clock::fixed(1_000));
-        let t = TenantId::default();
+        let t = TenantId::default_tenant();
         m.observe(&t, &[rs("web", vec![span(1, None, SpanKind::Client, 30)])]);
         m.observe(
             &t,
