@@ -41,6 +41,101 @@ pub struct Config {
     pub otlp: Otlp,
     /// Syslog listeners (none by default).
     pub syslog: Vec<lookout_collector::syslog::ListenerConfig>,
+    /// Prometheus' `storage:` section (exemplars).
+    pub storage: Storage,
+    pub traces: Traces,
+}
+
+/// Prometheus' `storage:` section; only `exemplars` so far.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Storage {
+    pub exemplars: Exemplars,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Exemplars {
+    /// Exemplars kept per tenant, in one circular buffer (Prometheus' default 100000; 0: none).
+    pub max_exemplars: usize,
+}
+
+impl Default for Exemplars {
+    fn default() -> Self {
+        Exemplars {
+            max_exemplars: lookout_store::DEFAULT_MAX_EXEMPLARS,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Traces {
+    pub span_metrics: SpanMetrics,
+}
+
+/// Span metrics and the service graph (Tempo's metrics-generator processors).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpanMetrics {
+    pub enabled: bool,
+    /// How often the counters are written into the metrics store.
+    pub flush_interval: Duration,
+    /// Latency histogram buckets, seconds.
+    pub histogram_buckets: Vec<f64>,
+    /// Most span-metrics and service-graph label sets per tenant.
+    pub max_active_series: usize,
+    pub service_graph: ServiceGraph,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceGraph {
+    pub enabled: bool,
+    /// How long half of a client/server span pair waits for the other half.
+    pub wait: Duration,
+    /// Most unpaired halves kept per tenant.
+    pub max_items: usize,
+    pub histogram_buckets: Vec<f64>,
+}
+
+impl Default for SpanMetrics {
+    fn default() -> Self {
+        let d = lookout_collector::spanmetrics::SpanMetricsOptions::default();
+        SpanMetrics {
+            enabled: true,
+            flush_interval: Duration(d.flush_interval_ms as i64),
+            histogram_buckets: d.histogram_buckets,
+            max_active_series: d.max_series,
+            service_graph: ServiceGraph::default(),
+        }
+    }
+}
+
+impl Default for ServiceGraph {
+    fn default() -> Self {
+        let d = lookout_collector::spanmetrics::SpanMetricsOptions::default();
+        ServiceGraph {
+            enabled: d.service_graph,
+            wait: Duration(d.service_graph_wait_ms),
+            max_items: d.service_graph_max_items,
+            histogram_buckets: d.service_graph_buckets,
+        }
+    }
+}
+
+impl SpanMetrics {
+    pub fn options(&self) -> lookout_collector::spanmetrics::SpanMetricsOptions {
+        lookout_collector::spanmetrics::SpanMetricsOptions {
+            flush_interval_ms: self.flush_interval.0.max(1) as u64,
+            histogram_buckets: self.histogram_buckets.clone(),
+            max_series: self.max_active_series,
+            service_graph: self.service_graph.enabled,
+            service_graph_wait_ms: self.service_graph.wait.0,
+            service_graph_max_items: self.service_graph.max_items,
+            service_graph_buckets: self.service_graph.histogram_buckets.clone(),
+        }
+    }
 }
 
 /// OTLP receivers. OTLP/HTTP is served on `listen:` with every other HTTP API.
@@ -222,6 +317,8 @@ impl Default for Config {
             alerting: Default::default(),
             otlp: Otlp::default(),
             syslog: Vec::new(),
+            storage: Storage::default(),
+            traces: Traces::default(),
         }
     }
 }

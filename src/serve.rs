@@ -12,6 +12,7 @@ use axum::routing::get;
 use axum::Router;
 use lookout_collector::logs::LogIngest;
 use lookout_collector::remote_write::Limits;
+use lookout_collector::spanmetrics::{SpanMetrics, SpanMetricsSink};
 use lookout_collector::spans::SpanIngest;
 use lookout_collector::IngestState;
 use lookout_query::promql::Engine;
@@ -85,6 +86,7 @@ fn store_options(cfg: &Config, clock: Clock) -> StoreOptions {
             retention_size: cfg.retention.size.0,
             clock,
             limits: cfg.limits.series_limits(),
+            max_exemplars: cfg.storage.exemplars.max_exemplars,
             ..Default::default()
         },
         tenants: cfg.limits.tenant_limits(),
@@ -123,8 +125,26 @@ async fn serve(
     let logs = LogIngest::new(store.clone(), cfg.limits.log_limits(), clock.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut side_tasks = Vec::new();
+    // Every span ingest path (OTLP gRPC and HTTP, Zipkin) writes through this sink, so span
+    // metrics count each stored span once.
+    let span_sink: Arc<dyn lookout_store::AppendSpans> = if cfg.traces.span_metrics.enabled {
+        let generator = Arc::new(SpanMetrics::new(
+            cfg.traces.span_metrics.options(),
+            store.clone(),
+            clock.clone(),
+        ));
+        side_tasks.push(tokio::spawn(
+            generator.clone().run(until_stopped(stopped.clone())),
+        ));
+        Arc::new(SpanMetricsSink {
+            inner: store.clone(),
+            metrics: generator,
+        })
+    } else {
+        store.clone()
+    };
     let spans = SpanIngest {
-        sink: store.clone(),
+        sink: span_sink,
         multi_tenant: cfg.multi_tenant,
         max_body_bytes: cfg.limits.max_body_size.0 as usize,
         max_decoded_bytes: logs.limits.max_decoded_bytes,

@@ -83,6 +83,9 @@ async fn write(
                 crate::metrics::record_rejected(&e, d.samples() as u64);
                 return Err(e.into());
             }
+            if d.exemplars() > 0 {
+                sink.append_exemplars(&tenant, &d.exemplar_batch()?)?;
+            }
             Ok(d.histograms())
         })
     })

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod otlp;
 pub mod remote_write;
 pub mod scrape;
+pub mod spanmetrics;
 pub mod spans;
 pub mod syslog;
 pub mod timestamp;

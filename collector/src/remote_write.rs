@@ -1,9 +1,8 @@
 //! Prometheus remote_write 1.0: snappy-compressed (block format) protobuf `WriteRequest`s.
-//! Float samples are stored; exemplars and metadata are accepted and counted (they have no
-//! store yet); native histograms are refused with a 400 that says so, after the float
+//! Float samples and exemplars are stored; metadata is accepted and counted; native histograms are refused with a 400 that says so, after the float
 //! samples of the same request were stored, so nothing is dropped silently.
 
-use lookout_store::{BorrowedSeries, Sample};
+use lookout_store::{BorrowedSeries, LabelSet, Labels, Sample, SeriesExemplars};
 use prost::Message;
 
 use crate::error::{Error, Result};
@@ -102,7 +101,47 @@ impl Decoded<'_> {
     }
 
     pub fn exemplars(&self) -> usize {
-        self.wire.exemplars
+        self.wire.exemplars.len()
+    }
+
+    /// The request's exemplars by series, ready for
+    /// [`lookout_store::Append::append_exemplars`].
+    pub fn exemplar_batch(&self) -> Result<Vec<SeriesExemplars>> {
+        let mut out: Vec<SeriesExemplars> = Vec::new();
+        let mut last = u32::MAX;
+        for &(si, bytes) in &self.wire.exemplars {
+            let e = Exemplar::decode(bytes).map_err(|e| {
+                Error::BadRequest(format!(
+                    "body is not a valid remote_write protobuf WriteRequest: an exemplar: {e}"
+                ))
+            })?;
+            let labels = Labels::from_pairs(
+                e.labels
+                    .into_iter()
+                    .filter(|l| !l.value.is_empty())
+                    .map(|l| (l.name, l.value)),
+            );
+            let ex = lookout_store::Exemplar {
+                labels,
+                value: e.value,
+                ts: e.timestamp,
+            };
+            if si != last {
+                let Some(span) = self.wire.series.get(si as usize) else {
+                    continue;
+                };
+                let pairs = &self.wire.labels[span.labels.0 as usize..span.labels.1 as usize];
+                out.push(SeriesExemplars {
+                    labels: pairs.to_labels(),
+                    exemplars: Vec::new(),
+                });
+                last = si;
+            }
+            if let Some(s) = out.last_mut() {
+                s.exemplars.push(ex);
+            }
+        }
+        Ok(out)
     }
 
     pub fn metadata(&self) -> usize {

@@ -27,6 +27,7 @@ pub use error::{Error, ErrorClass, Result};
 pub use limits::{Reason, SeriesLimits};
 pub use logs::{LogOptions, LogStats, PartitionStats, LOG_FORMAT_VERSION};
 pub use metadata::{MetadataSource, MetricMetadata};
+pub use metrics::exemplars::{Exemplar, SeriesExemplars, DEFAULT_MAX_EXEMPLARS};
 pub use metrics::stats::TsdbStats;
 pub use model::{
     Direction, Label, LabelSet, Labels, LineFilter, LogHit, LogRecord, LogSelect, LogStream,
@@ -104,6 +105,14 @@ pub trait Append: Send + Sync {
             })
             .collect();
         self.append(tenant, &owned)
+    }
+
+    /// Appends exemplars (trace ids attached to samples); durable when it returns `Ok`.
+    /// The default drops them: a sink without exemplar storage (the agent's forwarder,
+    /// whose remote_write does not carry them yet) takes the samples alone.
+    fn append_exemplars(&self, tenant: &TenantId, batch: &[SeriesExemplars]) -> Result<()> {
+        let _ = (tenant, batch);
+        Ok(())
     }
 }
 

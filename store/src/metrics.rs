@@ -4,6 +4,7 @@
 pub mod block;
 pub mod chunk;
 pub mod compact;
+pub mod exemplars;
 pub mod head;
 pub mod merge;
 pub mod postings;

@@ -23,8 +23,8 @@ use crate::model::{Labels, LogHit, LogSelect, LogStream, Matcher, Sample};
 use crate::traces::SpanOptions;
 use crate::{
     Append, AppendLogs, AppendSpans, BorrowedSeries, LabelPairs, ReadLogs, ReadSpans, SelectHints,
-    Series, SeriesSamples, SpanAttributeNames, SpanAttributeScope, TenantId, TraceSelect,
-    TsdbStats,
+    Series, SeriesExemplars, SeriesSamples, SpanAttributeNames, SpanAttributeScope, TenantId,
+    TraceSelect, TsdbStats,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -365,6 +365,21 @@ impl Store {
         }
     }
 
+    /// Exemplars in `[start, end]` (ms) of the tenant's series matching one of the
+    /// matcher groups, sorted by series labels.
+    pub fn select_exemplars(
+        &self,
+        tenant: &TenantId,
+        groups: &[Vec<Matcher>],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<SeriesExemplars>> {
+        match self.get(tenant)? {
+            Some(db) => Ok(db.metrics.select_exemplars(groups, start, end)),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Sorted label names of matching series (all series when `matchers` is empty).
     pub fn label_names(
         &self,
@@ -570,6 +585,14 @@ impl Append for Store {
         let views: Vec<(&LabelPairs, &[Sample])> =
             batch.iter().map(|s| (s.labels, s.samples)).collect();
         db.metrics.append_views(&views)
+    }
+
+    fn append_exemplars(&self, tenant: &TenantId, batch: &[SeriesExemplars]) -> Result<()> {
+        if batch.iter().all(|s| s.exemplars.is_empty()) {
+            return Ok(());
+        }
+        let db = self.get_or_open(tenant, true)?;
+        db.metrics.append_exemplars(batch)
     }
 }
 

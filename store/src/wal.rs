@@ -36,6 +36,8 @@ pub enum Record {
     Logs(Vec<LogStream>),
     /// Span batches (the span engine's WAL; never in a metrics or logs WAL).
     Spans(Vec<crate::model::span::ResourceSpans>),
+    /// Exemplars by series label set (the metrics WAL). Values are stored bit-exact.
+    Exemplars(Vec<crate::metrics::exemplars::SeriesExemplars>),
 }
 
 /// Bit equality for values, so NaNs and staleness markers compare as stored.
@@ -51,6 +53,18 @@ impl PartialEq for Record {
             }
             (Record::Logs(a), Record::Logs(b)) => a == b,
             (Record::Spans(a), Record::Spans(b)) => a == b,
+            (Record::Exemplars(a), Record::Exemplars(b)) => {
+                a.len() == b.len()
+                    && a.iter().zip(b).all(|(x, y)| {
+                        x.labels == y.labels
+                            && x.exemplars.len() == y.exemplars.len()
+                            && x.exemplars.iter().zip(&y.exemplars).all(|(e, f)| {
+                                e.labels == f.labels
+                                    && e.ts == f.ts
+                                    && e.value.to_bits() == f.value.to_bits()
+                            })
+                    })
+            }
             _ => false,
         }
     }

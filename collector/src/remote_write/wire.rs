@@ -22,7 +22,9 @@ pub(super) struct WireRequest<'a> {
     pub labels: Vec<(&'a str, &'a str)>,
     pub series: Vec<Span>,
     pub samples: Vec<Sample>,
-    pub exemplars: usize,
+    /// Each exemplar's series (its index in `series`) and its undecoded message: most
+    /// requests carry none, so they are decoded only when present.
+    pub exemplars: Vec<(u32, &'a [u8])>,
     pub histograms: usize,
     pub metadata: usize,
 }
@@ -158,8 +160,8 @@ fn read_series<'a>(buf: &'a [u8], req: &mut WireRequest<'a>) -> Result<(), Strin
             }
             (3, w) => {
                 r.check_wire_type("TimeSeries.exemplars", w, LEN)?;
-                r.len_delimited()?;
-                req.exemplars += 1;
+                let e = r.len_delimited()?;
+                req.exemplars.push((req.series.len() as u32, e));
             }
             (4, w) => {
                 r.check_wire_type("TimeSeries.histograms", w, LEN)?;

@@ -11,6 +11,9 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use super::block::{Block, BlockWriter};
+use super::exemplars::{
+    ExemplarBuffer, SeriesExemplars, DEFAULT_MAX_EXEMPLARS, MAX_EXEMPLAR_LABELS_LEN,
+};
 use super::head::Head;
 use super::merge::merge_runs;
 use super::stats::{BlockStats, TsdbStats};
@@ -39,6 +42,8 @@ pub struct TsdbOptions {
     pub clock: Clock,
     /// Limits on new series and on how far ahead of the clock samples may be.
     pub limits: SeriesLimits,
+    /// Exemplars kept in memory (`storage.exemplars.max_exemplars`; 0: none kept).
+    pub max_exemplars: usize,
 }
 
 impl Default for TsdbOptions {
@@ -50,6 +55,7 @@ impl Default for TsdbOptions {
             wal: WalOptions::default(),
             clock: Clock::system(),
             limits: SeriesLimits::default(),
+            max_exemplars: DEFAULT_MAX_EXEMPLARS,
         }
     }
 }
@@ -70,6 +76,7 @@ pub struct Tsdb {
     /// Serializes head cuts, compaction and retention.
     pub(super) maintenance: Mutex<()>,
     next_seq: AtomicU64,
+    exemplars: ExemplarBuffer,
 }
 
 impl Tsdb {
@@ -89,6 +96,7 @@ impl Tsdb {
         let mut max_gen = 0u32;
         let mut unknown = 0u64;
         let mut rows: Vec<(u32, i64, f64)> = Vec::new();
+        let exemplars = ExemplarBuffer::new(opts.max_exemplars);
         let (wal, stats) = Wal::open(&dir.join("wal"), opts.wal.clone(), |rec| {
             match rec {
                 Record::Series(series) => {
@@ -112,6 +120,9 @@ impl Tsdb {
                     }
                     replay_head.append_rows(&rows);
                 }
+                Record::Exemplars(batch) => {
+                    exemplars.add(&batch);
+                }
                 Record::Logs(_) | Record::Spans(_) => unknown += 1,
             }
             Ok(())
@@ -134,6 +145,7 @@ impl Tsdb {
             }),
             maintenance: Mutex::new(()),
             next_seq: AtomicU64::new(next_seq),
+            exemplars,
         })
     }
 
@@ -261,6 +273,52 @@ impl Tsdb {
             drop(wal);
             return Ok(());
         }
+    }
+
+    /// Stores exemplars; durable (in the WAL) when it returns. Exemplars outside
+    /// [`Tsdb::bounds`], with invalid series labels or with exemplar labels longer than
+    /// OpenMetrics' 128 runes are refused with the reason; nothing is stored then.
+    pub fn append_exemplars(&self, batch: &[SeriesExemplars]) -> Result<()> {
+        if self.opts.max_exemplars == 0 || batch.iter().all(|s| s.exemplars.is_empty()) {
+            return Ok(());
+        }
+        let bounds = self.bounds();
+        for s in batch {
+            s.labels.validate()?;
+            for e in &s.exemplars {
+                if !bounds.contains(e.ts) {
+                    return Err(Error::BadInput(format!(
+                        "exemplar of series {} at {} ms is outside the accepted time range [{}, {}] ms",
+                        s.labels, e.ts, bounds.min, bounds.max
+                    )));
+                }
+                let len: usize = e
+                    .labels
+                    .iter()
+                    .map(|l| l.name.chars().count() + l.value.chars().count())
+                    .sum();
+                if len > MAX_EXEMPLAR_LABELS_LEN {
+                    return Err(Error::BadInput(format!(
+                        "exemplar labels of series {} are {len} runes long, more than the {MAX_EXEMPLAR_LABELS_LEN} OpenMetrics allows",
+                        s.labels
+                    )));
+                }
+            }
+        }
+        let mut wal = self.wal.lock();
+        wal.log(&[Record::Exemplars(batch.to_vec())])?;
+        self.exemplars.add(batch);
+        Ok(())
+    }
+
+    /// Exemplars in `[start, end]` (ms) of series matching one of the matcher groups.
+    pub fn select_exemplars(
+        &self,
+        groups: &[Vec<Matcher>],
+        start: i64,
+        end: i64,
+    ) -> Vec<SeriesExemplars> {
+        self.exemplars.select(groups, start, end)
     }
 
     /// What [`Tsdb::select`] returns, but each series' samples go to `f` as soon as they
@@ -543,6 +601,12 @@ impl Tsdb {
                 return Ok(());
             }
             let segment = wal.cut_segment()?;
+            // Exemplars live only in the WAL: log them again into the new segment so
+            // truncating the old ones keeps them.
+            let kept = self.exemplars.snapshot();
+            if !kept.is_empty() {
+                wal.log(&[Record::Exemplars(kept)])?;
+            }
             let new = Arc::new(Head::new(st.head.generation + 1));
             let old = std::mem::replace(&mut st.head, new);
             st.frozen.push(old.clone());

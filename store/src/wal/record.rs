@@ -6,6 +6,7 @@ use std::fmt;
 
 use super::{Record, SeriesRef};
 use crate::error::{Error, Result};
+use crate::metrics::exemplars::{Exemplar, SeriesExemplars};
 use crate::model::{Label, Labels, LogRecord, LogStream};
 
 /// Bytes before a record's body: body length (u32 LE) and CRC32 of the body (u32 LE).
@@ -19,12 +20,16 @@ pub(crate) const TYPE_LOGS: u8 = 3;
 /// Record type byte: a batch of spans (the span engine's WAL; payload in FORMAT.md,
 /// "Traces").
 pub(crate) const TYPE_SPANS: u8 = 4;
+/// Record type byte: a batch of exemplars by series label set.
+pub(crate) const TYPE_EXEMPLARS: u8 = 5;
 
 /// Smallest encoded size of one entry, used to reject absurd counts before allocating.
 const MIN_SERIES_ENTRY: usize = 2; // ref varint + label count varint
 const MIN_SAMPLE_ENTRY: usize = 10; // ref delta + time delta varints + 8 value bytes
 const MIN_STREAM_ENTRY: usize = 2; // label count + record count
 const MIN_LOG_ENTRY: usize = 3; // time delta + line length + metadata count
+const MIN_EXEMPLAR_SERIES: usize = 2; // label count + exemplar count
+const MIN_EXEMPLAR_ENTRY: usize = 10; // label count + timestamp varint + 8 value bytes
 
 /// Why a record body could not be decoded: what was expected and where in the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +104,19 @@ pub(crate) fn encode_body(rec: &Record, buf: &mut Vec<u8>) {
         Record::Spans(batch) => {
             buf.push(TYPE_SPANS);
             crate::traces::codec::encode_batch(batch, buf);
+        }
+        Record::Exemplars(series) => {
+            buf.push(TYPE_EXEMPLARS);
+            put_uvarint(buf, series.len() as u64);
+            for s in series {
+                put_labels(buf, &s.labels);
+                put_uvarint(buf, s.exemplars.len() as u64);
+                for e in &s.exemplars {
+                    put_labels(buf, &e.labels);
+                    put_varint(buf, e.ts);
+                    buf.extend_from_slice(&e.value.to_bits().to_le_bytes());
+                }
+            }
         }
         Record::Logs(streams) => {
             buf.push(TYPE_LOGS);
@@ -206,6 +224,23 @@ pub(crate) fn decode_body(body: &[u8]) -> std::result::Result<Record, DecodeErro
             }
             Record::Logs(streams)
         }
+        TYPE_EXEMPLARS => {
+            let n = r.count(MIN_EXEMPLAR_SERIES, "an exemplar series count")?;
+            let mut series = Vec::with_capacity(n);
+            for _ in 0..n {
+                let labels = r.labels()?;
+                let ne = r.count(MIN_EXEMPLAR_ENTRY, "an exemplar count")?;
+                let mut exemplars = Vec::with_capacity(ne);
+                for _ in 0..ne {
+                    let labels = r.labels()?;
+                    let ts = r.varint("an exemplar timestamp")?;
+                    let value = f64::from_bits(r.u64_le("an 8-byte exemplar value")?);
+                    exemplars.push(Exemplar { labels, value, ts });
+                }
+                series.push(SeriesExemplars { labels, exemplars });
+            }
+            Record::Exemplars(series)
+        }
         TYPE_SPANS => {
             let mut sr = crate::traces::codec::Reader::new(&body[r.pos..]);
             let batch = sr
@@ -249,6 +284,14 @@ fn stack_uvarint(e: &mut [u8; 28], mut pos: usize, mut x: u64) -> usize {
     }
     e[pos] = x as u8;
     pos + 1
+}
+
+fn put_labels(buf: &mut Vec<u8>, labels: &Labels) {
+    put_uvarint(buf, labels.len() as u64);
+    for l in labels {
+        put_bytes(buf, l.name.as_bytes());
+        put_bytes(buf, l.value.as_bytes());
+    }
 }
 
 fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
@@ -331,6 +374,18 @@ impl Reader<'_> {
         Ok(u64::from_le_bytes(a))
     }
 
+    /// A label count and that many (name, value) pairs, as `put_labels` writes them.
+    fn labels(&mut self) -> std::result::Result<Labels, DecodeError> {
+        let nl = self.count(2, "a label count")?;
+        let mut labels = Vec::with_capacity(nl);
+        for _ in 0..nl {
+            let name = self.string("a label name")?;
+            let value = self.string("a label value")?;
+            labels.push(Label { name, value });
+        }
+        Ok(Labels::from_sorted(labels))
+    }
+
     fn string(&mut self, what: &'static str) -> std::result::Result<String, DecodeError> {
         let len = self.uvarint(what)?;
         let start = self.pos;
@@ -400,7 +455,23 @@ mod tests {
             0..4,
         )
         .prop_map(Record::Logs);
-        prop_oneof![series, samples, logs]
+        let ex_labels = prop::collection::vec(("[a-z_]{1,8}", "[0-9a-f]{0,32}"), 0..3)
+            .prop_map(Labels::from_pairs);
+        let exemplar = (
+            ex_labels,
+            any::<u64>().prop_map(f64::from_bits),
+            any::<i64>(),
+        )
+            .prop_map(|(labels, value, ts)| Exemplar { labels, value, ts });
+        let ex_series = prop::collection::vec(("[a-zA-Z_][a-zA-Z0-9_]{0,6}", "\\PC{0,8}"), 0..4)
+            .prop_map(Labels::from_pairs);
+        let exemplars = prop::collection::vec(
+            (ex_series, prop::collection::vec(exemplar, 0..4))
+                .prop_map(|(labels, exemplars)| SeriesExemplars { labels, exemplars }),
+            0..4,
+        )
+        .prop_map(Record::Exemplars);
+        prop_oneof![series, samples, logs, exemplars]
     }
 
     proptest! {

@@ -172,7 +172,7 @@ fn read_records(
             Record::Logs(s) => {
                 stats.log_lines += s.iter().map(|s| s.records.len() as u64).sum::<u64>()
             }
-            Record::Spans(_) => {}
+            Record::Spans(_) | Record::Exemplars(_) => {}
         }
         f(rec)?;
         offset += FRAME_HEADER_LEN as u64 + u64::from(len);
