@@ -7,86 +7,16 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::agent::{host_times, Agent};
 use common::*;
 use lookout_collector::scrape::parse::{parse_series, Entry, Format, Parser};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lookout");
 const EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
 const WAIT: Duration = Duration::from_secs(60);
-
-struct Agent {
-    child: Child,
-    addr: String,
-}
-
-impl Agent {
-    fn start(server: &str, data: &Path, config: &str) -> Agent {
-        let cfg = data.with_extension("agent.yaml");
-        std::fs::write(&cfg, config).expect("write agent config");
-        let mut child = Command::new(BIN)
-            .args(["agent", "--server", server, "--listen", "127.0.0.1:0"])
-            .arg("--data")
-            .arg(data)
-            .arg("--config")
-            .arg(&cfg)
-            .env("LOOKOUT_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn lookout agent");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(a) = line
-                    .trim()
-                    .strip_prefix("lookout agent listening on http://")
-                {
-                    let _ = tx.send(a.to_string());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the agent prints its listening line");
-        Agent { child, addr }
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        let r = client()
-            .get(format!("http://{}{path}", self.addr))
-            .send()
-            .expect("agent answers");
-        (r.status().as_u16(), r.text().unwrap_or_default())
-    }
-
-    /// A sample of the agent's own /metrics.
-    fn metric(&self, name: &str) -> Option<f64> {
-        let (_, body) = self.get("/metrics");
-        body.lines()
-            .find(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
 
 struct Exporter(Child);
 
@@ -94,17 +24,6 @@ impl Drop for Exporter {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -224,13 +143,13 @@ fn host_metrics_match_node_exporter() {
 
     let http = client();
     let ne_url = format!("http://{ne_addr}/metrics");
-    wait_for("node exporter to answer", || {
+    wait_for(WAIT, "node exporter to answer", || {
         http.get(&ne_url)
             .send()
             .ok()
             .filter(|r| r.status().is_success())
     });
-    wait_for("host metrics at the server", || {
+    wait_for(WAIT, "host metrics at the server", || {
         let m = srv.export_map("node_memory_MemTotal_bytes{job=\"node\"}", None);
         (!m.is_empty()).then_some(())
     });
@@ -238,7 +157,7 @@ fn host_metrics_match_node_exporter() {
     // Every series node_exporter shows in these families, Lookout has with the same labels
     // (plus job and instance). Series that come and go between the two reads (a disk, an
     // interface) are retried.
-    let (ne, ours) = wait_for("every dashboard series from the agent", || {
+    let (ne, ours) = wait_for(WAIT, "every dashboard series from the agent", || {
         let body = http.get(&ne_url).send().ok()?.text().ok()?;
         let ne = samples_of(&body);
         let ours: BTreeMap<L, f64> = srv
@@ -352,17 +271,6 @@ fn agent_refuses_unknown_config_sections() {
     assert!(err.contains("host_metric"), "{err}");
 }
 
-/// The timestamps of `node_time_seconds` the server holds, sorted.
-fn host_times(srv: &Server) -> Vec<i64> {
-    let mut t: Vec<i64> = srv
-        .export("node_time_seconds{job=\"node\"}", None)
-        .into_iter()
-        .flat_map(|s| s.samples.into_iter().map(|x| x.0))
-        .collect();
-    t.sort_unstable();
-    t
-}
-
 #[test]
 fn server_outage_and_agent_kill_lose_no_host_samples() {
     let dir = TestDir::new();
@@ -371,7 +279,7 @@ fn server_outage_and_agent_kill_lose_no_host_samples() {
     let agent_dir = dir.tmp.path().join("agent");
     let cfg = "host_metrics: {interval: 1s}\n";
     let mut agent = Agent::start(&format!("http://{listen}"), &agent_dir, cfg);
-    wait_for("first host samples", || {
+    wait_for(WAIT, "first host samples", || {
         (host_times(&srv).len() >= 2).then_some(())
     });
 
@@ -389,7 +297,7 @@ fn server_outage_and_agent_kill_lose_no_host_samples() {
     let srv = Server::start_real_clock_on(&dir.data(), Some("scrape_configs: []\n"), &listen);
     let outage_end = Instant::now();
 
-    wait_for("the queue to drain", || {
+    wait_for(WAIT, "the queue to drain", || {
         (agent.metric("lookout_agent_queue_bytes") == Some(0.0)
             && agent.metric("lookout_agent_server_failing") == Some(0.0))
         .then_some(())

@@ -6,111 +6,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::agent::{host_times, Agent};
 use common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_lookout");
 const WAIT: Duration = Duration::from_secs(90);
-
-struct Agent {
-    child: Child,
-    addr: String,
-}
-
-impl Agent {
-    fn start(server: &str, data: &Path, config: &str) -> Agent {
-        let cfg = data.with_extension("agent.yaml");
-        std::fs::write(&cfg, config).expect("write agent config");
-        let mut child = Command::new(BIN)
-            .args(["agent", "--server", server, "--listen", "127.0.0.1:0"])
-            .arg("--data")
-            .arg(data)
-            .arg("--config")
-            .arg(&cfg)
-            .env("LOOKOUT_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn lookout agent");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(a) = line
-                    .trim()
-                    .strip_prefix("lookout agent listening on http://")
-                {
-                    let _ = tx.send(a.to_string());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the agent prints its listening line");
-        Agent { child, addr }
-    }
-
-    /// A sample of the agent's own /metrics (`name{labels}` or `name`).
-    fn metric(&self, series: &str) -> Option<f64> {
-        let body = client()
-            .get(format!("http://{}/metrics", self.addr))
-            .send()
-            .ok()?
-            .text()
-            .ok()?;
-        body.lines()
-            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM and wait (bounded) for a clean exit.
-    fn terminate(&mut self) {
-        let pid = self.child.id().to_string();
-        let st = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("run kill");
-        assert!(st.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(st) = self.child.try_wait().expect("wait agent") {
-                assert!(st.success(), "agent exited with {st}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "agent did not exit on SIGTERM");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
 
 fn line(i: usize) -> String {
     format!("line {i:05} of the app log, with some payload")
@@ -186,16 +89,6 @@ fn expected(range: std::ops::Range<usize>) -> Vec<String> {
     range.map(line).collect()
 }
 
-fn host_times(srv: &Server) -> Vec<i64> {
-    let mut t: Vec<i64> = srv
-        .export("node_time_seconds{job=\"node\"}", None)
-        .into_iter()
-        .flat_map(|s| s.samples.into_iter().map(|x| x.0))
-        .collect();
-    t.sort_unstable();
-    t
-}
-
 fn config(logs: &Path, extra: &str) -> String {
     format!(
         "host_metrics: {{interval: 1s}}\nlogs:\n  - paths: ['{}/*.log']\n    labels: {{job: app}}\n{extra}",
@@ -218,7 +111,7 @@ fn outage_rotation_and_agent_kill_keep_every_line_once_in_order() {
     let cfg = config(&logs, "");
     let mut agent = Agent::start(&format!("http://{listen}"), &agent_dir, &cfg);
     assert_eq!(wait_lines(&srv, "{job=\"app\"}", 300), expected(0..300));
-    wait_for("first host samples", || {
+    wait_for(WAIT, "first host samples", || {
         (host_times(&srv).len() >= 2).then_some(())
     });
 
@@ -229,7 +122,7 @@ fn outage_rotation_and_agent_kill_keep_every_line_once_in_order() {
         append(&app, 300 + k * 100..400 + k * 100);
         std::thread::sleep(Duration::from_millis(200));
     }
-    wait_for("the agent to read the appended lines", || {
+    wait_for(WAIT, "the agent to read the appended lines", || {
         (agent
             .metric("lookout_agent_tail_read_lines_total")
             .unwrap_or(0.0)
@@ -272,7 +165,7 @@ fn outage_rotation_and_agent_kill_keep_every_line_once_in_order() {
     append(&app, 2600..3000);
 
     let got = wait_lines(&srv, "{job=\"app\"}", 3000);
-    wait_for("the logs queue to drain", || {
+    wait_for(WAIT, "the logs queue to drain", || {
         (agent.metric("lookout_agent_queue_records{signal=\"logs\"}") == Some(0.0)).then_some(())
     });
     let got_after = server_lines(&srv, "{job=\"app\"}");
@@ -283,7 +176,7 @@ fn outage_rotation_and_agent_kill_keep_every_line_once_in_order() {
         Some(0.0)
     );
 
-    wait_for("the metrics queue to drain", || {
+    wait_for(WAIT, "the metrics queue to drain", || {
         (agent.metric("lookout_agent_queue_bytes{signal=\"metrics\"}") == Some(0.0)).then_some(())
     });
     let times = host_times(&srv);
@@ -320,7 +213,7 @@ fn copy_truncate_is_read_from_the_start() {
         .expect("truncate");
     append(&app, 200..250);
     assert_eq!(wait_lines(&srv, "{job=\"app\"}", 250), expected(0..250));
-    wait_for("the logs queue to drain", || {
+    wait_for(WAIT, "the logs queue to drain", || {
         (agent.metric("lookout_agent_queue_records{signal=\"logs\"}") == Some(0.0)).then_some(())
     });
     assert_eq!(server_lines(&srv, "{job=\"app\"}"), expected(0..250));
@@ -388,7 +281,7 @@ fn positions_survive_a_graceful_restart() {
     let agent = Agent::start(&server, &agent_dir, &cfg);
     append(&app, 300..400);
     assert_eq!(wait_lines(&srv, "{job=\"app\"}", 400), expected(0..400));
-    wait_for("the logs queue to drain", || {
+    wait_for(WAIT, "the logs queue to drain", || {
         (agent.metric("lookout_agent_queue_records{signal=\"logs\"}") == Some(0.0)).then_some(())
     });
     assert_eq!(server_lines(&srv, "{job=\"app\"}"), expected(0..400));

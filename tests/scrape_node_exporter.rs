@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use lookout_collector::scrape::parse::{parse_series, Entry, Format, Parser};
@@ -31,18 +31,6 @@ fn free_port() -> u16 {
         .local_addr()
         .expect("addr")
         .port()
-}
-
-/// Polls `f` every 200ms until it returns Some, for at most `WAIT`.
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 type L = BTreeMap<String, String>;
@@ -88,7 +76,7 @@ fn scrapes_node_exporter_and_marks_it_stale_when_it_stops() {
     );
     let http = client();
     let metrics_url = format!("http://{addr}/metrics");
-    wait_for("node exporter to answer", || {
+    wait_for(WAIT, "node exporter to answer", || {
         http.get(&metrics_url)
             .send()
             .ok()
@@ -102,7 +90,7 @@ fn scrapes_node_exporter_and_marks_it_stale_when_it_stops() {
     );
     let srv = Server::start_real_clock(&dir.data(), Some(&cfg));
 
-    let target = wait_for("the target to be up", || {
+    let target = wait_for(WAIT, "the target to be up", || {
         let d = srv.api_data("/api/v1/targets", None);
         let t = d["activeTargets"][0].clone();
         (t["health"] == "up").then_some(t)
@@ -114,7 +102,7 @@ fn scrapes_node_exporter_and_marks_it_stale_when_it_stops() {
 
     // Every series of a direct GET is in Lookout. A series that only the later GET shows
     // appears at the next scrape, hence the retry.
-    let missing = wait_for("every exporter series in Lookout", || {
+    let missing = wait_for(WAIT, "every exporter series in Lookout", || {
         let body = http.get(&metrics_url).send().ok()?.text().ok()?;
         let want = series_of(&body);
         assert!(want.len() > 100, "a node exporter shows hundreds of series");
@@ -135,7 +123,7 @@ fn scrapes_node_exporter_and_marks_it_stale_when_it_stops() {
         missing.is_empty().then_some(missing)
     });
     assert!(missing.is_empty());
-    wait_for("up == 1", || {
+    wait_for(WAIT, "up == 1", || {
         (last(&srv, "up{job=\"node\"}") == Some(1.0)).then_some(())
     });
     for m in [
@@ -156,7 +144,7 @@ fn scrapes_node_exporter_and_marks_it_stale_when_it_stops() {
     // The exporter stops: up goes to 0 and every node series ends stale.
     let _ = exporter.0.kill();
     let _ = exporter.0.wait();
-    wait_for("up == 0", || {
+    wait_for(WAIT, "up == 0", || {
         (last(&srv, "up{job=\"node\"}") == Some(0.0)).then_some(())
     });
     let (code, raw) = srv.get(
@@ -189,7 +177,7 @@ fn scrapes_node_exporter_and_marks_it_stale_when_it_stops() {
         .status()
         .expect("kill -HUP");
     assert!(st.success());
-    wait_for("up to go stale", || {
+    wait_for(WAIT, "up to go stale", || {
         let v = last(&srv, "up{job=\"node\"}")?;
         v.is_nan().then_some(())
     });

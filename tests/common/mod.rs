@@ -16,6 +16,8 @@ pub use lookout_collector::remote_write::{
     encode, Exemplar, MetricMetadata, ProtoLabel, ProtoSample, TimeSeries, WriteRequest,
 };
 
+pub mod agent;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_lookout");
 
 /// How long a server may take to print its listening line (WAL replay included).
@@ -610,4 +612,16 @@ pub fn serve_exposition(body: &'static str) -> String {
         }
     });
     addr
+}
+
+/// Polls `f` every 200 ms until it returns Some, for at most `within`.
+pub fn wait_for<T>(within: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
