@@ -1,10 +1,16 @@
 //! Lookout's own `/metrics` in the Prometheus text format: the collector's ingest and
-//! scrape counters, scrape target health, each tenant's head, WAL and blocks, and HTTP
-//! request latency by API handler (PromQL queries included), measured by a middleware
-//! here so the query crate needs no metrics of its own yet.
+//! scrape counters, scrape target health, each tenant's head, WAL and blocks, the log and
+//! span stores, spans received (counted by [`CountingSpans`]), and HTTP request latency by
+//! API handler, measured by a middleware here. Where Prometheus, Loki or Tempo have a name
+//! for the same thing (`prometheus_tsdb_head_series`, `loki_distributor_lines_received_total`,
+//! `tempo_distributor_spans_received_total`, ...), it is exposed under that name too, so
+//! their dashboards work.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,7 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use lookout_collector::scrape::Manager;
-use lookout_store::Store;
+use lookout_store::model::span::ResourceSpans;
+use lookout_store::{AppendSpans, LogStats, Store, TenantId, TenantStats, TsdbStats};
 use parking_lot::Mutex;
 
 const BUCKETS: [f64; 12] = [
@@ -22,18 +29,60 @@ const BUCKETS: [f64; 12] = [
 ];
 
 /// Handlers whose latency is recorded; anything else counts as `other`.
-const HANDLERS: [&str; 10] = [
+const HANDLERS: [&str; 30] = [
     "/api/v1/query",
     "/api/v1/query_range",
+    "/api/v1/query_exemplars",
     "/api/v1/series",
     "/api/v1/labels",
     "/api/v1/export",
     "/api/v1/write",
     "/api/v1/metadata",
     "/api/v1/targets",
+    "/api/v1/rules",
+    "/api/v1/alerts",
+    "/api/v1/status/buildinfo",
     "/metrics",
-    "/api/v1/label/:name/values",
+    "/loki/api/v1/push",
+    "/loki/api/v1/query",
+    "/loki/api/v1/query_range",
+    "/loki/api/v1/labels",
+    "/loki/api/v1/series",
+    "/loki/api/v1/index/stats",
+    "/loki/api/v1/index/volume",
+    "/loki/api/v1/index/volume_range",
+    "/loki/api/v1/detected_fields",
+    "/loki/api/v1/tail",
+    "/api/search",
+    "/api/search/tags",
+    "/api/v2/search/tags",
+    "/api/echo",
+    "/v1/traces",
+    "/v1/logs",
+    "/api/v2/spans",
 ];
+
+/// Spans stored since start (every ingest path), read by `/metrics`.
+static SPANS_RECEIVED: AtomicU64 = AtomicU64::new(0);
+
+/// The span sink every ingest path writes through, wrapped once around the final sink so
+/// each stored span is counted once (`lookout_spans_received_total`).
+pub struct CountingSpans {
+    pub inner: Arc<dyn AppendSpans>,
+}
+
+impl AppendSpans for CountingSpans {
+    fn append_spans(&self, tenant: &TenantId, batch: &[ResourceSpans]) -> lookout_store::Result<()> {
+        self.inner.append_spans(tenant, batch)?;
+        let n: usize = batch
+            .iter()
+            .flat_map(|r| &r.scopes)
+            .map(|s| s.spans.len())
+            .sum();
+        SPANS_RECEIVED.fetch_add(n as u64, Relaxed);
+        Ok(())
+    }
+}
 
 #[derive(Default)]
 struct Histogram {
@@ -47,6 +96,9 @@ pub struct SelfMetrics {
     store: Arc<Store>,
     scrape: Manager,
     http: Arc<Mutex<BTreeMap<(&'static str, u16), Histogram>>>,
+    /// Compacted blocks (level > 1) seen so far, per tenant: each new one is a compaction
+    /// (`prometheus_tsdb_compactions_total`, counted as `/metrics` sees them).
+    compacted: Arc<Mutex<(BTreeSet<(String, String)>, u64)>>,
     rules: Option<(
         lookout_query::rules::Manager,
         lookout_query::rules::notify::Notifier,
@@ -59,6 +111,7 @@ impl SelfMetrics {
             store,
             scrape,
             http: Arc::default(),
+            compacted: Arc::default(),
             rules: None,
         }
     }
@@ -119,12 +172,13 @@ impl SelfMetrics {
         ];
         // Open tenants only: reading a closed one's stats would open it and keep idle
         // tenants from ever closing.
-        let stats: Vec<_> = self
+        let all: Vec<_> = self
             .store
-            .open_stats()
+            .open_tenant_stats()
             .into_iter()
             .map(|(t, s)| (t.to_string(), s))
             .collect();
+        let stats: Vec<_> = all.iter().map(|(t, s)| (t.clone(), &s.metrics)).collect();
         let _ = writeln!(
             out,
             "# HELP lookout_tenants Tenants with data, and how many are open.\n# TYPE lookout_tenants gauge\nlookout_tenants{{state=\"known\"}} {}\nlookout_tenants{{state=\"open\"}} {}",
@@ -145,6 +199,10 @@ impl SelfMetrics {
                 let _ = writeln!(out, "{name}{{tenant=\"{}\"}} {v}", escape(t));
             }
         }
+        self.render_prometheus_tsdb(&mut out, &stats);
+        render_log_store(&mut out, &all);
+        self.render_spans(&mut out, &all);
+        render_loki_distributor(&mut out);
         let name = "lookout_http_request_duration_seconds";
         let _ = writeln!(
             out,
@@ -159,7 +217,118 @@ impl SelfMetrics {
             let _ = writeln!(out, "{name}_sum{{{l}}} {}", h.sum);
             let _ = writeln!(out, "{name}_count{{{l}}} {}", h.count);
         }
+        self.render_prometheus_http(&mut out);
         out
+    }
+
+    /// Prometheus' own TSDB names for what Lookout's TSDB holds, per tenant.
+    fn render_prometheus_tsdb(&self, out: &mut String, stats: &[(String, &TsdbStats)]) {
+        let gauges: [(&str, &str, fn(&TsdbStats) -> u64); 4] = [
+            ("prometheus_tsdb_head_series", "Series in the head.", |s| {
+                s.head.series
+            }),
+            (
+                "prometheus_tsdb_blocks_loaded",
+                "Persisted blocks loaded.",
+                |s| s.blocks.len() as u64,
+            ),
+            (
+                "prometheus_tsdb_wal_storage_size_bytes",
+                "Bytes of write-ahead log on disk.",
+                |s| s.wal_bytes,
+            ),
+            (
+                "prometheus_tsdb_storage_blocks_bytes",
+                "Bytes of persisted blocks.",
+                |s| s.block_bytes,
+            ),
+        ];
+        for (name, help, f) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for (t, s) in stats {
+                let _ = writeln!(out, "{name}{{tenant=\"{}\"}} {}", escape(t), f(s));
+            }
+        }
+        let total = {
+            let mut c = self.compacted.lock();
+            for (t, s) in stats {
+                for b in s.blocks.iter().filter(|b| b.level > 1) {
+                    if c.0.insert((t.clone(), b.name.clone())) {
+                        c.1 += 1;
+                    }
+                }
+            }
+            c.1
+        };
+        let name = "prometheus_tsdb_compactions_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Compactions done since start (compacted blocks seen by /metrics).\n# TYPE {name} counter\n{name} {total}"
+        );
+    }
+
+    /// Spans received (Lookout's and Tempo's names) and the span store's bytes on disk.
+    fn render_spans(&self, out: &mut String, all: &[(String, TenantStats)]) {
+        let n = SPANS_RECEIVED.load(Relaxed);
+        for (name, help) in [
+            ("lookout_spans_received_total", "Spans stored (OTLP and Zipkin)."),
+            (
+                "tempo_distributor_spans_received_total",
+                "Spans stored (OTLP and Zipkin).",
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {n}"
+            );
+        }
+        let name = "lookout_traces_disk_bytes";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Bytes of the span store (WAL and Parquet files) on disk.\n# TYPE {name} gauge"
+        );
+        let root = self.store.dir().join("tenants");
+        for (t, _) in all {
+            let bytes = dir_bytes(&root.join(t).join("traces"));
+            let _ = writeln!(out, "{name}{{tenant=\"{}\"}} {bytes}", escape(t));
+        }
+    }
+
+    /// Prometheus' request metrics: latency by handler, requests by handler and code.
+    fn render_prometheus_http(&self, out: &mut String) {
+        let mut by_handler: BTreeMap<&str, Histogram> = BTreeMap::new();
+        let name = "prometheus_http_requests_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} HTTP requests by handler and status code.\n# TYPE {name} counter"
+        );
+        for ((handler, code), h) in self.http.lock().iter() {
+            let _ = writeln!(
+                out,
+                "{name}{{handler=\"{handler}\",code=\"{code}\"}} {}",
+                h.count
+            );
+            let a = by_handler.entry(handler).or_default();
+            for (i, c) in h.counts.iter().enumerate() {
+                a.counts[i] += c;
+            }
+            a.count += h.count;
+            a.sum += h.sum;
+        }
+        let name = "prometheus_http_request_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} HTTP request latency by handler.\n# TYPE {name} histogram"
+        );
+        for (handler, h) in by_handler {
+            let l = format!("handler=\"{handler}\"");
+            for (b, c) in BUCKETS.iter().zip(h.counts) {
+                let _ = writeln!(out, "{name}_bucket{{{l},le=\"{b}\"}} {c}");
+            }
+            let _ = writeln!(out, "{name}_bucket{{{l},le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "{name}_sum{{{l}}} {}", h.sum);
+            let _ = writeln!(out, "{name}_count{{{l}}} {}", h.count);
+        }
     }
 
     fn observe(&self, handler: &'static str, code: u16, secs: f64) {
@@ -173,6 +342,82 @@ impl SelfMetrics {
         h.count += 1;
         h.sum += secs;
     }
+}
+
+/// The log store of each open tenant: streams, lines (in the head and in all), WAL and
+/// partition bytes.
+fn render_log_store(out: &mut String, all: &[(String, TenantStats)]) {
+    let gauges: [(&str, &str, fn(&LogStats) -> u64); 6] = [
+        ("lookout_logs_streams", "Distinct log streams.", |s| s.streams),
+        ("lookout_logs_lines", "Log lines stored (head and partitions).", |s| s.lines),
+        ("lookout_logs_head_lines", "Log lines not yet committed to a partition.", |s| {
+            s.head_lines
+        }),
+        ("lookout_logs_wal_bytes", "Bytes of the log write-ahead log on disk.", |s| {
+            s.wal_bytes
+        }),
+        ("lookout_logs_partition_bytes", "Bytes of log partition files.", |s| {
+            s.partition_bytes
+        }),
+        ("lookout_logs_partitions", "Log partitions.", |s| {
+            s.partitions.len() as u64
+        }),
+    ];
+    for (name, help, f) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (t, s) in all {
+            let _ = writeln!(out, "{name}{{tenant=\"{}\"}} {}", escape(t), f(&s.logs));
+        }
+    }
+}
+
+/// Loki's distributor counters, summed over the protocols of Lookout's own (rendered just
+/// before into `out`).
+fn render_loki_distributor(out: &mut String) {
+    use lookout_collector::metrics::{LOG_BYTES_TOTAL, LOG_LINES_TOTAL};
+    for (name, from, help) in [
+        (
+            "loki_distributor_lines_received_total",
+            LOG_LINES_TOTAL,
+            "Log lines received (Loki push, OTLP, syslog).",
+        ),
+        (
+            "loki_distributor_bytes_received_total",
+            LOG_BYTES_TOTAL,
+            "Bytes of log lines received (Loki push, OTLP, syslog).",
+        ),
+    ] {
+        let v = sum_samples(out, from);
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+        );
+    }
+}
+
+/// The sum of every sample of metric `name` in a text exposition.
+fn sum_samples(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            (rest.starts_with('{') || rest.starts_with(' ')).then_some(())?;
+            l.rsplit(' ').next()?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// Bytes of the files under `dir` (0 when it does not exist).
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 fn escape(s: &str) -> String {

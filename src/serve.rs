@@ -144,7 +144,7 @@ async fn serve(
         store.clone()
     };
     let spans = SpanIngest {
-        sink: span_sink,
+        sink: Arc::new(self_metrics::CountingSpans { inner: span_sink }),
         multi_tenant: cfg.multi_tenant,
         max_body_bytes: cfg.limits.max_body_size.0 as usize,
         max_decoded_bytes: logs.limits.max_decoded_bytes,
