@@ -61,7 +61,7 @@ fn feed_metrics(srv: &Server) {
         metadata: vec![MetricMetadata {
             r#type: 1,
             metric_family_name: "http_requests_total".into(),
-            help: "Requests served.".into(),
+            help: "Requests served (remote_write metadata is accepted, not stored).".into(),
             unit: String::new(),
         }],
     };
@@ -267,15 +267,6 @@ fn prometheus_datasource() {
     sort_objects(&mut got);
     assert_eq!(got, want);
 
-    // Metadata for help and type tooltips (no params).
-    let (code, v) = srv.get_json("/api/v1/metadata", None);
-    let d = prom_ok(code, &v, "metadata");
-    assert_eq!(
-        d["http_requests_total"],
-        json!([{"type": "counter", "help": "Requests served.", "unit": ""}]),
-        "{d}"
-    );
-
     // Exemplars: the availability probe (start/end in ms, a Grafana quirk), then a query.
     let (code, v) = srv.get_json(
         &format!(
@@ -309,6 +300,41 @@ fn prometheus_datasource() {
     // Recording-rule expansion map at datasource init.
     let (code, v) = srv.get_json("/api/v1/rules", None);
     assert_eq!(prom_ok(code, &v, "rules")["groups"], json!([]));
+}
+
+/// Metadata (help and type tooltips) comes from scrapes: Grafana asks with no params.
+#[test]
+fn prometheus_metadata_from_scrapes() {
+    let target = serve_exposition(
+        "# HELP jobs_done_total Jobs done.\n# TYPE jobs_done_total counter\njobs_done_total 3\n# HELP queue_depth Jobs waiting.\n# TYPE queue_depth gauge\nqueue_depth 7\n",
+    );
+    let dir = TestDir::new();
+    let cfg = format!(
+        "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\nscrape_configs:\n  - job_name: worker\n    static_configs: [{{targets: ['{target}']}}]\n"
+    );
+    let srv = Server::start_real_clock(&dir.data(), Some(&cfg));
+    let d = wait_for(std::time::Duration::from_secs(30), "metadata", || {
+        let d = srv.api_data("/api/v1/metadata", None);
+        d.get("queue_depth").is_some().then_some(d)
+    });
+    assert_eq!(
+        d["jobs_done_total"],
+        json!([{"type": "counter", "help": "Jobs done.", "unit": ""}]),
+        "{d}"
+    );
+    assert_eq!(
+        d["queue_depth"],
+        json!([{"type": "gauge", "help": "Jobs waiting.", "unit": ""}]),
+        "{d}"
+    );
+    let d = srv.api_data("/api/v1/metadata?metric=queue_depth", None);
+    assert_eq!(d.as_object().unwrap().len(), 1, "{d}");
+    let d = srv.api_data("/api/v1/metadata?limit=1", None);
+    assert_eq!(d.as_object().unwrap().len(), 1, "{d}");
+    // And the scraped sample answers a query, for the tooltips' metric.
+    let d = srv.api_data("/api/v1/query?query=queue_depth", None);
+    assert_eq!(d["result"][0]["value"][1], "7", "{d}");
+    assert_eq!(d["result"][0]["metric"]["job"], "worker", "{d}");
 }
 
 /// Sorts an array of objects by their JSON text (series order is not part of the contract).
@@ -446,7 +472,7 @@ fn loki_datasource() {
         .send()
         .expect("categorized");
     assert_eq!(resp.status().as_u16(), 200);
-    let v: Value = resp.json().expect("json");
+    let v: Value = serde_json::from_str(&resp.text().expect("body")).expect("json");
     let d = &v["data"];
     assert_eq!(d["encodingFlags"], json!(["categorize-labels"]), "{v}");
     assert_eq!(d["result"][0]["stream"], json!({"job": "web"}), "{v}");
