@@ -23,6 +23,9 @@ use common::*;
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(120);
+/// Grafana aligns range queries down to a multiple of the step (15 s here): data must span
+/// two steps for the last aligned points' rate windows to hold two samples.
+const MIN_FEED: Duration = Duration::from_secs(35);
 
 /// Grafana's default scrape interval for the Prometheus datasource (`timeInterval` in
 /// `dashboards/provisioning/datasources.yaml`): the floor of `$__interval` and the base of
@@ -223,11 +226,18 @@ enum VarValue {
     Raw(String),
 }
 
+/// Grafana's `prometheusSpecialRegexEscape` (Loki's datasource does the same): regex
+/// metacharacters get a backslash, itself escaped for the double-quoted string the value
+/// lands in (`a.b` becomes `a\\.b` in the query text).
 fn regex_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if "\\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
+        if c == '\\' {
+            out.push_str("\\\\\\\\");
+            continue;
+        }
+        if "$^*{}[]'+?.()|".contains(c) {
+            out.push_str("\\\\");
         }
         out.push(c);
     }
@@ -663,24 +673,24 @@ fn every_dashboard_panel_answers_with_data() {
         n += 1;
         line += 5;
         std::thread::sleep(Duration::from_millis(500));
-        let ready = started.elapsed() > Duration::from_secs(8)
-            && [
-                "node_cpu_seconds_total",
-                "node_uname_info",
-                "lookout_agent_sent_batches_total",
-                "lookout_spans_received_total",
-                "traces_spanmetrics_calls_total",
-                "prometheus_notifications_sent_total",
-                "prometheus_rule_evaluations_total",
-            ]
-            .iter()
-            .all(|m| has_data(&srv, &format!("count_over_time({m}[1m]) >= 3")));
-        if ready {
+        let missing: Vec<&str> = [
+            "node_cpu_seconds_total",
+            "node_uname_info",
+            "lookout_agent_sent_batches_total",
+            "lookout_spans_received_total",
+            "traces_spanmetrics_calls_total",
+            "prometheus_notifications_sent_total",
+            "prometheus_rule_evaluations_total",
+        ]
+        .into_iter()
+        .filter(|m| !has_data(&srv, &format!("count_over_time({m}[1m]) >= 3")))
+        .collect();
+        if missing.is_empty() && started.elapsed() > MIN_FEED {
             break;
         }
         assert!(
             started.elapsed() < WAIT,
-            "not every signal arrived within {WAIT:?}; server log:\n{}",
+            "{missing:?} did not arrive within {WAIT:?}; server log:\n{}",
             srv.logs()
         );
     }
@@ -739,7 +749,7 @@ fn grafana_variable_expansion() {
             &range,
             false
         ),
-        "rate(x{job=~\"(node|a\\.b)\",i=~\"x\",k=~\".*\",l=\"x\"}[1m])"
+        "rate(x{job=~\"(node|a\\\\.b)\",i=~\"x\",k=~\".*\",l=\"x\"}[1m])"
     );
     assert_eq!(
         vars.expand("[$__interval] [$__range] [$__auto] $unknown", &range, false),
