@@ -769,6 +769,13 @@ fn tempo_datasource() {
     assert_eq!(t["durationMs"], 120);
     let start: i64 = t["startTimeUnixNano"].as_str().expect("string").parse().unwrap();
     assert_eq!(start, span_end() - 120_000_000);
+    let traces = search(
+        &srv,
+        &format!("tags={}&maxDuration=10ms&limit=20", enc("service.name=shop")),
+    );
+    assert_eq!(traces.len(), 1, "{traces:?}");
+    assert_eq!(traces[0]["traceID"], HEALTH);
+    assert_eq!(traces[0]["rootTraceName"], "GET /health");
     let traces = search(&srv, &format!("tags={}&limit=20", enc("service.name=shop")));
     let mut ids: Vec<&str> = traces.iter().map(|t| t["traceID"].as_str().unwrap()).collect();
     ids.sort();
@@ -900,4 +907,101 @@ fn tempo_datasource() {
     let unknown = "1".repeat(32);
     assert_eq!(proto(&format!("/api/v2/traces/{unknown}")).0, 404);
     assert_eq!(proto(&format!("/api/traces/{unknown}")).0, 404);
+}
+
+// ---- Lookout's own /metrics under Prometheus', Loki's and Tempo's names ----
+
+/// The samples of `name` (any labels) in a text exposition, by their label text.
+fn samples(text: &str, name: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let (labels, value) = match rest.strip_prefix('{') {
+                Some(r) => {
+                    let end = r.find('}')?;
+                    (&r[..end], r[end + 1..].trim())
+                }
+                None if rest.starts_with(' ') => ("", rest.trim()),
+                None => return None,
+            };
+            Some((labels.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn total(text: &str, name: &str) -> f64 {
+    samples(text, name).iter().map(|s| s.1).sum()
+}
+
+#[test]
+fn self_metrics_under_upstream_names() {
+    let dir = TestDir::new();
+    // Span metrics on: spans pass through both sinks and must still be counted once.
+    let srv = Server::start(
+        &dir.data(),
+        Some("otlp: {grpc_listen: ''}\ntraces:\n  span_metrics:\n    flush_interval: 300ms\n"),
+    );
+    feed_metrics(&srv);
+    feed_logs(&srv);
+    feed_spans(&srv);
+    let (code, _) = srv.get("/api/v1/query?query=up", None);
+    assert_eq!(code, 200);
+    let (code, m) = srv.get("/metrics", None);
+    assert_eq!(code, 200);
+
+    // Spans: three sent, three counted, under both names.
+    assert_eq!(total(&m, "lookout_spans_received_total"), 3.0, "{m}");
+    assert_eq!(total(&m, "tempo_distributor_spans_received_total"), 3.0);
+    assert!(
+        samples(&m, "lookout_traces_disk_bytes")
+            .iter()
+            .any(|(l, v)| l == "tenant=\"default\"" && *v > 0.0),
+        "{m}"
+    );
+    // Logs: twelve lines pushed; Loki's distributor names sum Lookout's per-protocol ones.
+    assert_eq!(total(&m, "loki_distributor_lines_received_total"), 12.0);
+    let bytes = total(&m, "lookout_logs_bytes_received_total");
+    assert!(bytes > 0.0);
+    assert_eq!(total(&m, "loki_distributor_bytes_received_total"), bytes);
+    assert_eq!(total(&m, "lookout_logs_streams"), 2.0, "{m}");
+    assert_eq!(total(&m, "lookout_logs_lines"), 12.0, "{m}");
+    assert!(total(&m, "lookout_logs_wal_bytes") > 0.0, "{m}");
+    // TSDB under Prometheus' names: the four written series (span metrics may add more).
+    let head = samples(&m, "prometheus_tsdb_head_series");
+    assert_eq!(head.len(), 1, "{m}");
+    assert_eq!(head[0].0, "tenant=\"default\"");
+    assert!(head[0].1 >= 4.0, "{m}");
+    assert_eq!(total(&m, "prometheus_tsdb_blocks_loaded"), 0.0);
+    assert_eq!(total(&m, "prometheus_tsdb_compactions_total"), 0.0);
+    assert!(total(&m, "prometheus_tsdb_wal_storage_size_bytes") > 0.0);
+    // Requests by handler: the query above, and remote_write's.
+    let q = samples(&m, "prometheus_http_requests_total");
+    assert!(
+        q.iter()
+            .any(|(l, v)| l == "handler=\"/api/v1/query\",code=\"200\"" && *v == 1.0),
+        "{q:?}"
+    );
+    let lat = samples(&m, "prometheus_http_request_duration_seconds_count");
+    assert!(
+        lat.iter()
+            .any(|(l, v)| l == "handler=\"/api/v1/write\"" && *v == 1.0),
+        "{lat:?}"
+    );
+    assert!(
+        lat.iter().any(|(l, _)| l == "handler=\"/v1/traces\""),
+        "{lat:?}"
+    );
+    // Every family has HELP and TYPE.
+    for name in [
+        "prometheus_tsdb_head_series",
+        "prometheus_tsdb_compactions_total",
+        "prometheus_http_request_duration_seconds",
+        "loki_distributor_lines_received_total",
+        "tempo_distributor_spans_received_total",
+        "lookout_spans_received_total",
+        "lookout_logs_head_lines",
+    ] {
+        assert!(m.contains(&format!("# TYPE {name} ")), "{name}");
+        assert!(m.contains(&format!("# HELP {name} ")), "{name}");
+    }
 }
