@@ -7,8 +7,8 @@
 //! their dashboards work.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::collections::BTreeSet;
+use std::fmt::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -72,7 +72,11 @@ pub struct CountingSpans {
 }
 
 impl AppendSpans for CountingSpans {
-    fn append_spans(&self, tenant: &TenantId, batch: &[ResourceSpans]) -> lookout_store::Result<()> {
+    fn append_spans(
+        &self,
+        tenant: &TenantId,
+        batch: &[ResourceSpans],
+    ) -> lookout_store::Result<()> {
         self.inner.append_spans(tenant, batch)?;
         let n: usize = batch
             .iter()
@@ -91,6 +95,16 @@ struct Histogram {
     sum: f64,
 }
 
+/// A gauge family: name, help, and its value from a tenant's stats.
+type Gauge<S> = (&'static str, &'static str, fn(&S) -> u64);
+
+/// Compacted blocks seen by `/metrics` (tenant, block name), and how many there were.
+#[derive(Default)]
+struct Compactions {
+    seen: BTreeSet<(String, String)>,
+    total: u64,
+}
+
 #[derive(Clone)]
 pub struct SelfMetrics {
     store: Arc<Store>,
@@ -98,7 +112,7 @@ pub struct SelfMetrics {
     http: Arc<Mutex<BTreeMap<(&'static str, u16), Histogram>>>,
     /// Compacted blocks (level > 1) seen so far, per tenant: each new one is a compaction
     /// (`prometheus_tsdb_compactions_total`, counted as `/metrics` sees them).
-    compacted: Arc<Mutex<(BTreeSet<(String, String)>, u64)>>,
+    compacted: Arc<Mutex<Compactions>>,
     rules: Option<(
         lookout_query::rules::Manager,
         lookout_query::rules::notify::Notifier,
@@ -223,7 +237,7 @@ impl SelfMetrics {
 
     /// Prometheus' own TSDB names for what Lookout's TSDB holds, per tenant.
     fn render_prometheus_tsdb(&self, out: &mut String, stats: &[(String, &TsdbStats)]) {
-        let gauges: [(&str, &str, fn(&TsdbStats) -> u64); 4] = [
+        let gauges: [Gauge<TsdbStats>; 4] = [
             ("prometheus_tsdb_head_series", "Series in the head.", |s| {
                 s.head.series
             }),
@@ -253,12 +267,12 @@ impl SelfMetrics {
             let mut c = self.compacted.lock();
             for (t, s) in stats {
                 for b in s.blocks.iter().filter(|b| b.level > 1) {
-                    if c.0.insert((t.clone(), b.name.clone())) {
-                        c.1 += 1;
+                    if c.seen.insert((t.clone(), b.name.clone())) {
+                        c.total += 1;
                     }
                 }
             }
-            c.1
+            c.total
         };
         let name = "prometheus_tsdb_compactions_total";
         let _ = writeln!(
@@ -271,7 +285,10 @@ impl SelfMetrics {
     fn render_spans(&self, out: &mut String, all: &[(String, TenantStats)]) {
         let n = SPANS_RECEIVED.load(Relaxed);
         for (name, help) in [
-            ("lookout_spans_received_total", "Spans stored (OTLP and Zipkin)."),
+            (
+                "lookout_spans_received_total",
+                "Spans stored (OTLP and Zipkin).",
+            ),
             (
                 "tempo_distributor_spans_received_total",
                 "Spans stored (OTLP and Zipkin).",
@@ -347,18 +364,30 @@ impl SelfMetrics {
 /// The log store of each open tenant: streams, lines (in the head and in all), WAL and
 /// partition bytes.
 fn render_log_store(out: &mut String, all: &[(String, TenantStats)]) {
-    let gauges: [(&str, &str, fn(&LogStats) -> u64); 6] = [
-        ("lookout_logs_streams", "Distinct log streams.", |s| s.streams),
-        ("lookout_logs_lines", "Log lines stored (head and partitions).", |s| s.lines),
-        ("lookout_logs_head_lines", "Log lines not yet committed to a partition.", |s| {
-            s.head_lines
+    let gauges: [Gauge<LogStats>; 6] = [
+        ("lookout_logs_streams", "Distinct log streams.", |s| {
+            s.streams
         }),
-        ("lookout_logs_wal_bytes", "Bytes of the log write-ahead log on disk.", |s| {
-            s.wal_bytes
-        }),
-        ("lookout_logs_partition_bytes", "Bytes of log partition files.", |s| {
-            s.partition_bytes
-        }),
+        (
+            "lookout_logs_lines",
+            "Log lines stored (head and partitions).",
+            |s| s.lines,
+        ),
+        (
+            "lookout_logs_head_lines",
+            "Log lines not yet committed to a partition.",
+            |s| s.head_lines,
+        ),
+        (
+            "lookout_logs_wal_bytes",
+            "Bytes of the log write-ahead log on disk.",
+            |s| s.wal_bytes,
+        ),
+        (
+            "lookout_logs_partition_bytes",
+            "Bytes of log partition files.",
+            |s| s.partition_bytes,
+        ),
         ("lookout_logs_partitions", "Log partitions.", |s| {
             s.partitions.len() as u64
         }),

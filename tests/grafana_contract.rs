@@ -21,7 +21,9 @@ const BASE_S: i64 = BASE_MS / 1000;
 
 fn feed_metrics(srv: &Server) {
     let pts = |f: &dyn Fn(i64) -> f64| -> Vec<(i64, f64)> {
-        (0..SAMPLES).map(|i| (BASE_MS + i * STEP_MS, f(i))).collect()
+        (0..SAMPLES)
+            .map(|i| (BASE_MS + i * STEP_MS, f(i)))
+            .collect()
     };
     let mut err = series(
         &[
@@ -50,7 +52,11 @@ fn feed_metrics(srv: &Server) {
             ),
             err,
             series(
-                &[("__name__", "node_load1"), ("instance", "h:9100"), ("job", "node")],
+                &[
+                    ("__name__", "node_load1"),
+                    ("instance", "h:9100"),
+                    ("job", "node"),
+                ],
                 &pts(&|_| 0.5),
             ),
             series(
@@ -127,7 +133,10 @@ fn prometheus_datasource() {
         ["http_requests_total", "node_load1", "up"]
     );
     // Label keys, with and without match[], GET and POST form.
-    let path = format!("/api/v1/labels?{}&match[]=http_requests_total", meta_range());
+    let path = format!(
+        "/api/v1/labels?{}&match[]=http_requests_total",
+        meta_range()
+    );
     let (code, v) = srv.get_json(&path, None);
     let want = ["__name__", "code", "instance", "job"];
     assert_eq!(strings(&prom_ok(code, &v, "labels GET")), want);
@@ -433,7 +442,10 @@ fn loki_datasource() {
         );
         let d = prom_ok(code, &v, dir);
         assert_eq!(d["resultType"], "streams", "{d}");
-        assert_eq!(d["result"][0]["stream"], json!({"job": "app", "env": "prod"}));
+        assert_eq!(
+            d["result"][0]["stream"],
+            json!({"job": "app", "env": "prod"})
+        );
         let want: Vec<(i64, String)> = want.iter().map(|&i| (lt(i), app_line(i))).collect();
         assert_eq!(stream_values(&d), want, "{dir}");
     }
@@ -534,11 +546,21 @@ fn loki_datasource() {
     assert!(!body.trim().is_empty());
 
     // Labels and values, with and without the `query` selector.
-    let (code, v) = srv.get_json(&format!("/loki/api/v1/labels?{}", loki_range(-60, 60)), None);
-    let names = strings(&prom_ok(code, &v, "labels"));
-    assert!(names.contains(&"job".to_string()) && names.contains(&"env".to_string()), "{names:?}");
     let (code, v) = srv.get_json(
-        &format!("/loki/api/v1/labels?{}&query={}", loki_range(-60, 60), enc("{job=\"web\"}")),
+        &format!("/loki/api/v1/labels?{}", loki_range(-60, 60)),
+        None,
+    );
+    let names = strings(&prom_ok(code, &v, "labels"));
+    assert!(
+        names.contains(&"job".to_string()) && names.contains(&"env".to_string()),
+        "{names:?}"
+    );
+    let (code, v) = srv.get_json(
+        &format!(
+            "/loki/api/v1/labels?{}&query={}",
+            loki_range(-60, 60),
+            enc("{job=\"web\"}")
+        ),
         None,
     );
     let names = strings(&prom_ok(code, &v, "labels of web"));
@@ -578,7 +600,10 @@ fn loki_datasource() {
 
     // Index stats: a bare object.
     let (code, v) = srv.get_json(
-        &format!("/loki/api/v1/index/stats?query={sel}&{}", loki_range(-60, 60)),
+        &format!(
+            "/loki/api/v1/index/stats?query={sel}&{}",
+            loki_range(-60, 60)
+        ),
         None,
     );
     assert_eq!(code, 200, "{v}");
@@ -688,10 +713,26 @@ fn feed_spans(srv: &Server) {
     let end = span_end();
     let mut cart = span(CART, "563d623c76514f8e", "", "GET /cart", 2, end, 120);
     cart["attributes"] = json!([{"key": "http.method", "value": {"stringValue": "GET"}}]);
-    let mut db = span(CART, "00000000000000d1", "563d623c76514f8e", "SELECT cart", 3, end - 10_000_000, 80);
+    let mut db = span(
+        CART,
+        "00000000000000d1",
+        "563d623c76514f8e",
+        "SELECT cart",
+        3,
+        end - 10_000_000,
+        80,
+    );
     db["status"] = json!({"code": 2, "message": "timeout"});
     db["attributes"] = json!([{"key": "db.system", "value": {"stringValue": "postgres"}}]);
-    let health = span(HEALTH, "00000000000000e1", "", "GET /health", 2, end - 30_000_000_000, 2);
+    let health = span(
+        HEALTH,
+        "00000000000000e1",
+        "",
+        "GET /health",
+        2,
+        end - 30_000_000_000,
+        2,
+    );
     let resource = |svc: &str, spans: Vec<Value>| {
         json!({"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": svc}}]},
                "scopeSpans": [{"scope": {"name": "test"}, "spans": spans}]})
@@ -759,7 +800,10 @@ fn tempo_datasource() {
     // Tag search (logfmt tags, minDuration, limit) and TraceQL.
     let traces = search(
         &srv,
-        &format!("tags={}&minDuration=50ms&limit=20", enc("service.name=shop")),
+        &format!(
+            "tags={}&minDuration=50ms&limit=20",
+            enc("service.name=shop")
+        ),
     );
     assert_eq!(traces.len(), 1, "{traces:?}");
     let t = &traces[0];
@@ -767,20 +811,33 @@ fn tempo_datasource() {
     assert_eq!(t["rootServiceName"], "shop");
     assert_eq!(t["rootTraceName"], "GET /cart");
     assert_eq!(t["durationMs"], 120);
-    let start: i64 = t["startTimeUnixNano"].as_str().expect("string").parse().unwrap();
+    let start: i64 = t["startTimeUnixNano"]
+        .as_str()
+        .expect("string")
+        .parse()
+        .unwrap();
     assert_eq!(start, span_end() - 120_000_000);
     let traces = search(
         &srv,
-        &format!("tags={}&maxDuration=10ms&limit=20", enc("service.name=shop")),
+        &format!(
+            "tags={}&maxDuration=10ms&limit=20",
+            enc("service.name=shop")
+        ),
     );
     assert_eq!(traces.len(), 1, "{traces:?}");
     assert_eq!(traces[0]["traceID"], HEALTH);
     assert_eq!(traces[0]["rootTraceName"], "GET /health");
     let traces = search(&srv, &format!("tags={}&limit=20", enc("service.name=shop")));
-    let mut ids: Vec<&str> = traces.iter().map(|t| t["traceID"].as_str().unwrap()).collect();
+    let mut ids: Vec<&str> = traces
+        .iter()
+        .map(|t| t["traceID"].as_str().unwrap())
+        .collect();
     ids.sort();
     assert_eq!(ids, [HEALTH, CART]);
-    let traces = search(&srv, &format!("q={}&limit=20&spss=3", enc("{ status = error }")));
+    let traces = search(
+        &srv,
+        &format!("q={}&limit=20&spss=3", enc("{ status = error }")),
+    );
     assert_eq!(traces.len(), 1, "{traces:?}");
     assert_eq!(traces[0]["traceID"], CART);
     let set = &traces[0]["spanSets"][0];
@@ -810,7 +867,10 @@ fn tempo_datasource() {
             .map(|s| strings(&s["tags"]))
             .unwrap_or_default()
     };
-    assert!(scope("resource").contains(&"service.name".to_string()), "{v}");
+    assert!(
+        scope("resource").contains(&"service.name".to_string()),
+        "{v}"
+    );
     let span_tags = scope("span");
     assert!(span_tags.contains(&"http.method".to_string()), "{v}");
     assert!(span_tags.contains(&"db.system".to_string()), "{v}");
@@ -823,7 +883,14 @@ fn tempo_datasource() {
         None,
     );
     assert_eq!(code, 200, "{v}");
-    assert!(v["scopes"].as_array().unwrap().iter().all(|s| s["name"] == "span"), "{v}");
+    assert!(
+        v["scopes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["name"] == "span"),
+        "{v}"
+    );
     let (code, v) = srv.get_json(&format!("/api/search/tags?{}", tempo_range()), None);
     assert_eq!(code, 200, "{v}");
     let names = strings(&v["tagNames"]);
@@ -850,14 +917,22 @@ fn tempo_datasource() {
     vals.sort_by_key(|x| x.to_string());
     assert_eq!(
         vals,
-        [json!({"type": "string", "value": "db"}), json!({"type": "string", "value": "shop"})]
+        [
+            json!({"type": "string", "value": "db"}),
+            json!({"type": "string", "value": "shop"})
+        ]
     );
     let (code, v) = srv.get_json(
         &format!("/api/v2/search/tag/status/values?{}", tempo_range()),
         None,
     );
     assert_eq!(code, 200, "{v}");
-    let vals: Vec<&Value> = v["tagValues"].as_array().unwrap().iter().map(|x| &x["value"]).collect();
+    let vals: Vec<&Value> = v["tagValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| &x["value"])
+        .collect();
     assert!(vals.contains(&&json!("error")), "{v}");
 
     // Trace by id: JSON v1 and v2.
@@ -865,10 +940,7 @@ fn tempo_datasource() {
     assert_eq!(code, 200, "{v}");
     let batches = v["batches"].as_array().expect("batches");
     assert_eq!(batches.len(), 2, "{v}");
-    let (code, v) = srv.get_json(
-        &format!("/api/v2/traces/{CART}?{}", tempo_range()),
-        None,
-    );
+    let (code, v) = srv.get_json(&format!("/api/v2/traces/{CART}?{}", tempo_range()), None);
     assert_eq!(code, 200, "{v}");
     let spans: usize = v["trace"]["resourceSpans"]
         .as_array()

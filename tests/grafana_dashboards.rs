@@ -98,7 +98,7 @@ fn send_trace(srv: &Server, n: u64) {
         json!({"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
                "scopeSpans": [{"scope": {"name": "test"}, "spans": spans}]})
     };
-    let failed = if n % 3 == 0 { 2 } else { 0 };
+    let failed = if n.is_multiple_of(3) { 2 } else { 0 };
     let body = json!({"resourceSpans": [
         resource("web", vec![
             span("00000000000000a1", "", "GET /checkout", 2, 40, failed),
@@ -135,7 +135,10 @@ fn server_config(listen: &str, agent: Option<&str>, rules: &Path, hook: &str) ->
 
 fn has_data(srv: &Server, q: &str) -> bool {
     let (code, v) = srv.get_json(&format!("/api/v1/query?query={}", enc(q)), None);
-    code == 200 && v["data"]["result"].as_array().is_some_and(|r| !r.is_empty())
+    code == 200
+        && v["data"]["result"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
 }
 
 // ---- Grafana's variable expansion ----
@@ -251,7 +254,10 @@ impl VarValue {
             VarValue::Multi(vs) if vs.len() == 1 => regex_escape(&vs[0]),
             VarValue::Multi(vs) => format!(
                 "({})",
-                vs.iter().map(|v| regex_escape(v)).collect::<Vec<_>>().join("|")
+                vs.iter()
+                    .map(|v| regex_escape(v))
+                    .collect::<Vec<_>>()
+                    .join("|")
             ),
             VarValue::Raw(v) => v.clone(),
         }
@@ -287,7 +293,7 @@ fn interpolate(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
         } else {
             (None, i + 1)
         };
-        match name.and_then(|n| lookup(n)) {
+        match name.and_then(lookup) {
             Some(v) => {
                 out.push_str(&v);
                 i = end;
@@ -441,7 +447,9 @@ fn resolve_vars(srv: &Server, dash: &Value, range: &Range, sel: Selection) -> Va
                 vars.values.insert(name, VarValue::Raw(v));
             }
             "query" => {
-                let ds = vars.ds_type(&var["datasource"]).expect("variable datasource");
+                let ds = vars
+                    .ds_type(&var["datasource"])
+                    .expect("variable datasource");
                 let values = resolve_query_var(srv, var, &ds, &vars, range);
                 assert!(
                     !values.is_empty(),
@@ -514,7 +522,8 @@ fn run_target(
             };
             // The provisioned datasource uses POST.
             let (code, body) = srv.post_form(path, &form, None);
-            let v: Value = serde_json::from_str(&body).map_err(|e| format!("{expr}: {e}: {body}"))?;
+            let v: Value =
+                serde_json::from_str(&body).map_err(|e| format!("{expr}: {e}: {body}"))?;
             if code != 200 || v["status"] != "success" {
                 return Err(format!("{expr}: {code} {body}"));
             }
@@ -546,7 +555,8 @@ fn run_target(
             if code != 200 {
                 return Err(format!("{expr}: {code} {body}"));
             }
-            let v: Value = serde_json::from_str(&body).map_err(|e| format!("{expr}: {e}: {body}"))?;
+            let v: Value =
+                serde_json::from_str(&body).map_err(|e| format!("{expr}: {e}: {body}"))?;
             let data = v["data"]["result"].as_array().is_some_and(|r| {
                 r.iter().any(|s| {
                     s["value"].is_array() || s["values"].as_array().is_some_and(|v| !v.is_empty())
@@ -568,7 +578,8 @@ fn run_target(
             if code != 200 {
                 return Err(format!("{expr}: {code} {body}"));
             }
-            let v: Value = serde_json::from_str(&body).map_err(|e| format!("{expr}: {e}: {body}"))?;
+            let v: Value =
+                serde_json::from_str(&body).map_err(|e| format!("{expr}: {e}: {body}"))?;
             let data = v["traces"].as_array().is_some_and(|t| !t.is_empty());
             Ok((expr, data))
         }
@@ -592,7 +603,9 @@ fn run_dashboard(srv: &Server, dash: &Value, sel: Selection) -> (Vec<String>, us
     let mut failures = Vec::new();
     let mut ran = 0;
     for p in panels(dash) {
-        let max_points = p["maxDataPoints"].as_i64().unwrap_or(DEFAULT_MAX_DATA_POINTS);
+        let max_points = p["maxDataPoints"]
+            .as_i64()
+            .unwrap_or(DEFAULT_MAX_DATA_POINTS);
         for t in p["targets"].as_array().unwrap() {
             if t["hide"] == true {
                 continue;
@@ -660,7 +673,11 @@ fn every_dashboard_panel_answers_with_data() {
         server_config(&listen, Some(&agent.addr), &rules, &hook),
     )
     .expect("rewrite config");
-    let resp = srv.client.post(srv.url("/-/reload")).send().expect("reload");
+    let resp = srv
+        .client
+        .post(srv.url("/-/reload"))
+        .send()
+        .expect("reload");
     assert!(resp.status().is_success(), "reload: {:?}", resp.text());
 
     // Feed until every signal has arrived, at least a few seconds so rates have two points.
