@@ -686,6 +686,24 @@ fn loki_datasource() {
     let mut vals = strings(&v["values"]);
     vals.sort();
     assert_eq!(vals, ["error", "info"]);
+    // Patterns (Logs Drilldown): numbers masked, counted per step, most frequent first.
+    let (code, v) = srv.get_json(
+        &format!(
+            "/loki/api/v1/patterns?query={sel}&start={}&end={}&step=30s",
+            lt(0),
+            lt(60)
+        ),
+        None,
+    );
+    let d = prom_ok(code, &v, "patterns");
+    let t0 = lt(0) / 1_000_000_000;
+    assert_eq!(
+        d,
+        json!([
+            {"pattern": "level=info msg=\"request <_> done\" n=<_>", "samples": [[t0, 6]]},
+            {"pattern": "level=error msg=\"request <_> done\" n=<_>", "samples": [[t0, 4]]}
+        ])
+    );
     // detected_labels and the v2 tail probe answer 404, so Grafana falls back to
     // /labels + /series and to the v1 tail protocol.
     for p in ["/loki/api/v1/detected_labels", "/loki/api/v2alpha/tail"] {

@@ -1,6 +1,7 @@
 //! The Loki HTTP API (`/loki/api/v1/...`) as Loki and Grafana's Loki datasource know it:
 //! `query`, `query_range`, `labels`, `label/<name>/values`, `series`, `index/stats`,
-//! `index/volume`, `index/volume_range`, `tail` (WebSocket), `detected_fields` and their values, `format_query`, `status/buildinfo` and `/ready`.
+//! `index/volume`, `index/volume_range`, `tail` (WebSocket), `detected_fields` and their
+//! values, `patterns`, `format_query`, `status/buildinfo` and `/ready`.
 //! Errors are plain text with Loki's status codes (400 for a bad query, with the parse
 //! error), which Grafana shows as they are.
 
@@ -8,6 +9,7 @@ pub mod detected;
 pub mod index;
 pub mod labels;
 pub mod params;
+pub mod patterns;
 pub mod query;
 pub mod tail;
 
@@ -26,6 +28,7 @@ pub fn routes() -> Router<QueryState> {
         .merge(index::routes())
         .merge(tail::routes())
         .merge(detected::routes())
+        .merge(patterns::routes())
         .route("/loki/api/v1/status/buildinfo", get(buildinfo))
         .route("/ready", get(|| async { "ready\n" }))
 }
