@@ -179,6 +179,23 @@ fn prometheus_datasource() {
         None,
     );
     assert_eq!(strings(&prom_ok(code, &v, "code values")), ["200", "500"]);
+    // `limit` on metadata calls (Grafana sends it for large label sets).
+    let (code, v) = srv.get_json(
+        &format!("/api/v1/label/__name__/values?{}&limit=2", meta_range()),
+        None,
+    );
+    assert_eq!(strings(&prom_ok(code, &v, "names limit")).len(), 2);
+    let (code, v) = srv.get_json(
+        &format!(
+            "/api/v1/series?{}&match[]=http_requests_total&limit=1",
+            meta_range()
+        ),
+        None,
+    );
+    assert_eq!(
+        prom_ok(code, &v, "series limit").as_array().unwrap().len(),
+        1
+    );
     // Label values are GET-only in Grafana: a POST gets 405, so its POST-then-GET
     // fallback works.
     let (code, _) = srv.post_form("/api/v1/label/job/values", "", None);
@@ -449,6 +466,20 @@ fn loki_datasource() {
         let want: Vec<(i64, String)> = want.iter().map(|&i| (lt(i), app_line(i))).collect();
         assert_eq!(stream_values(&d), want, "{dir}");
     }
+    // Supporting queries carry X-Query-Tags (ignored), and a tenant header is optional.
+    let resp = srv
+        .client
+        .get(srv.url(&format!(
+            "/loki/api/v1/query_range?query={sel}&{}&limit=1&direction=backward&step=1000ms",
+            loki_range(0, 60)
+        )))
+        .header("X-Query-Tags", "Source=logsample")
+        .header("X-Grafana-Org-Id", "1")
+        .send()
+        .expect("tagged query");
+    assert_eq!(resp.status().as_u16(), 200);
+    let v: Value = serde_json::from_str(&resp.text().expect("body")).expect("json");
+    assert_eq!(stream_values(&v["data"]), [(lt(9), app_line(9))]);
     // A line filter, and `end` exclusive.
     let (code, v) = srv.get_json(
         &format!(
@@ -845,6 +876,15 @@ fn tempo_datasource() {
     assert_eq!(traces.len(), 1, "{traces:?}");
     assert_eq!(traces[0]["traceID"], HEALTH);
     assert_eq!(traces[0]["rootTraceName"], "GET /health");
+    let traces = search(
+        &srv,
+        &format!(
+            "tags={}&limit=20",
+            enc("service.name=\"shop\" http.method=GET")
+        ),
+    );
+    assert_eq!(traces.len(), 1, "{traces:?}");
+    assert_eq!(traces[0]["traceID"], CART);
     let traces = search(&srv, &format!("tags={}&limit=20", enc("service.name=shop")));
     let mut ids: Vec<&str> = traces
         .iter()
