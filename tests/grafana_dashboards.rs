@@ -9,7 +9,8 @@
 //! variable's `allValue`), single values, `$__interval`, `$__rate_interval`, `$__range`,
 //! `$__auto`, in the `$var`, `${var}`, `${var:fmt}` and `[[var]]` spellings. A query that
 //! does not parse fails the test, and so does one that answers no data, unless listed in
-//! [`no_data_allowed`] with the reason its data cannot exist here.
+//! [`no_data_allowed`] with the reason its data cannot exist here. Targets with exemplars
+//! on must also get exemplars carrying a `trace_id` (the RED view's links to traces).
 
 mod common;
 
@@ -532,6 +533,33 @@ fn run_target(
                     s["value"].is_array() || s["values"].as_array().is_some_and(|v| !v.is_empty())
                 })
             });
+            // Targets with exemplars on also ask for them (the links to traces): span
+            // metrics carry them, so they must be there and hold a trace id.
+            if target["exemplar"] == true && !instant {
+                let form = format!(
+                    "query={}&start={}&end={}",
+                    enc(&expr),
+                    range.from_ms / 1000,
+                    range.to_ms / 1000
+                );
+                let (code, body) = srv.post_form("/api/v1/query_exemplars", &form, None);
+                let v: Value =
+                    serde_json::from_str(&body).map_err(|e| format!("{expr}: {e}: {body}"))?;
+                if code != 200 || v["status"] != "success" {
+                    return Err(format!("exemplars of {expr}: {code} {body}"));
+                }
+                let linked = v["data"].as_array().is_some_and(|series| {
+                    series.iter().any(|s| {
+                        s["exemplars"].as_array().is_some_and(|es| {
+                            es.iter()
+                                .any(|e| e["labels"]["trace_id"].as_str().is_some())
+                        })
+                    })
+                });
+                if !linked {
+                    return Err(format!("no exemplars with a trace_id for {expr}: {body}"));
+                }
+            }
             Ok((expr, data))
         }
         "loki" => {
