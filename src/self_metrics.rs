@@ -466,18 +466,40 @@ async fn metrics(State(m): State<SelfMetrics>) -> Response {
         .into_response()
 }
 
+/// The handler label of a request path: a known route, a route with a path parameter
+/// written as `:name`/`:id`, or `other`.
+fn handler_of(path: &str) -> &'static str {
+    const WITH_PARAM: [(&str, &str, &str); 5] = [
+        ("/api/v1/label/", "/values", "/api/v1/label/:name/values"),
+        (
+            "/loki/api/v1/label/",
+            "/values",
+            "/loki/api/v1/label/:name/values",
+        ),
+        (
+            "/api/v2/search/tag/",
+            "/values",
+            "/api/v2/search/tag/:name/values",
+        ),
+        ("/api/v2/traces/", "", "/api/v2/traces/:id"),
+        ("/api/traces/", "", "/api/traces/:id"),
+    ];
+    if let Some(h) = HANDLERS.iter().find(|h| **h == path) {
+        return h;
+    }
+    WITH_PARAM
+        .iter()
+        .find(|(pre, suf, _)| {
+            path.len() > pre.len() + suf.len() && path.starts_with(pre) && path.ends_with(suf)
+        })
+        .map(|(_, _, h)| *h)
+        .unwrap_or("other")
+}
+
 /// Middleware: times every request and records it under its handler.
 pub async fn track(State(m): State<SelfMetrics>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    let handler = if path.starts_with("/api/v1/label/") && path.ends_with("/values") {
-        "/api/v1/label/:name/values"
-    } else {
-        HANDLERS
-            .iter()
-            .find(|h| **h == path)
-            .copied()
-            .unwrap_or("other")
-    };
+    let handler = handler_of(path);
     let start = Instant::now();
     let resp = next.run(req).await;
     m.observe(
@@ -486,4 +508,32 @@ pub async fn track(State(m): State<SelfMetrics>, req: Request, next: Next) -> Re
         start.elapsed().as_secs_f64(),
     );
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handlers_with_path_parameters_are_grouped() {
+        assert_eq!(handler_of("/api/v1/query"), "/api/v1/query");
+        assert_eq!(
+            handler_of("/api/v1/label/job/values"),
+            "/api/v1/label/:name/values"
+        );
+        assert_eq!(
+            handler_of("/loki/api/v1/label/job/values"),
+            "/loki/api/v1/label/:name/values"
+        );
+        assert_eq!(handler_of("/api/v2/traces/abc"), "/api/v2/traces/:id");
+        assert_eq!(handler_of("/api/traces/abc"), "/api/traces/:id");
+        assert_eq!(handler_of("/api/traces/"), "other");
+        assert_eq!(handler_of("/nope"), "other");
+    }
+
+    #[test]
+    fn samples_of_a_family_are_summed() {
+        let text = "# TYPE a_total counter\na_total{p=\"x\"} 3\na_total{p=\"y\"} 4\na_totalx 9\n";
+        assert_eq!(sum_samples(text, "a_total"), 7);
+    }
 }

@@ -1076,6 +1076,8 @@ fn self_metrics_under_upstream_names() {
     feed_spans(&srv);
     let (code, _) = srv.get("/api/v1/query?query=up", None);
     assert_eq!(code, 200);
+    let (code, _) = srv.get(&format!("/api/v2/traces/{CART}"), None);
+    assert_eq!(code, 200);
     let (code, m) = srv.get("/metrics", None);
     assert_eq!(code, 200);
 
@@ -1119,6 +1121,11 @@ fn self_metrics_under_upstream_names() {
     );
     assert!(
         lat.iter().any(|(l, _)| l == "handler=\"/v1/traces\""),
+        "{lat:?}"
+    );
+    assert!(
+        lat.iter()
+            .any(|(l, v)| l == "handler=\"/api/v2/traces/:id\"" && *v == 1.0),
         "{lat:?}"
     );
     // Every family has HELP and TYPE.
