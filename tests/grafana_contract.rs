@@ -949,6 +949,21 @@ fn tempo_datasource() {
             .all(|s| s["name"] == "span"),
         "{v}"
     );
+    // With `q` (what the TraceQL editor has typed so far): the tags of matching spans.
+    let (code, v) = srv.get_json(
+        &format!(
+            "/api/v2/search/tags?scope=span&q={}&{}",
+            enc("{ resource.service.name = \"db\" }"),
+            tempo_range()
+        ),
+        None,
+    );
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(
+        v["scopes"],
+        json!([{"name": "span", "tags": ["db.system"]}]),
+        "{v}"
+    );
     let (code, v) = srv.get_json(&format!("/api/search/tags?{}", tempo_range()), None);
     assert_eq!(code, 200, "{v}");
     let names = strings(&v["tagNames"]);

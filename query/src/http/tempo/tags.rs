@@ -2,7 +2,7 @@
 //! (per scope: resource, span, event, link, instrumentation, intrinsic), and the values
 //! of one tag (v1: strings; v2: typed, with TraceQL's scoped names such as
 //! `resource.service.name`, `.http.method` or the intrinsics `name`, `status`, `kind`).
-//! A v2 `q` (a TraceQL filter) narrows values to the spans it matches.
+//! A v2 `q` (a TraceQL filter) narrows names and values to the spans it matches.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -132,10 +132,13 @@ pub async fn names_v2(
         .into());
     }
     let tenant = tenant(&st, &headers)?;
-    let names = st
-        .traces
-        .span_attribute_names(&tenant, r.start_ns, r.end_ns)
-        .map_err(Error::from)?;
+    let names = match filter_of(&r.p)? {
+        None => st
+            .traces
+            .span_attribute_names(&tenant, r.start_ns, r.end_ns)
+            .map_err(Error::from)?,
+        Some(filter) => names_matching(&st, tenant, filter, r.start_ns, r.end_ns).await?,
+    };
     let scopes = [
         ("resource", names.resource),
         ("span", names.span),
@@ -207,6 +210,70 @@ fn field_of(tag: &str, v1: bool) -> Result<FieldExpr> {
     }
 }
 
+/// The TraceQL filter `q` of a v2 call; None when absent or empty.
+fn filter_of(p: &Params) -> Result<Option<Search>> {
+    match p.get("q").map(str::trim) {
+        None | Some("") | Some("{}") | Some("{ }") => Ok(None),
+        Some(q) => Ok(Some(Search::new(traceql::parse(q).map_err(|e| {
+            Error::BadData(format!("invalid TraceQL query: {e}"))
+        })?)?)),
+    }
+}
+
+/// Attribute names, per scope, of the spans `filter` matches (v2 tags with `q`, which
+/// Grafana's TraceQL editor sends to suggest tags that go with what is typed already).
+async fn names_matching(
+    st: &QueryState,
+    tenant: lookout_store::TenantId,
+    filter: Search,
+    start_ns: i64,
+    end_ns: i64,
+) -> Result<lookout_store::SpanAttributeNames> {
+    let traces = st.traces.clone();
+    let budget = Budget::new(
+        Instant::now(),
+        st.engine.opts.timeout,
+        st.engine.opts.max_memory,
+    );
+    task::run(st, budget, "tag names", move |b| {
+        let mut sets: [BTreeSet<String>; 5] = Default::default();
+        let sel = TraceSelect {
+            start_ns,
+            end_ns,
+            cancel: Some(b.stop_flag()),
+        };
+        traces.scan_traces(&tenant, &sel, &mut |batches| {
+            let t = TraceView::new(&batches);
+            for i in filter.run(&t).into_iter().flat_map(|s| s.spans) {
+                let r = &t.spans[i];
+                let names = |a: &lookout_store::model::span::Attributes| {
+                    a.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()
+                };
+                sets[0].extend(names(&r.resource.resource));
+                sets[1].extend(names(&r.span.attributes));
+                for e in &r.span.events {
+                    sets[2].extend(names(&e.attributes));
+                }
+                for l in &r.span.links {
+                    sets[3].extend(names(&l.attributes));
+                }
+                sets[4].extend(names(&r.scope.attributes));
+            }
+            true
+        })?;
+        b.check()?;
+        let [resource, span, event, link, instrumentation] = sets.map(|s| s.into_iter().collect());
+        Ok(lookout_store::SpanAttributeNames {
+            resource,
+            span,
+            event,
+            link,
+            instrumentation,
+        })
+    })
+    .await
+}
+
 /// Distinct (type, value) pairs of a field, sorted by value.
 async fn values(
     st: &QueryState,
@@ -217,14 +284,7 @@ async fn values(
     let received = Instant::now();
     let r = req(headers, uri)?;
     let tenant = tenant(st, headers)?;
-    let filter = match r.p.get("q").map(str::trim) {
-        None | Some("{}") | Some("{ }") => None,
-        Some(q) => {
-            Some(Search::new(traceql::parse(q).map_err(|e| {
-                Error::BadData(format!("invalid TraceQL query: {e}"))
-            })?)?)
-        }
-    };
+    let filter = filter_of(&r.p)?;
     // Keyword intrinsics have a fixed set of values.
     match (&field, &filter) {
         (FieldExpr::Intrinsic(Intrinsic::Status), None) => {
