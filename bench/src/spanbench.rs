@@ -262,6 +262,7 @@ fn main() -> anyhow::Result<()> {
             start_ns: lo,
             end_ns: hi,
             cancel: None,
+            ..Default::default()
         };
         let t1 = Instant::now();
         let mut n = 0;

@@ -285,6 +285,7 @@ async fn values(
             start_ns,
             end_ns,
             cancel: Some(b.stop_flag()),
+            ..Default::default()
         };
         traces.scan_traces(&tenant, &sel, &mut |batches| {
             let t = TraceView::new(&batches);
