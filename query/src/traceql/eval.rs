@@ -40,11 +40,6 @@ struct Ctx {
 }
 
 impl Search {
-    /// The query this search runs.
-    pub fn query(&self) -> &Query {
-        &self.query
-    }
-
     pub fn new(query: Query) -> Result<Search> {
         if query
             .pipeline
