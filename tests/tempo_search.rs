@@ -181,6 +181,20 @@ fn searches_with_pushdown_find_exactly_the_matching_traces_before_and_after_flus
         if when == "files" {
             srv.flush();
         }
+        // Tag values under a filter: only the spans of the traces it selects.
+        let (code, v) = srv.get_json(
+            &format!(
+                "/api/v2/search/tag/span.user/values?q={}",
+                enc(r#"{ resource.service.name = "rare" }"#)
+            ),
+            None,
+        );
+        assert_eq!(code, 200, "{v}");
+        assert_eq!(
+            v["tagValues"],
+            json!([{"type": "string", "value": "u1"}]),
+            "{when}"
+        );
         let (all, all_inspected, _) = search(&srv, &format!("q={}", enc("{ }")));
         assert_eq!(all.len(), TRACES as usize, "{when}");
         assert_eq!(all_inspected, TRACES as u64, "{when}");
