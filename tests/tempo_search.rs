@@ -214,3 +214,55 @@ fn searches_with_pushdown_find_exactly_the_matching_traces_before_and_after_flus
         }
     }
 }
+
+fn wal_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// A graceful stop cuts the span head into files: after SIGTERM the span WAL holds no
+/// spans, and after a restart search and trace by id find every trace in files.
+#[test]
+fn sigterm_writes_the_span_head_to_files() {
+    let dir = TestDir::new();
+    let mut srv = Server::start(&dir.data(), None);
+    let spans = corpus();
+    let resp = srv
+        .client
+        .post(srv.url("/v1/traces"))
+        .header("content-type", "application/json")
+        .body(otlp(&spans).to_string())
+        .send()
+        .expect("post spans");
+    assert_eq!(resp.status().as_u16(), 200);
+    let traces = dir.data().join("tenants/default/traces");
+    let before = wal_bytes(&traces.join("wal"));
+    assert!(before > 1000, "the spans are in the WAL first: {before} bytes");
+    let st = srv
+        .terminate(std::time::Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("no exit within 15s of SIGTERM"));
+    assert!(st.success(), "{st:?}");
+    let after = wal_bytes(&traces.join("wal"));
+    assert!(after < 100, "span WAL after a graceful stop: {after} bytes");
+    let parts: usize = std::fs::read_dir(traces.join("parts"))
+        .unwrap()
+        .flatten()
+        .map(|p| std::fs::read_dir(p.path()).unwrap().count())
+        .sum();
+    assert!(parts >= 1, "no span file written at shutdown");
+
+    let srv = Server::start(&dir.data(), None);
+    let (all, ..) = search(&srv, &format!("q={}", enc("{ }")));
+    assert_eq!(all, hexes(&(0..TRACES).collect()));
+    let (rare, _, bytes) = search(&srv, &format!("q={}", enc(r#"{ resource.service.name = "rare" }"#)));
+    assert_eq!(rare, hexes(&[17].into()));
+    assert!(bytes > 0, "read from span files");
+    let (code, v) = srv.get_json(&format!("/api/v2/traces/{}", trace_hex(17)), None);
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["trace"]["resourceSpans"].as_array().map(Vec::len), Some(2), "{v}");
+}
