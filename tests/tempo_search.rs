@@ -131,10 +131,7 @@ fn searches_with_pushdown_find_exactly_the_matching_traces_before_and_after_flus
             traces_where(&spans, |s| s.service == "svc-1"),
         ),
         // Case-insensitive containment, Tempo's tag search.
-        (
-            format!("tags={}", enc("service.name=RAR")),
-            [17].into(),
-        ),
+        (format!("tags={}", enc("service.name=RAR")), [17].into()),
         (
             format!("tags={}&maxDuration=100ms", enc("name=root-0 user=u2")),
             traces_where(&spans, |s| {
@@ -155,7 +152,9 @@ fn searches_with_pushdown_find_exactly_the_matching_traces_before_and_after_flus
         (
             format!(
                 "q={}",
-                enc(r#"{ .user = "u3" && kind = client } && { name = "root-1" && duration <= 200ms }"#)
+                enc(
+                    r#"{ .user = "u3" && kind = client } && { name = "root-1" && duration <= 200ms }"#
+                )
             ),
             traces_where(&spans, |s| s.user.as_deref() == Some("u3"))
                 .intersection(&traces_where(&spans, |s| {
@@ -242,7 +241,10 @@ fn sigterm_writes_the_span_head_to_files() {
     assert_eq!(resp.status().as_u16(), 200);
     let traces = dir.data().join("tenants/default/traces");
     let before = wal_bytes(&traces.join("wal"));
-    assert!(before > 1000, "the spans are in the WAL first: {before} bytes");
+    assert!(
+        before > 1000,
+        "the spans are in the WAL first: {before} bytes"
+    );
     let st = srv
         .terminate(std::time::Duration::from_secs(15))
         .unwrap_or_else(|| panic!("no exit within 15s of SIGTERM"));
@@ -259,10 +261,17 @@ fn sigterm_writes_the_span_head_to_files() {
     let srv = Server::start(&dir.data(), None);
     let (all, ..) = search(&srv, &format!("q={}", enc("{ }")));
     assert_eq!(all, hexes(&(0..TRACES).collect()));
-    let (rare, _, bytes) = search(&srv, &format!("q={}", enc(r#"{ resource.service.name = "rare" }"#)));
+    let (rare, _, bytes) = search(
+        &srv,
+        &format!("q={}", enc(r#"{ resource.service.name = "rare" }"#)),
+    );
     assert_eq!(rare, hexes(&[17].into()));
     assert!(bytes > 0, "read from span files");
     let (code, v) = srv.get_json(&format!("/api/v2/traces/{}", trace_hex(17)), None);
     assert_eq!(code, 200, "{v}");
-    assert_eq!(v["trace"]["resourceSpans"].as_array().map(Vec::len), Some(2), "{v}");
+    assert_eq!(
+        v["trace"]["resourceSpans"].as_array().map(Vec::len),
+        Some(2),
+        "{v}"
+    );
 }

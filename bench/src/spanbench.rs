@@ -304,10 +304,7 @@ fn main() -> anyhow::Result<()> {
         (
             "service ads && kind client",
             vec![SpanPredicate {
-                all: vec![
-                    SpanCond::service("ads"),
-                    SpanCond::Kind(SpanKind::Client),
-                ],
+                all: vec![SpanCond::service("ads"), SpanCond::Kind(SpanKind::Client)],
             }],
         ),
     ];

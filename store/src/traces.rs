@@ -443,7 +443,11 @@ impl SpanEngine {
                 }
                 for r in &h.rows {
                     let t = r.span.start_ns;
-                    if in_range(t) && candidates.as_ref().is_none_or(|c| c.contains(&r.span.trace_id)) {
+                    if in_range(t)
+                        && candidates
+                            .as_ref()
+                            .is_none_or(|c| c.contains(&r.span.trace_id))
+                    {
                         let e = newest.entry(r.span.trace_id).or_insert(t);
                         *e = (*e).max(t);
                     }

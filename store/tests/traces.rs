@@ -336,7 +336,8 @@ fn copy_dir(from: &Path, to: &Path) {
 /// traces`. Each must stay readable, by id and by a search with span predicates (version 1
 /// files have no row group terms, so nothing of them is skipped).
 fn check_fixture(version: u32) {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/traces-v{version}"));
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/traces-v{version}"));
     let clock = Clock::fixed(BASE / 1_000_000 + 10 * 3_600_000);
     let t = TenantId::default_tenant();
     let corpus: Vec<(u32, Vec<ResourceSpans>)> = corpus().into_iter().take(12).collect();
@@ -360,7 +361,11 @@ fn check_fixture(version: u32) {
     let store = open(dir.path(), clock, 0);
     for (n, want) in &corpus {
         let got = store.trace_by_id(&t, &tid(*n), i64::MIN, i64::MAX).unwrap();
-        assert_eq!(canon(got), canon(want.clone()), "fixture v{version} trace {n}");
+        assert_eq!(
+            canon(got),
+            canon(want.clone()),
+            "fixture v{version} trace {n}"
+        );
     }
     // Traces 0, 5 and 10 have error spans; 10 is only in the WAL.
     let got = scan_ids(
@@ -382,13 +387,11 @@ fn span_format_fixtures_stay_readable() {
     check_fixture(2);
 }
 
+/// Trace ids, (files, row groups, rows, bytes) read, and traces.
+type ScanResult = (Vec<TraceId>, (u64, u64, u64, u64), Vec<Vec<ResourceSpans>>);
+
 /// Trace ids a scan of `[start_ns, end_ns)` with `spans` returns, in order, and what it read.
-fn scan_ids(
-    store: &Store,
-    start_ns: i64,
-    end_ns: i64,
-    spans: Vec<SpanPredicate>,
-) -> (Vec<TraceId>, (u64, u64, u64, u64), Vec<Vec<ResourceSpans>>) {
+fn scan_ids(store: &Store, start_ns: i64, end_ns: i64, spans: Vec<SpanPredicate>) -> ScanResult {
     let stats = std::sync::Arc::new(ScanStats::default());
     let sel = TraceSelect {
         start_ns,
@@ -414,9 +417,10 @@ fn scan_ids(
 fn satisfies(tr: &[ResourceSpans], preds: &[SpanPredicate], start_ns: i64, end_ns: i64) -> bool {
     preds.iter().all(|p| {
         tr.iter().any(|rs| {
-            rs.scopes.iter().flat_map(|s| &s.spans).any(|s| {
-                (start_ns..end_ns).contains(&s.start_ns) && p.matches(&rs.resource, s)
-            })
+            rs.scopes
+                .iter()
+                .flat_map(|s| &s.spans)
+                .any(|s| (start_ns..end_ns).contains(&s.start_ns) && p.matches(&rs.resource, s))
         })
     })
 }
@@ -426,13 +430,20 @@ const NAMES: [&str; 4] = ["GET /a", "GET /b", "query", "send"];
 
 /// A random trace: `spans` of (service, name, status, kind, duration, attribute values)
 /// starting `start` + 7 min per span, so traces cross partitions.
-fn random_trace(n: u32, start: i64, spans: &[(usize, usize, u8, u8, i64, u8)]) -> Vec<ResourceSpans> {
+fn random_trace(
+    n: u32,
+    start: i64,
+    spans: &[(usize, usize, u8, u8, i64, u8)],
+) -> Vec<ResourceSpans> {
     let mut by_service: BTreeMap<usize, Vec<Span>> = BTreeMap::new();
     for (i, &(svc, name, status, kind, dur, attr)) in spans.iter().enumerate() {
         let s = start + i as i64 * 420_000_000_000;
         let mut attributes = vec![("user".into(), AttrValue::Str(format!("u{}", attr % 5)))];
         if attr % 3 == 0 {
-            attributes.push(("http.route".into(), AttrValue::Str(format!("/r{}", attr % 2))));
+            attributes.push((
+                "http.route".into(),
+                AttrValue::Str(format!("/r{}", attr % 2)),
+            ));
         }
         if attr % 4 == 1 {
             attributes.push(("code".into(), AttrValue::Int(attr as i64)));
@@ -526,7 +537,14 @@ fn cond_strategy() -> impl Strategy<Value = SpanCond> {
 type SpanSpec = (usize, usize, u8, u8, i64, u8);
 
 fn span_spec() -> impl Strategy<Value = SpanSpec> {
-    (0..4usize, 0..4usize, 0u8..3, 0u8..3, 0i64..2_000, any::<u8>())
+    (
+        0..4usize,
+        0..4usize,
+        0u8..3,
+        0u8..3,
+        0i64..2_000,
+        any::<u8>(),
+    )
 }
 
 proptest! {
@@ -591,7 +609,12 @@ fn a_rare_service_is_found_reading_only_its_file() {
     }
     // Some more in the head.
     for _ in 0..10 {
-        store.append_spans(&t, &random_trace(n, BASE + n as i64 * 1_000_000, &[(0, 0, 0, 0, 10, 0)])).unwrap();
+        store
+            .append_spans(
+                &t,
+                &random_trace(n, BASE + n as i64 * 1_000_000, &[(0, 0, 0, 0, 10, 0)]),
+            )
+            .unwrap();
         n += 1;
     }
     let (start_ns, end_ns) = (BASE, BASE + HOUR);
@@ -602,9 +625,13 @@ fn a_rare_service_is_found_reading_only_its_file() {
     assert_eq!(ids, [tid(7 * 40 + 13)]);
     // One file, read three times: its matching rows, the trace's newest start, the trace.
     assert_eq!((files, groups), (3, 3), "files and row groups read");
-    let (all, (all_files, all_groups, _, all_bytes), _) = scan_ids(&store, start_ns, end_ns, Vec::new());
+    let (all, (all_files, all_groups, _, all_bytes), _) =
+        scan_ids(&store, start_ns, end_ns, Vec::new());
     assert_eq!(all.len(), 490);
-    assert!(all_files >= 24 && all_groups >= 24, "{all_files} {all_groups}");
+    assert!(
+        all_files >= 24 && all_groups >= 24,
+        "{all_files} {all_groups}"
+    );
     assert!(bytes * 4 < all_bytes, "{bytes} vs {all_bytes}");
     // A name no file holds: nothing read at all.
     let none = vec![SpanPredicate {

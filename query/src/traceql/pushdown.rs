@@ -19,7 +19,11 @@ use super::ast::{
 
 /// Predicates every trace the query matches satisfies (empty: the store must scan all).
 pub fn predicates(q: &Query) -> Vec<SpanPredicate> {
-    if q.pipeline.stages.iter().any(|s| matches!(s, Stage::Metrics(_))) {
+    if q.pipeline
+        .stages
+        .iter()
+        .any(|s| matches!(s, Stage::Metrics(_)))
+    {
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -192,6 +196,11 @@ mod tests {
             preds(r#"{ name = "a" || name = "b" && duration > 1s }"#).len(),
             0
         );
-        assert_eq!(preds(r#"{ name = "a" && (status = error || kind = client) }"#)[0].all.len(), 1);
+        assert_eq!(
+            preds(r#"{ name = "a" && (status = error || kind = client) }"#)[0]
+                .all
+                .len(),
+            1
+        );
     }
 }

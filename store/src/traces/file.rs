@@ -292,7 +292,8 @@ impl SpanFile {
         };
         // The writer cuts a row group every ROW_GROUP_ROWS rows, so the summaries are of
         // the same chunks; `open` checks their count against the row groups.
-        let terms: Vec<RowGroupTerms> = rows.chunks(ROW_GROUP_ROWS).map(RowGroupTerms::of).collect();
+        let terms: Vec<RowGroupTerms> =
+            rows.chunks(ROW_GROUP_ROWS).map(RowGroupTerms::of).collect();
         let terms = serde_json::to_string(&terms).map_err(|e| Error::Corrupt {
             what: "span file",
             path: tmp.clone(),

@@ -140,7 +140,8 @@ impl RowGroupTerms {
         if bits == 0 {
             return true;
         }
-        probes(term_hash(resource, key, value), bits).all(|b| self.bloom[b / 64] & (1 << (b % 64)) != 0)
+        probes(term_hash(resource, key, value), bits)
+            .all(|b| self.bloom[b / 64] & (1 << (b % 64)) != 0)
     }
 
     /// Whether some row may satisfy `p` (false: none can).
@@ -154,7 +155,8 @@ impl RowGroupTerms {
             (Some(s), StrMatch::Eq(v)) => s.contains(v),
             (Some(s), m) => s.iter().any(|v| m.matches_str(v)),
         };
-        let has_key = |set: &Option<BTreeSet<String>>, k: &str| set.as_ref().is_none_or(|s| s.contains(k));
+        let has_key =
+            |set: &Option<BTreeSet<String>>, k: &str| set.as_ref().is_none_or(|s| s.contains(k));
         match c {
             SpanCond::Name(m) => in_set(&self.names, m),
             SpanCond::Status(s) => self.statuses & (1 << (*s as u8)) != 0,
