@@ -1,9 +1,12 @@
 //! One immutable span file: the spans of one head cut that start in one time partition, as
 //! a Parquet file with one row per span, sorted by trace id. Writing it, opening it (its
-//! footer stays in memory), and the three reads the engine needs: whole traces by id
-//! (row groups pruned by trace-id min/max and the trace-id bloom filter), trace ids with
-//! their newest start in a time range (two columns, row groups pruned by start time), and
-//! decoded rows in a time range. Column layout: `store/FORMAT.md`, "Traces".
+//! footer and row group term summaries stay in memory), and the reads the engine needs:
+//! whole traces by id (row groups pruned by trace-id min/max and the trace-id bloom
+//! filter), trace ids with their newest start in a time range (two columns, row groups
+//! pruned by start time, and by trace id when only some traces are wanted), the traces
+//! with a span satisfying search predicates (row groups pruned by their term summaries,
+//! rows checked on the dedicated columns first), and decoded rows in a time range.
+//! Column layout: `store/FORMAT.md`, "Traces".
 
 use std::collections::HashMap;
 use std::fs::{self, File};

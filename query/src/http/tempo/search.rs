@@ -1,7 +1,11 @@
 //! `GET /api/search`: traces matching a TraceQL query (`q`) or, the older way, logfmt
 //! `tags` with `minDuration`/`maxDuration`; `limit` traces (default 20) with up to `spss`
 //! spans per spanset (default 3), newest first, in Tempo's response shape. The scan runs
-//! as a query: admitted, under the timeout, stopped when the client hangs up.
+//! as a query: admitted, under the timeout, stopped when the client hangs up. What the
+//! store can check itself (span name, status, kind, duration bounds, attribute values) is
+//! passed down as span predicates, so it assembles only candidate traces; every trace it
+//! returns is still matched here in full. A pushed-down condition is looked for in the
+//! spans that start in the searched range, as Tempo looks in the blocks of the range.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
