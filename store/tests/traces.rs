@@ -641,3 +641,45 @@ fn a_rare_service_is_found_reading_only_its_file() {
     assert!(ids.is_empty());
     assert_eq!(files, 0);
 }
+
+#[test]
+fn a_rare_service_is_found_reading_only_its_row_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Clock::fixed(BASE / 1_000_000), 0);
+    let t = TenantId::default_tenant();
+    // One file of 50,000 one-span traces: four row groups; trace 30,000 alone is "rare".
+    let batch: Vec<ResourceSpans> = (0..50_000u32)
+        .flat_map(|n| {
+            let mut tr = random_trace(
+                n,
+                BASE + n as i64 * 1_000,
+                &[(n as usize % 3, 0, 0, 0, 10, 0)],
+            );
+            if n == 30_000 {
+                tr[0].resource[0].1 = AttrValue::Str("rare".into());
+            }
+            tr
+        })
+        .collect();
+    store.append_spans(&t, &batch).unwrap();
+    store.flush().unwrap();
+    let rare = vec![SpanPredicate {
+        all: vec![SpanCond::service("rare")],
+    }];
+    let (ids, (files, groups, rows, _), _) = scan_ids(&store, BASE, BASE + HOUR, rare);
+    assert_eq!(ids, [tid(30_000)]);
+    assert_eq!((files, groups), (3, 3), "one row group, read three times");
+    assert!(rows <= 3 * 16_384, "{rows} rows");
+    let (_, (_, all_groups, ..), _) = scan_ids(
+        &store,
+        BASE,
+        BASE + HOUR,
+        vec![SpanPredicate {
+            all: vec![SpanCond::Kind(SpanKind::Server)],
+        }],
+    );
+    assert!(
+        all_groups >= 4,
+        "a predicate every span meets reads every row group"
+    );
+}
