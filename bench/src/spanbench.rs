@@ -1,7 +1,9 @@
 //! Span store load generator: realistic trace trees (several services, 5-50 spans a
 //! trace, attributes with real cardinality) appended through the store's span contract,
 //! then flushed; prints ingest spans/s, bytes per span on disk, peak RSS, trace-by-id
-//! latency with and without a time range, and a selective and a broad scan.
+//! latency with and without a time range, a selective and a broad scan, and searches with
+//! span predicates against the same searches filtering a full scan (what the store read
+//! for each).
 //!
 //! `cargo run --release -p lookout-bench --bin spanbench -- --spans 1000000`
 
@@ -12,7 +14,10 @@ use clap::Parser;
 use lookout_store::model::span::{
     AttrValue, ResourceSpans, Scope, ScopeSpans, Span, SpanKind, StatusCode, TraceId,
 };
-use lookout_store::{AppendSpans, ReadSpans, Store, StoreOptions, TenantId, TraceSelect};
+use lookout_store::{
+    AppendSpans, AttrWhere, ReadSpans, ScanStats, SpanCond, SpanPredicate, Store, StoreOptions,
+    StrMatch, TenantId, TraceSelect,
+};
 
 #[derive(Parser)]
 struct Args {
@@ -262,6 +267,7 @@ fn main() -> anyhow::Result<()> {
             start_ns: lo,
             end_ns: hi,
             cancel: None,
+            ..Default::default()
         };
         let t1 = Instant::now();
         let mut n = 0;
@@ -273,6 +279,67 @@ fn main() -> anyhow::Result<()> {
             "scan {what:<28} {:.1} ms ({n} traces)",
             t1.elapsed().as_secs_f64() * 1000.0
         );
+    }
+    let searches = [
+        (
+            "error POST /api/pay > 190ms",
+            vec![SpanPredicate {
+                all: vec![
+                    SpanCond::Status(StatusCode::Error),
+                    SpanCond::Name(StrMatch::Eq("POST /api/pay".into())),
+                    SpanCond::MinDuration(190_000_001),
+                ],
+            }],
+        ),
+        (
+            "span.user.id = u42",
+            vec![SpanPredicate {
+                all: vec![SpanCond::Attr {
+                    scope: AttrWhere::Span,
+                    key: "user.id".into(),
+                    value: StrMatch::Eq("u42".into()),
+                }],
+            }],
+        ),
+        (
+            "service ads && kind client",
+            vec![SpanPredicate {
+                all: vec![SpanCond::service("ads"), SpanCond::Kind(SpanKind::Client)],
+            }],
+        ),
+    ];
+    for (what, preds) in searches {
+        for pushdown in [true, false] {
+            let stats = std::sync::Arc::new(ScanStats::default());
+            let sel = TraceSelect {
+                start_ns: base,
+                end_ns: base + 4_000_000_000_000,
+                spans: if pushdown { preds.clone() } else { Vec::new() },
+                stats: Some(stats.clone()),
+                ..Default::default()
+            };
+            let t1 = Instant::now();
+            let (mut inspected, mut matched) = (0u64, 0u64);
+            store.scan_traces(&t, &sel, &mut |tr| {
+                inspected += 1;
+                let hit = preds.iter().all(|p| {
+                    tr.iter().any(|rs| {
+                        rs.scopes
+                            .iter()
+                            .flat_map(|s| &s.spans)
+                            .any(|s| p.matches(&rs.resource, s))
+                    })
+                });
+                matched += hit as u64;
+                true
+            })?;
+            let (files, groups, rows, bytes) = stats.get();
+            println!(
+                "search {what:<28} {:<11} {:.1} ms ({matched} of {inspected} traces; read {files} files, {groups} row groups, {rows} rows, {bytes} bytes)",
+                if pushdown { "pushdown" } else { "full scan" },
+                t1.elapsed().as_secs_f64() * 1000.0
+            );
+        }
     }
     println!("peak RSS              {:.0} MB", peak_rss_mb());
     Ok(())

@@ -14,6 +14,7 @@ pub mod ast;
 pub mod eval;
 pub mod lexer;
 pub mod parser;
+pub mod pushdown;
 pub mod trace;
 pub mod value;
 

@@ -165,11 +165,21 @@ pub trait ReadLogs: Send + Sync {
 
 /// What a trace scan reads: traces with a span starting in `[start_ns, end_ns)`, newest
 /// first, until the reader stops or `cancel` is set.
+///
+/// With `spans` set, only traces in which, for every predicate, some span starting in the
+/// range satisfies it: a necessary condition the reader derives from its query and then
+/// checks in full on each trace it gets, so the store may return more, never fewer. The
+/// store prunes files and row groups that cannot hold such a span and assembles only the
+/// traces that have one.
 #[derive(Debug, Clone, Default)]
 pub struct TraceSelect {
     pub start_ns: i64,
     pub end_ns: i64,
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Each must be satisfied by some span of the trace (not necessarily the same span).
+    pub spans: Vec<SpanPredicate>,
+    /// When set, the scan adds what it read to it.
+    pub stats: Option<std::sync::Arc<ScanStats>>,
 }
 
 impl TraceSelect {
@@ -177,6 +187,154 @@ impl TraceSelect {
         self.cancel
             .as_ref()
             .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+/// How a string field must match.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StrMatch {
+    /// Equal to a string value (TraceQL `=`; values of other types never match).
+    Eq(String),
+    /// The value (strings, numbers and booleans rendered as text) contains this, compared
+    /// lowercase (the `tags` search); hold the needle lowercase.
+    ContainsFold(String),
+}
+
+impl StrMatch {
+    /// Whether `v` matches.
+    pub fn matches_str(&self, v: &str) -> bool {
+        match self {
+            StrMatch::Eq(w) => v == w,
+            StrMatch::ContainsFold(w) => v.to_lowercase().contains(w.as_str()),
+        }
+    }
+
+    /// Whether an attribute value matches.
+    pub fn matches_value(&self, v: &model::span::AttrValue) -> bool {
+        use model::span::AttrValue;
+        match (self, v) {
+            (StrMatch::Eq(w), AttrValue::Str(s)) => s == w,
+            (StrMatch::Eq(_), _) => false,
+            (StrMatch::ContainsFold(_), AttrValue::Str(s)) => self.matches_str(s),
+            (StrMatch::ContainsFold(_), AttrValue::Int(i)) => self.matches_str(&i.to_string()),
+            (StrMatch::ContainsFold(_), AttrValue::Float(f)) => self.matches_str(&f.to_string()),
+            (StrMatch::ContainsFold(_), AttrValue::Bool(b)) => self.matches_str(&b.to_string()),
+            (StrMatch::ContainsFold(_), _) => false,
+        }
+    }
+}
+
+/// Which attributes an attribute condition looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttrWhere {
+    Resource,
+    Span,
+    /// The span's or its resource's (TraceQL's unscoped `.x`, a `tags` key).
+    Either,
+}
+
+/// One condition on one span.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SpanCond {
+    Name(StrMatch),
+    Status(model::span::StatusCode),
+    Kind(model::span::SpanKind),
+    /// Duration ≥ this many ns.
+    MinDuration(i64),
+    /// Duration ≤ this many ns.
+    MaxDuration(i64),
+    /// Some attribute `key` in `scope` matches.
+    Attr {
+        scope: AttrWhere,
+        key: String,
+        value: StrMatch,
+    },
+}
+
+impl SpanCond {
+    /// `resource.service.name = service`.
+    pub fn service(service: &str) -> SpanCond {
+        SpanCond::Attr {
+            scope: AttrWhere::Resource,
+            key: "service.name".into(),
+            value: StrMatch::Eq(service.into()),
+        }
+    }
+
+    /// Whether a span (with its resource's attributes) satisfies the condition.
+    pub fn matches(&self, resource: &model::span::Attributes, span: &model::span::Span) -> bool {
+        let any = |attrs: &model::span::Attributes, key: &str, m: &StrMatch| {
+            attrs.iter().any(|(k, v)| k == key && m.matches_value(v))
+        };
+        match self {
+            SpanCond::Name(m) => m.matches_str(&span.name),
+            SpanCond::Status(s) => span.status == *s,
+            SpanCond::Kind(k) => span.kind == *k,
+            SpanCond::MinDuration(d) => span.end_ns.wrapping_sub(span.start_ns) >= *d,
+            SpanCond::MaxDuration(d) => span.end_ns.wrapping_sub(span.start_ns) <= *d,
+            SpanCond::Attr { scope, key, value } => {
+                (*scope != AttrWhere::Resource && any(&span.attributes, key, value))
+                    || (*scope != AttrWhere::Span && any(resource, key, value))
+            }
+        }
+    }
+
+    /// Whether it reads attributes beyond the dedicated service name column.
+    pub(crate) fn reads_attributes(&self) -> bool {
+        match self {
+            SpanCond::Attr { scope, key, value } => {
+                !(*scope == AttrWhere::Resource
+                    && key == "service.name"
+                    && matches!(value, StrMatch::Eq(_)))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A conjunction of conditions one span must satisfy (empty: any span).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpanPredicate {
+    pub all: Vec<SpanCond>,
+}
+
+impl SpanPredicate {
+    pub fn matches(&self, resource: &model::span::Attributes, span: &model::span::Span) -> bool {
+        self.all.iter().all(|c| c.matches(resource, span))
+    }
+}
+
+/// What a trace scan read, for tests, benchmarks and a search's `inspected*` figures.
+#[derive(Debug, Default)]
+pub struct ScanStats {
+    /// Span files opened for reading.
+    pub files: std::sync::atomic::AtomicU64,
+    /// Parquet row groups decoded.
+    pub row_groups: std::sync::atomic::AtomicU64,
+    /// Rows (spans) of files and heads looked at.
+    pub rows: std::sync::atomic::AtomicU64,
+    /// Compressed bytes of the column chunks decoded.
+    pub bytes: std::sync::atomic::AtomicU64,
+}
+
+impl ScanStats {
+    /// (files, row groups, rows, bytes) so far.
+    pub fn get(&self) -> (u64, u64, u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.files.load(Relaxed),
+            self.row_groups.load(Relaxed),
+            self.rows.load(Relaxed),
+            self.bytes.load(Relaxed),
+        )
+    }
+
+    pub(crate) fn add(&self, files: u64, row_groups: u64, rows: u64, bytes: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.files.fetch_add(files, Relaxed);
+        self.row_groups.fetch_add(row_groups, Relaxed);
+        self.rows.fetch_add(rows, Relaxed);
+        self.bytes.fetch_add(bytes, Relaxed);
     }
 }
 

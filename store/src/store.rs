@@ -551,9 +551,14 @@ impl Store {
         v
     }
 
-    /// fsyncs every WAL: the last step of a graceful shutdown.
+    /// fsyncs every WAL: the last step of a graceful shutdown. Span heads are first cut
+    /// into span files, so a restart does not replay a large span WAL (metric heads stay
+    /// in their WAL; a failed cut leaves the spans there too).
     pub fn close(&self) -> Result<()> {
         for db in self.all() {
+            if let Err(err) = db.traces.cut() {
+                tracing::error!(error = %err, "cutting the span head at shutdown failed; its WAL keeps the spans");
+            }
             for e in db.each() {
                 e.sync()?;
             }

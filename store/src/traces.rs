@@ -14,14 +14,18 @@
 //! trace-id range holds it and whose bloom filter says it may be there; a time range first
 //! narrows that to the partitions it overlaps. A scan finds trace ids in a time range from
 //! two columns of row groups whose start times overlap it, then fetches whole traces in
-//! batches. Layout on disk: `store/FORMAT.md`, "Traces".
+//! batches. A scan with span predicates first finds, per predicate, the traces with a
+//! matching span in the range (head rows, and the file row groups whose term summaries
+//! do not rule it out), and orders and fetches only the traces every predicate found.
+//! Layout on disk: `store/FORMAT.md`, "Traces".
 
 pub(crate) mod codec;
 mod file;
 mod head;
 mod row;
+mod terms;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,7 +41,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::span::{AttrValue, ResourceSpans, TraceId};
 use crate::wal::{Record, Wal, WalOptions};
-use crate::{SpanAttributeNames, SpanAttributeScope, TraceSelect};
+use crate::{ScanStats, SpanAttributeNames, SpanAttributeScope, TraceSelect};
 
 pub use self::file::FORMAT_VERSION as SPAN_FORMAT_VERSION;
 
@@ -363,11 +367,16 @@ impl SpanEngine {
     }
 
     /// All rows of the traces `ids` (sorted) from head and `files`.
-    fn rows_of_traces(&self, ids: &[TraceId], files: &[Arc<SpanFile>]) -> Result<Vec<SpanRow>> {
+    fn rows_of_traces(
+        &self,
+        ids: &[TraceId],
+        files: &[Arc<SpanFile>],
+        stats: Option<&ScanStats>,
+    ) -> Result<Vec<SpanRow>> {
         let mut rows = Vec::new();
         self.head_rows(ids, &mut rows);
         for f in files {
-            rows.extend(f.read_traces(ids)?);
+            rows.extend(f.read_traces(ids, stats)?);
         }
         Ok(rows)
     }
@@ -385,18 +394,18 @@ impl SpanEngine {
         let in_range = |r: &SpanRow| (start_ns..end_ns).contains(&r.span.start_ns);
         let unbounded = start_ns == i64::MIN && end_ns == i64::MAX;
         let rows = if unbounded {
-            self.rows_of_traces(&ids, &self.all_files())?
+            self.rows_of_traces(&ids, &self.all_files(), None)?
         } else {
             // The partitions of the range first: when the trace has no span there, no
             // other file is read.
             let near = self.files_in(start_ns, end_ns);
-            let mut rows = self.rows_of_traces(&ids, &near)?;
+            let mut rows = self.rows_of_traces(&ids, &near, None)?;
             if !rows.iter().any(in_range) {
                 return Ok(Vec::new());
             }
             for f in self.all_files() {
                 if !near.iter().any(|n| Arc::ptr_eq(n, &f)) {
-                    rows.extend(f.read_traces(&ids)?);
+                    rows.extend(f.read_traces(&ids, None)?);
                 }
             }
             rows
@@ -415,25 +424,56 @@ impl SpanEngine {
         if sel.start_ns >= sel.end_ns {
             return Ok(());
         }
+        let stats = sel.stats.as_deref();
+        let in_range = |t: i64| t >= sel.start_ns && t < sel.end_ns;
         let mut newest: HashMap<TraceId, i64> = HashMap::new();
+        let candidates = if sel.spans.is_empty() {
+            None
+        } else {
+            Some(self.matching_traces(sel)?)
+        };
         {
             let st = self.state.read();
             let heads = std::iter::once(&st.head).chain(st.frozen.as_ref().map(|(h, _)| &**h));
             for h in heads {
+                if candidates.is_none() {
+                    if let Some(s) = stats {
+                        s.add(0, 0, h.rows.len() as u64, 0);
+                    }
+                }
                 for r in &h.rows {
                     let t = r.span.start_ns;
-                    if t >= sel.start_ns && t < sel.end_ns {
+                    if in_range(t)
+                        && candidates
+                            .as_ref()
+                            .is_none_or(|c| c.contains(&r.span.trace_id))
+                    {
                         let e = newest.entry(r.span.trace_id).or_insert(t);
                         *e = (*e).max(t);
                     }
                 }
             }
         }
-        for file in self.files_in(sel.start_ns, sel.end_ns) {
-            if sel.cancelled() {
-                return Ok(());
+        match &candidates {
+            None => {
+                for file in self.files_in(sel.start_ns, sel.end_ns) {
+                    if sel.cancelled() {
+                        return Ok(());
+                    }
+                    file.trace_starts(sel.start_ns, sel.end_ns, &mut newest, stats)?;
+                }
             }
-            file.trace_starts(sel.start_ns, sel.end_ns, &mut newest)?;
+            Some(c) if !c.is_empty() => {
+                let mut ids: Vec<TraceId> = c.iter().copied().collect();
+                ids.sort_unstable();
+                for file in self.files_in(sel.start_ns, sel.end_ns) {
+                    if sel.cancelled() {
+                        return Ok(());
+                    }
+                    file.trace_starts_of(&ids, sel.start_ns, sel.end_ns, &mut newest, stats)?;
+                }
+            }
+            Some(_) => {}
         }
         let mut order: Vec<(i64, TraceId)> = newest.into_iter().map(|(id, t)| (t, id)).collect();
         order.sort_by(|a, b| b.cmp(a));
@@ -445,7 +485,7 @@ impl SpanEngine {
             let mut ids: Vec<TraceId> = chunk.iter().map(|(_, id)| *id).collect();
             ids.sort_unstable();
             let mut by_trace: HashMap<TraceId, Vec<SpanRow>> = HashMap::new();
-            for r in self.rows_of_traces(&ids, &files)? {
+            for r in self.rows_of_traces(&ids, &files, stats)? {
                 by_trace.entry(r.span.trace_id).or_default().push(r);
             }
             for (_, id) in chunk {
@@ -458,6 +498,46 @@ impl SpanEngine {
             }
         }
         Ok(())
+    }
+
+    /// The traces in which every predicate of `sel` is satisfied by some span starting in
+    /// its range.
+    fn matching_traces(&self, sel: &TraceSelect) -> Result<HashSet<TraceId>> {
+        let stats = sel.stats.as_deref();
+        let preds = &sel.spans;
+        let mut found: Vec<HashSet<TraceId>> = vec![HashSet::new(); preds.len()];
+        {
+            let st = self.state.read();
+            let heads = std::iter::once(&st.head).chain(st.frozen.as_ref().map(|(h, _)| &**h));
+            for h in heads {
+                if let Some(s) = stats {
+                    s.add(0, 0, h.rows.len() as u64, 0);
+                }
+                for r in &h.rows {
+                    if !(sel.start_ns..sel.end_ns).contains(&r.span.start_ns) {
+                        continue;
+                    }
+                    for (p, set) in preds.iter().zip(found.iter_mut()) {
+                        if p.matches(&r.resource, &r.span) {
+                            set.insert(r.span.trace_id);
+                        }
+                    }
+                }
+            }
+        }
+        for file in self.files_in(sel.start_ns, sel.end_ns) {
+            if sel.cancelled() {
+                break;
+            }
+            file.match_traces(sel.start_ns, sel.end_ns, preds, &mut found, stats)?;
+        }
+        found.sort_by_key(|s| s.len());
+        let mut sets = found.into_iter();
+        let mut out = sets.next().unwrap_or_default();
+        for s in sets {
+            out.retain(|id| s.contains(id));
+        }
+        Ok(out)
     }
 
     /// Calls `f` with every (scope, attributes) of spans starting in the range, each

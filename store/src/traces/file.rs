@@ -1,9 +1,12 @@
 //! One immutable span file: the spans of one head cut that start in one time partition, as
 //! a Parquet file with one row per span, sorted by trace id. Writing it, opening it (its
-//! footer stays in memory), and the three reads the engine needs: whole traces by id
-//! (row groups pruned by trace-id min/max and the trace-id bloom filter), trace ids with
-//! their newest start in a time range (two columns, row groups pruned by start time), and
-//! decoded rows in a time range. Column layout: `store/FORMAT.md`, "Traces".
+//! footer and row group term summaries stay in memory), and the reads the engine needs:
+//! whole traces by id (row groups pruned by trace-id min/max and the trace-id bloom
+//! filter), trace ids with their newest start in a time range (two columns, row groups
+//! pruned by start time, and by trace id when only some traces are wanted), the traces
+//! with a span satisfying search predicates (row groups pruned by their term summaries,
+//! rows checked on the dedicated columns first), and decoded rows in a time range.
+//! Column layout: `store/FORMAT.md`, "Traces".
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -27,13 +30,17 @@ use parquet::schema::types::ColumnPath;
 
 use super::codec::{self, put_attrs, Reader};
 use super::row::SpanRow;
+use super::terms::RowGroupTerms;
 use crate::error::{Error, Result};
 use crate::model::span::{AttrValue, Attributes, Scope, Span, TraceId};
+use crate::{ScanStats, SpanPredicate};
 
-/// Version of the span file layout, in every file's key-value metadata.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the span file layout, in every file's key-value metadata. Version 2 adds
+/// per-row-group term summaries ([`RowGroupTerms`]); version 1 files are read without them.
+pub const FORMAT_VERSION: u32 = 2;
 pub(crate) const KEY_VERSION: &str = "lookout.traces.format_version";
 const KEY_PARTITION: &str = "lookout.traces.partition";
+const KEY_TERMS: &str = "lookout.traces.row_group_terms";
 
 /// Rows per row group: small enough that a trace-by-id decodes little beyond its trace,
 /// large enough that dictionaries and zstd have repetition to work with.
@@ -74,7 +81,7 @@ fn schema() -> SchemaRef {
     ]))
 }
 
-fn writer_props(partition: (i64, i64)) -> Result<WriterProperties> {
+fn writer_props(partition: (i64, i64), terms: String) -> Result<WriterProperties> {
     let zstd = ZstdLevel::try_new(3).map_err(|source| Error::Parquet {
         path: PathBuf::new(),
         source,
@@ -93,6 +100,7 @@ fn writer_props(partition: (i64, i64)) -> Result<WriterProperties> {
                 KEY_PARTITION.into(),
                 format!("{}-{}", partition.0, partition.1),
             ),
+            KeyValue::new(KEY_TERMS.into(), terms),
         ]));
     // Random ids do not repeat across traces: a dictionary would only cost. (trace_id keeps
     // its dictionary: a trace's rows are adjacent, so its index runs are RLE'd.)
@@ -239,13 +247,15 @@ fn batch_of(rows: &[SpanRow]) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(schema(), columns)?)
 }
 
-/// Per row group: trace-id and start-time ranges, from the Parquet statistics.
+/// Per row group: trace-id and start-time ranges, from the Parquet statistics, and its
+/// term summary (none in version 1 files).
 #[derive(Debug, Clone)]
 struct RowGroupRange {
     min_id: TraceId,
     max_id: TraceId,
     min_start: i64,
     max_start: i64,
+    terms: Option<RowGroupTerms>,
 }
 
 pub(crate) struct SpanFile {
@@ -283,7 +293,16 @@ impl SpanFile {
             let p = p.to_path_buf();
             move |source| Error::Parquet { path: p, source }
         };
-        let mut w = ArrowWriter::try_new(f, schema(), Some(writer_props(partition)?))
+        // The writer cuts a row group every ROW_GROUP_ROWS rows, so the summaries are of
+        // the same chunks; `open` checks their count against the row groups.
+        let terms: Vec<RowGroupTerms> =
+            rows.chunks(ROW_GROUP_ROWS).map(RowGroupTerms::of).collect();
+        let terms = serde_json::to_string(&terms).map_err(|e| Error::Corrupt {
+            what: "span file",
+            path: tmp.clone(),
+            detail: format!("encoding row group terms: {e}"),
+        })?;
+        let mut w = ArrowWriter::try_new(f, schema(), Some(writer_props(partition, terms)?))
             .map_err(perr(&tmp))?;
         for chunk in rows.chunks(BATCH_ROWS) {
             w.write(&batch_of(chunk)?).map_err(perr(&tmp))?;
@@ -324,8 +343,9 @@ impl SpanFile {
             kv.and_then(|kv| kv.iter().find(|e| e.key == k))
                 .and_then(|e| e.value.clone())
         };
-        match get(KEY_VERSION).and_then(|v| v.parse::<u32>().ok()) {
-            Some(FORMAT_VERSION) => {}
+        let version = get(KEY_VERSION).and_then(|v| v.parse::<u32>().ok());
+        match version {
+            Some(1 | FORMAT_VERSION) => {}
             Some(v) => {
                 return Err(corrupt(format!(
                     "format version {v}, this build reads {FORMAT_VERSION} (written by a newer version?)"
@@ -342,8 +362,24 @@ impl SpanFile {
         if meta.schema().fields() != schema().fields() {
             return Err(corrupt("columns differ from the span file schema".into()));
         }
+        let n_groups = meta.metadata().num_row_groups();
+        let mut terms: Vec<Option<RowGroupTerms>> = match version {
+            Some(1) => vec![None; n_groups],
+            _ => {
+                let t: Vec<RowGroupTerms> = get(KEY_TERMS)
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .ok_or_else(|| corrupt(format!("no valid {KEY_TERMS} metadata")))?;
+                if t.len() != n_groups {
+                    return Err(corrupt(format!(
+                        "{} row group term summaries for {n_groups} row groups",
+                        t.len()
+                    )));
+                }
+                t.into_iter().map(Some).collect()
+            }
+        };
         let mut groups = Vec::new();
-        for rg in meta.metadata().row_groups() {
+        for (gi, rg) in meta.metadata().row_groups().iter().enumerate() {
             let ids = match rg.column(C_TRACE_ID).statistics() {
                 Some(Statistics::FixedLenByteArray(s)) => s
                     .min_opt()
@@ -363,6 +399,7 @@ impl SpanFile {
                 max_id,
                 min_start,
                 max_start,
+                terms: terms[gi].take(),
             });
         }
         let rows = meta.metadata().file_metadata().num_rows().max(0) as u64;
@@ -395,13 +432,31 @@ impl SpanFile {
         }
     }
 
-    /// Reads `groups` of the file (all columns unless `columns`), in order.
+    /// Reads `groups` of the file (all columns unless `columns`), in order, counting what
+    /// it decodes into `stats`.
     fn read_groups(
         &self,
         b: ParquetRecordBatchReaderBuilder<File>,
         groups: Vec<usize>,
         columns: Option<&[usize]>,
+        stats: Option<&ScanStats>,
     ) -> Result<Vec<RecordBatch>> {
+        if let Some(st) = stats {
+            let md = self.meta.metadata();
+            let (mut rows, mut bytes) = (0u64, 0u64);
+            for &g in &groups {
+                let rg = md.row_group(g);
+                rows += rg.num_rows().max(0) as u64;
+                bytes += match columns {
+                    Some(cols) => cols
+                        .iter()
+                        .map(|&c| rg.column(c).compressed_size().max(0) as u64)
+                        .sum(),
+                    None => rg.compressed_size().max(0) as u64,
+                };
+            }
+            st.add(1, groups.len() as u64, rows, bytes);
+        }
         let mut b = b.with_row_groups(groups).with_batch_size(BATCH_ROWS);
         if let Some(cols) = columns {
             let mask = ProjectionMask::leaves(b.parquet_schema(), cols.iter().copied());
@@ -416,7 +471,11 @@ impl SpanFile {
     }
 
     /// Every row of the traces in `ids` (sorted) this file holds.
-    pub(crate) fn read_traces(&self, ids: &[TraceId]) -> Result<Vec<SpanRow>> {
+    pub(crate) fn read_traces(
+        &self,
+        ids: &[TraceId],
+        stats: Option<&ScanStats>,
+    ) -> Result<Vec<SpanRow>> {
         let mut groups = Vec::new();
         let Some(b) = self.builder()? else {
             return Ok(Vec::new());
@@ -442,7 +501,7 @@ impl SpanFile {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
-        for batch in self.read_groups(b, groups, None)? {
+        for batch in self.read_groups(b, groups, None, stats)? {
             let tids = fsb(&batch, C_TRACE_ID, &self.path)?;
             let keep: Vec<usize> = (0..batch.num_rows())
                 .filter(|&i| id16(tids.value(i)).is_some_and(|id| ids.binary_search(&id).is_ok()))
@@ -470,6 +529,7 @@ impl SpanFile {
         start_ns: i64,
         end_ns: i64,
         out: &mut HashMap<TraceId, i64>,
+        stats: Option<&ScanStats>,
     ) -> Result<()> {
         let groups = self.groups_in(start_ns, end_ns);
         if groups.is_empty() {
@@ -478,7 +538,7 @@ impl SpanFile {
         let Some(b) = self.builder()? else {
             return Ok(());
         };
-        for batch in self.read_groups(b, groups, Some(&[C_TRACE_ID, C_START]))? {
+        for batch in self.read_groups(b, groups, Some(&[C_TRACE_ID, C_START]), stats)? {
             let tids = fsb(&batch, 0, &self.path)?;
             let starts = col::<Int64Array>(&batch, 1, &self.path)?;
             for i in 0..batch.num_rows() {
@@ -495,6 +555,141 @@ impl SpanFile {
         Ok(())
     }
 
+    /// For each trace of `ids` (sorted) with a span starting in `[start_ns, end_ns)`, its
+    /// newest such start (max with what `out` holds). Reads two columns of the row groups
+    /// that overlap the range and, by id range and bloom filter, may hold one of the ids.
+    pub(crate) fn trace_starts_of(
+        &self,
+        ids: &[TraceId],
+        start_ns: i64,
+        end_ns: i64,
+        out: &mut HashMap<TraceId, i64>,
+        stats: Option<&ScanStats>,
+    ) -> Result<()> {
+        let Some(b) = self.builder()? else {
+            return Ok(());
+        };
+        let mut groups = Vec::new();
+        for i in self.groups_in(start_ns, end_ns) {
+            let g = &self.groups[i];
+            let lo = ids.partition_point(|id| *id < g.min_id);
+            let hi = ids.partition_point(|id| *id <= g.max_id);
+            if lo == hi {
+                continue;
+            }
+            let maybe = match b
+                .get_row_group_column_bloom_filter(i, C_TRACE_ID)
+                .map_err(self.perr())?
+            {
+                Some(bloom) => ids[lo..hi].iter().any(|id| bloom.check(&id[..])),
+                None => true,
+            };
+            if maybe {
+                groups.push(i);
+            }
+        }
+        if groups.is_empty() {
+            return Ok(());
+        }
+        for batch in self.read_groups(b, groups, Some(&[C_TRACE_ID, C_START]), stats)? {
+            let tids = fsb(&batch, 0, &self.path)?;
+            let starts = col::<Int64Array>(&batch, 1, &self.path)?;
+            for i in 0..batch.num_rows() {
+                let t = starts.value(i);
+                if t < start_ns || t >= end_ns {
+                    continue;
+                }
+                if let Some(id) = id16(tids.value(i)).filter(|id| ids.binary_search(id).is_ok()) {
+                    let e = out.entry(id).or_insert(t);
+                    *e = (*e).max(t);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// For each predicate `i`, adds to `found[i]` the traces with a span starting in
+    /// `[start_ns, end_ns)` that satisfies it. Row groups whose time range or term
+    /// summary rules out every predicate are not read; the others are read by the columns
+    /// the predicates need, and a row's attributes are decoded only when its dedicated
+    /// columns leave a predicate undecided.
+    pub(crate) fn match_traces(
+        &self,
+        start_ns: i64,
+        end_ns: i64,
+        preds: &[SpanPredicate],
+        found: &mut [std::collections::HashSet<TraceId>],
+        stats: Option<&ScanStats>,
+    ) -> Result<()> {
+        let mut active = vec![false; preds.len()];
+        let mut groups = Vec::new();
+        for i in self.groups_in(start_ns, end_ns) {
+            let mut any = false;
+            for (a, p) in active.iter_mut().zip(preds) {
+                if self.groups[i].terms.as_ref().is_none_or(|t| t.may_match(p)) {
+                    *a = true;
+                    any = true;
+                }
+            }
+            if any {
+                groups.push(i);
+            }
+        }
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let Some(b) = self.builder()? else {
+            return Ok(());
+        };
+        let full = preds
+            .iter()
+            .zip(&active)
+            .any(|(p, a)| *a && p.all.iter().any(|c| c.reads_attributes()));
+        let cheap = [C_TRACE_ID, C_START, 4, 5, 6, 7, 10];
+        let columns = (!full).then_some(&cheap[..]);
+        for batch in self.read_groups(b, groups, columns, stats)? {
+            let view = ColumnView::new(&batch, &self.path)?;
+            // Rows a predicate needs decoded for: (row, predicate).
+            let mut undecided: Vec<(usize, usize)> = Vec::new();
+            for i in 0..batch.num_rows() {
+                if !(start_ns..end_ns).contains(&view.starts.value(i)) {
+                    continue;
+                }
+                for (pi, p) in preds.iter().enumerate() {
+                    if !active[pi] {
+                        continue;
+                    }
+                    match view.matches(p, i) {
+                        Some(true) => {
+                            if let Some(id) = id16(view.tids.value(i)) {
+                                found[pi].insert(id);
+                            }
+                        }
+                        Some(false) => {}
+                        None => undecided.push((i, pi)),
+                    }
+                }
+            }
+            if undecided.is_empty() {
+                continue;
+            }
+            let mut keep: Vec<usize> = undecided.iter().map(|u| u.0).collect();
+            keep.dedup();
+            let mut rows = Vec::with_capacity(keep.len());
+            decode_rows(&batch, &keep, &self.path, &mut rows)?;
+            for (i, pi) in undecided {
+                let Ok(k) = keep.binary_search(&i) else {
+                    continue;
+                };
+                let r = &rows[k];
+                if preds[pi].matches(&r.resource, &r.span) {
+                    found[pi].insert(r.span.trace_id);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Every row starting in `[start_ns, end_ns)`, decoded.
     pub(crate) fn rows_in(&self, start_ns: i64, end_ns: i64) -> Result<Vec<SpanRow>> {
         let groups = self.groups_in(start_ns, end_ns);
@@ -505,7 +700,7 @@ impl SpanFile {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        for batch in self.read_groups(b, groups, None)? {
+        for batch in self.read_groups(b, groups, None, None)? {
             let starts = col::<Int64Array>(&batch, C_START, &self.path)?;
             let keep: Vec<usize> = (0..batch.num_rows())
                 .filter(|&i| (start_ns..end_ns).contains(&starts.value(i)))
@@ -513,6 +708,68 @@ impl SpanFile {
             decode_rows(&batch, &keep, &self.path, &mut out)?;
         }
         Ok(out)
+    }
+}
+
+/// The dedicated columns of a batch (full or projected), by name.
+struct ColumnView<'a> {
+    tids: &'a FixedSizeBinaryArray,
+    starts: &'a Int64Array,
+    durs: &'a Int64Array,
+    names: &'a StringArray,
+    kinds: &'a Int8Array,
+    statuses: &'a Int8Array,
+    services: &'a StringArray,
+}
+
+impl<'a> ColumnView<'a> {
+    fn new(batch: &'a RecordBatch, path: &Path) -> Result<ColumnView<'a>> {
+        fn named<'a, T: 'static>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T> {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_any().downcast_ref::<T>())
+                .ok_or_else(|| Error::Corrupt {
+                    what: "span file",
+                    path: path.to_path_buf(),
+                    detail: format!("column {name} is missing or has an unexpected type"),
+                })
+        }
+        Ok(ColumnView {
+            tids: named(batch, "trace_id", path)?,
+            starts: named(batch, "start_ns", path)?,
+            durs: named(batch, "duration_ns", path)?,
+            names: named(batch, "name", path)?,
+            kinds: named(batch, "kind", path)?,
+            statuses: named(batch, "status_code", path)?,
+            services: named(batch, "service_name", path)?,
+        })
+    }
+
+    /// Whether row `i` satisfies `p`, or None when that takes its attributes.
+    fn matches(&self, p: &SpanPredicate, i: usize) -> Option<bool> {
+        use crate::{SpanCond, StrMatch};
+        let mut undecided = false;
+        for c in &p.all {
+            let ok = match c {
+                SpanCond::Name(m) => m.matches_str(self.names.value(i)),
+                SpanCond::Status(s) => self.statuses.value(i) == *s as i8,
+                SpanCond::Kind(k) => self.kinds.value(i) == *k as i8,
+                SpanCond::MinDuration(d) => self.durs.value(i) >= *d,
+                SpanCond::MaxDuration(d) => self.durs.value(i) <= *d,
+                SpanCond::Attr {
+                    value: StrMatch::Eq(v),
+                    ..
+                } if !c.reads_attributes() => opt_str(self.services, i) == Some(v.as_str()),
+                SpanCond::Attr { .. } => {
+                    undecided = true;
+                    continue;
+                }
+            };
+            if !ok {
+                return Some(false);
+            }
+        }
+        (!undecided).then_some(true)
     }
 }
 
@@ -716,7 +973,7 @@ mod tests {
         assert_eq!(f.rows, 40);
         let f = SpanFile::open(&path).unwrap();
         assert_eq!(f.partition, (0, 1 << 40));
-        let mut got = f.read_traces(&[[3; 16]]).unwrap();
+        let mut got = f.read_traces(&[[3; 16]], None).unwrap();
         let mut want: Vec<SpanRow> = rows
             .iter()
             .filter(|r| r.span.trace_id == [3; 16])
@@ -725,9 +982,9 @@ mod tests {
         got.sort_by_key(|r| r.span.span_id);
         want.sort_by_key(|r| r.span.span_id);
         assert_eq!(got, want);
-        assert!(f.read_traces(&[[77; 16]]).unwrap().is_empty());
+        assert!(f.read_traces(&[[77; 16]], None).unwrap().is_empty());
         let mut starts = HashMap::new();
-        f.trace_starts(1000, 1010, &mut starts).unwrap();
+        f.trace_starts(1000, 1010, &mut starts, None).unwrap();
         assert_eq!(starts.len(), 10);
         assert_eq!(starts[&[9; 16]], 1009);
         rows.retain(|r| r.span.start_ns >= 1030);

@@ -116,6 +116,7 @@ fn scan_is_newest_first_and_retention_drops_old_partitions() {
         start_ns: 0,
         end_ns: 6_000_000,
         cancel: None,
+        ..Default::default()
     };
     e.scan(&sel, &mut |t| {
         order.push(t[0].scopes[0].spans[0].trace_id[0]);

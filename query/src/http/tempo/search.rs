@@ -1,7 +1,11 @@
 //! `GET /api/search`: traces matching a TraceQL query (`q`) or, the older way, logfmt
 //! `tags` with `minDuration`/`maxDuration`; `limit` traces (default 20) with up to `spss`
 //! spans per spanset (default 3), newest first, in Tempo's response shape. The scan runs
-//! as a query: admitted, under the timeout, stopped when the client hangs up.
+//! as a query: admitted, under the timeout, stopped when the client hangs up. What the
+//! store can check itself (span name, status, kind, duration bounds, attribute values) is
+//! passed down as span predicates, so it assembles only candidate traces; every trace it
+//! returns is still matched here in full. A pushed-down condition is looked for in the
+//! spans that start in the searched range, as Tempo looks in the blocks of the range.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -11,7 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use lookout_store::model::span::{hex_id, AttrValue, ResourceSpans, StatusCode};
-use lookout_store::TraceSelect;
+use lookout_store::{AttrWhere, ScanStats, SpanCond, SpanPredicate, StrMatch, TraceSelect};
 use serde_json::{json, Value as Json};
 
 use super::params::{count, range};
@@ -70,14 +74,18 @@ pub async fn search(
             max_ns: p.get("maxDuration").map(go_duration).transpose()?,
         },
     };
+    let spans = pushdown(&matcher);
     let tenant = tenant(&st, &headers)?;
     let traces = st.traces.clone();
     let budget = Budget::new(received, st.engine.opts.timeout, st.engine.opts.max_memory);
     let body = task::run(&st, budget, "trace search", move |b| {
+        let stats = std::sync::Arc::new(ScanStats::default());
         let sel = TraceSelect {
             start_ns,
             end_ns,
             cancel: Some(b.stop_flag()),
+            spans,
+            stats: Some(stats.clone()),
         };
         let mut found = Vec::new();
         let mut inspected = 0u64;
@@ -91,11 +99,53 @@ pub async fn search(
         b.check()?;
         Ok(json!({
             "traces": found,
-            "metrics": {"inspectedTraces": inspected, "inspectedBytes": "0", "completedJobs": 1, "totalJobs": 1},
+            "metrics": {
+                "inspectedTraces": inspected,
+                "inspectedBytes": stats.get().3.to_string(),
+                "inspectedSpans": stats.get().2.to_string(),
+                "completedJobs": 1,
+                "totalJobs": 1,
+            },
         }))
     })
     .await?;
     Ok(axum::Json(body).into_response())
+}
+
+/// What the store can check of a search itself (see `TraceSelect::spans`): for TraceQL,
+/// [`traceql::pushdown`]; for tags, each tag found in some span (its name, or a span or
+/// resource attribute, containing the value), and with a maximum trace duration, no span
+/// longer (a span lies within its trace). The minimum trace duration says nothing about
+/// any one span.
+fn pushdown(m: &Matcher) -> Vec<SpanPredicate> {
+    match m {
+        Matcher::TraceQL(search) => traceql::pushdown::predicates(search.query()),
+        Matcher::Tags { tags, max_ns, .. } => {
+            let max = max_ns.map(SpanCond::MaxDuration);
+            let mut out: Vec<SpanPredicate> = tags
+                .iter()
+                .map(|(k, v)| {
+                    let value = StrMatch::ContainsFold(v.to_lowercase());
+                    let c = if k == "name" {
+                        SpanCond::Name(value)
+                    } else {
+                        SpanCond::Attr {
+                            scope: AttrWhere::Either,
+                            key: k.clone(),
+                            value,
+                        }
+                    };
+                    SpanPredicate {
+                        all: std::iter::once(c).chain(max.clone()).collect(),
+                    }
+                })
+                .collect();
+            if out.is_empty() {
+                out.extend(max.map(|c| SpanPredicate { all: vec![c] }));
+            }
+            out
+        }
+    }
 }
 
 /// The search result for a trace when it matches.

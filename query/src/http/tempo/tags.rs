@@ -345,6 +345,12 @@ async fn values(
             start_ns,
             end_ns,
             cancel: Some(b.stop_flag()),
+            // Only spans of traces `q` matches are read: the store narrows to those.
+            spans: filter
+                .as_ref()
+                .map(|f| traceql::pushdown::predicates(f.query()))
+                .unwrap_or_default(),
+            ..Default::default()
         };
         traces.scan_traces(&tenant, &sel, &mut |batches| {
             let t = TraceView::new(&batches);
