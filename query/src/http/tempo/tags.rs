@@ -241,6 +241,9 @@ async fn names_matching(
             start_ns,
             end_ns,
             cancel: Some(b.stop_flag()),
+            // Only traces `q` can match are read: the store narrows to those.
+            spans: traceql::pushdown::predicates(filter.query()),
+            ..Default::default()
         };
         traces.scan_traces(&tenant, &sel, &mut |batches| {
             let t = TraceView::new(&batches);
