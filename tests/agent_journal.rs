@@ -94,7 +94,7 @@ fn entry(i: usize, ts_us: i64) -> String {
         "MESSAGE": msg,
         "_SYSTEMD_UNIT": "app.service",
         "_HOSTNAME": "node1",
-        "PRIORITY": if i % 3 == 0 { "3" } else { "6" },
+        "PRIORITY": if i.is_multiple_of(3) { "3" } else { "6" },
         "SYSLOG_IDENTIFIER": "app",
         "_PID": "42",
     })
@@ -218,7 +218,7 @@ fn journal_entries_arrive_with_labels_and_resume_after_a_kill() {
         assert_eq!(stream["unit"], "app.service");
         assert_eq!(stream["hostname"], "node1");
         assert_eq!(stream["syslog_identifier"], "app");
-        let level = if i % 3 == 0 { "error" } else { "info" };
+        let level = if i.is_multiple_of(3) { "error" } else { "info" };
         assert_eq!(stream["level"], level, "entry {i}");
     }
     let first = &journal.calls()[0];
