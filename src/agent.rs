@@ -1,9 +1,10 @@
 //! `lookout agent`: the small process on every node. It gathers host metrics (node_exporter's
-//! names), scrapes local exporters and tails log files, and forwards everything to a
-//! Lookout server through disk-backed queues (`<data>/queue/metrics`, `<data>/queue/logs`,
-//! tail positions in `<data>/positions.json`), so a server outage or an agent crash loses
-//! nothing. Its own
-//! `/metrics`, `/-/healthy` and `/-/ready` are served on `--listen`.
+//! names), scrapes local exporters, tails log files and the systemd journal, receives OTLP,
+//! and forwards everything to a Lookout server through disk-backed queues
+//! (`<data>/queue/{metrics,logs,traces}`, tail positions and the journal cursor in
+//! `<data>/positions.json`), so a server outage or an agent crash loses nothing. Its own
+//! `/metrics`, `/-/healthy`, `/-/ready` and OTLP/HTTP (`/v1/{metrics,logs,traces}`) are
+//! served on `--listen`; OTLP/gRPC on `otlp.grpc_listen` when set.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -17,8 +18,11 @@ use lookout_collector::agent::forward::{
     send, ForwardStats, ForwardTarget, MetricsForwarder, Signal,
 };
 use lookout_collector::agent::host::{HostCollector, HostPaths};
+use lookout_collector::agent::otlp::{Receiver, ReceiverStats};
 use lookout_collector::agent::queue::Queue;
+use lookout_collector::agent::tail::journal::{JournalReader, JournalSource, JournalStats};
 use lookout_collector::agent::tail::multiline::Multiline;
+use lookout_collector::agent::tail::writer::LogsWriter;
 use lookout_collector::agent::tail::{Source, TailStats, Tailer};
 use lookout_store::{Append, Label, Labels, TenantId};
 use serde::Deserialize;
@@ -41,8 +45,8 @@ pub struct AgentArgs {
     listen: String,
 }
 
-/// `agent.yaml`. Unknown keys are errors, so a section that is not implemented yet
-/// (`otlp`) is refused rather than silently ignored.
+/// `agent.yaml`. Unknown keys are errors, so a misspelt section is refused rather than
+/// silently ignored.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentConfig {
@@ -59,6 +63,64 @@ pub struct AgentConfig {
     pub queue: QueueConfig,
     /// Log files to tail.
     pub logs: Vec<LogsConfig>,
+    /// The systemd journal (read through journalctl); off unless the section is present.
+    pub journal: Option<JournalConfig>,
+    /// The local OTLP receiver: OTLP/HTTP is always on `--listen`; gRPC where this says.
+    pub otlp: OtlpConfig,
+}
+
+/// `otlp: {grpc_listen: 127.0.0.1:4317}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpConfig {
+    /// OTLP/gRPC address; empty (the default) disables it, so the agent does not take
+    /// 4317 from a server on the same machine.
+    pub grpc_listen: String,
+}
+
+/// `journal: {enabled, journalctl_path, labels, matches, max_age, max_line_size}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalConfig {
+    pub enabled: bool,
+    /// The journalctl to run (looked up in PATH unless absolute).
+    pub journalctl_path: PathBuf,
+    /// Labels on every journal stream; `job` is `systemd-journal` unless set.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// journalctl matches, e.g. `_SYSTEMD_UNIT=ssh.service` (all entries when empty).
+    pub matches: Vec<String>,
+    /// How far back the first start reads (later starts resume at the saved cursor).
+    pub max_age: Duration,
+    pub max_line_size: ByteSize,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig {
+            enabled: true,
+            journalctl_path: "journalctl".into(),
+            labels: Default::default(),
+            matches: Vec::new(),
+            max_age: Duration(7 * 3600 * 1000),
+            max_line_size: default_max_line(),
+        }
+    }
+}
+
+impl JournalConfig {
+    fn source(&self) -> JournalSource {
+        let mut labels = self.labels.clone();
+        labels
+            .entry("job".into())
+            .or_insert_with(|| "systemd-journal".into());
+        JournalSource {
+            journalctl: self.journalctl_path.clone(),
+            labels,
+            matches: self.matches.clone(),
+            max_age: StdDuration::from_millis(self.max_age.0.max(0) as u64),
+            max_line_size: self.max_line_size.0.max(1) as usize,
+        }
+    }
 }
 
 /// One `logs:` entry: `{paths: [globs], labels: {...}, multiline: {...}, max_line_size}`.
@@ -131,6 +193,8 @@ impl Default for AgentConfig {
             authorization: None,
             queue: QueueConfig::default(),
             logs: Vec::new(),
+            journal: None,
+            otlp: OtlpConfig::default(),
         }
     }
 }
@@ -227,9 +291,14 @@ async fn agent(args: AgentArgs, cfg: AgentConfig) -> anyhow::Result<()> {
         Queue::open(&args.data.join("queue/logs"), cfg.queue.max_size.0)
             .context("cannot open the agent's logs queue")?,
     );
+    let traces_queue = Arc::new(
+        Queue::open(&args.data.join("queue/traces"), cfg.queue.max_size.0)
+            .context("cannot open the agent's traces queue")?,
+    );
     let forwarder: Arc<dyn Append> = Arc::new(MetricsForwarder::new(queue.clone()));
     let stats = Arc::new(ForwardStats::default());
     let logs_stats = Arc::new(ForwardStats::default());
+    let traces_stats = Arc::new(ForwardStats::default());
     let tail_stats = Arc::new(TailStats::default());
     let stop = Arc::new(tokio::sync::Notify::new());
     let target = ForwardTarget {
@@ -248,22 +317,42 @@ async fn agent(args: AgentArgs, cfg: AgentConfig) -> anyhow::Result<()> {
     let logs_sender = tokio::spawn(send(
         Signal::Logs,
         logs_queue.clone(),
-        target,
+        target.clone(),
         logs_stats.clone(),
         stop.clone(),
     ));
+    let traces_sender = tokio::spawn(send(
+        Signal::Traces,
+        traces_queue.clone(),
+        target,
+        traces_stats.clone(),
+        stop.clone(),
+    ));
 
+    let logs_writer = Arc::new(
+        LogsWriter::open(logs_queue.clone(), &args.data.join("positions.json"))
+            .context("cannot recover the log positions")?,
+    );
     let tail_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let journal_stats = Arc::new(JournalStats::default());
+    let journal_thread = match cfg.journal.as_ref().filter(|j| j.enabled) {
+        None => None,
+        Some(j) => {
+            let reader = JournalReader::new(j.source(), logs_writer.clone(), journal_stats.clone());
+            let stop = tail_stop.clone();
+            Some(
+                std::thread::Builder::new()
+                    .name("journal".into())
+                    .spawn(move || reader.run(stop))
+                    .context("cannot start the journal thread")?,
+            )
+        }
+    };
     let tail_thread = if sources.is_empty() {
         None
     } else {
-        let tailer = Tailer::open(
-            sources,
-            logs_queue.clone(),
-            &args.data.join("positions.json"),
-            tail_stats.clone(),
-        )
-        .context("cannot start tailing")?;
+        let tailer = Tailer::open(sources, logs_writer.clone(), tail_stats.clone())
+            .context("cannot start tailing")?;
         let stop = tail_stop.clone();
         Some(
             std::thread::Builder::new()
@@ -278,7 +367,7 @@ async fn agent(args: AgentArgs, cfg: AgentConfig) -> anyhow::Result<()> {
         .enabled
         .then(|| tokio::spawn(host_loop(forwarder.clone(), host.clone(), stop.clone())));
     let syncer = {
-        let queue = queue.clone();
+        let queues = [queue.clone(), traces_queue.clone()];
         let stop = stop.clone();
         tokio::spawn(async move {
             loop {
@@ -286,9 +375,13 @@ async fn agent(args: AgentArgs, cfg: AgentConfig) -> anyhow::Result<()> {
                     _ = tokio::time::sleep(StdDuration::from_secs(1)) => {}
                     _ = stop.notified() => return,
                 }
-                let q = queue.clone();
-                if let Err(e) = tokio::task::spawn_blocking(move || q.sync()).await {
-                    tracing::warn!(error = %e, "queue sync task failed");
+                let qs = queues.clone();
+                let synced =
+                    tokio::task::spawn_blocking(move || qs.iter().try_for_each(|q| q.sync())).await;
+                match synced {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "cannot sync an agent queue"),
+                    Err(e) => tracing::warn!(error = %e, "queue sync task failed"),
                 }
             }
         })
@@ -299,6 +392,34 @@ async fn agent(args: AgentArgs, cfg: AgentConfig) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     scrape.apply(jobs).await.context("cannot start scraping")?;
 
+    let receiver_stats = Arc::new(ReceiverStats::default());
+    let receiver = Arc::new(Receiver {
+        traces: traces_queue.clone(),
+        logs: logs_writer.clone(),
+        metrics: forwarder.clone(),
+        stats: receiver_stats.clone(),
+    });
+    let grpc = if cfg.otlp.grpc_listen.trim().is_empty() {
+        None
+    } else {
+        let l = tokio::net::TcpListener::bind(cfg.otlp.grpc_listen.trim())
+            .await
+            .with_context(|| format!("cannot listen for OTLP/gRPC on {}", cfg.otlp.grpc_listen))?;
+        let grpc_addr = l.local_addr()?;
+        println!("lookout agent otlp grpc listening on {grpc_addr}");
+        let receiver = receiver.clone();
+        let stop = stop.clone();
+        Some(tokio::spawn(async move {
+            if let Err(e) = lookout_collector::agent::otlp::serve_grpc(l, receiver, async move {
+                stop.notified().await
+            })
+            .await
+            {
+                tracing::error!(error = %e, "the OTLP/gRPC listener failed");
+            }
+        }))
+    };
+
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -307,8 +428,11 @@ async fn agent(args: AgentArgs, cfg: AgentConfig) -> anyhow::Result<()> {
         queues: vec![
             (Signal::Metrics, queue.clone(), stats.clone()),
             (Signal::Logs, logs_queue.clone(), logs_stats.clone()),
+            (Signal::Traces, traces_queue.clone(), traces_stats.clone()),
         ],
+        receiver: receiver_stats.clone(),
         tail: tail_stats.clone(),
+        journal: journal_thread.is_some().then(|| journal_stats.clone()),
     });
     let app = Router::new()
         .route(
@@ -322,7 +446,8 @@ async fn agent(args: AgentArgs, cfg: AgentConfig) -> anyhow::Result<()> {
                 let m = metrics_state.clone();
                 async move { m.render() }
             }),
-        );
+        )
+        .merge(lookout_collector::agent::otlp::routes(receiver));
     println!("lookout agent listening on http://{addr}");
     tracing::info!(%addr, server = %args.server, "agent running");
     axum::serve(listener, app)
@@ -335,13 +460,23 @@ async fn agent(args: AgentArgs, cfg: AgentConfig) -> anyhow::Result<()> {
     if let Some(t) = host_task {
         t.abort();
     }
+    if let Some(t) = grpc {
+        t.abort();
+    }
     syncer.abort();
     if let Some(t) = tail_thread {
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
+    if let Some(t) = journal_thread {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
     let _ = tokio::time::timeout(StdDuration::from_secs(5), sender).await;
     let _ = tokio::time::timeout(StdDuration::from_secs(5), logs_sender).await;
+    let _ = tokio::time::timeout(StdDuration::from_secs(5), traces_sender).await;
     queue.sync().context("cannot sync the agent queue")?;
+    traces_queue
+        .sync()
+        .context("cannot sync the agent traces queue")?;
     logs_queue
         .sync()
         .context("cannot sync the agent logs queue")?;
@@ -403,6 +538,8 @@ fn hostname() -> String {
 struct OwnMetrics {
     queues: Vec<(Signal, Arc<Queue>, Arc<ForwardStats>)>,
     tail: Arc<TailStats>,
+    journal: Option<Arc<JournalStats>>,
+    receiver: Arc<ReceiverStats>,
 }
 
 impl OwnMetrics {
@@ -535,6 +672,67 @@ impl OwnMetrics {
                 help,
                 vec![(String::new(), v.load(Ordering::Relaxed))],
             );
+        }
+        let r = &self.receiver;
+        for (name, help, v) in [
+            (
+                "lookout_agent_otlp_received_spans_total",
+                "Spans the OTLP receiver queued.",
+                &r.spans,
+            ),
+            (
+                "lookout_agent_otlp_received_log_records_total",
+                "Log records the OTLP receiver queued.",
+                &r.log_records,
+            ),
+            (
+                "lookout_agent_otlp_received_samples_total",
+                "Samples the OTLP receiver made of metric data points and queued.",
+                &r.data_points,
+            ),
+            (
+                "lookout_agent_otlp_refused_data_points_total",
+                "Metric data points with no Prometheus series (delta, exponential histograms).",
+                &r.refused_data_points,
+            ),
+        ] {
+            family(
+                name,
+                "counter",
+                help,
+                vec![(String::new(), v.load(Ordering::Relaxed))],
+            );
+        }
+        if let Some(j) = &self.journal {
+            for (name, help, v) in [
+                (
+                    "lookout_agent_journal_entries_total",
+                    "Journal entries queued.",
+                    &j.entries,
+                ),
+                (
+                    "lookout_agent_journal_read_bytes_total",
+                    "Bytes of journalctl JSON output read.",
+                    &j.bytes,
+                ),
+                (
+                    "lookout_agent_journal_skipped_total",
+                    "journalctl output lines that were not journal entries.",
+                    &j.skipped,
+                ),
+                (
+                    "lookout_agent_journal_restarts_total",
+                    "Times journalctl exited and was started again.",
+                    &j.restarts,
+                ),
+            ] {
+                family(
+                    name,
+                    "counter",
+                    help,
+                    vec![(String::new(), v.load(Ordering::Relaxed))],
+                );
+            }
         }
         out
     }

@@ -1,6 +1,7 @@
 //! The agent's forwarder: an [`Append`] that, instead of storing, encodes each batch as a
 //! remote_write request into the metrics [`Queue`], and a sender that ships a queue (of
-//! metrics over remote_write, or of tailed logs over Loki push) to the server in order. Sources (the scrape manager, host metrics) cannot tell it from the
+//! metrics over remote_write, of logs over Loki push or OTLP, of spans over OTLP) to the
+//! server in order. Sources (the scrape manager, host metrics) cannot tell it from the
 //! local store.
 //!
 //! A batch is acknowledged to its source once it is in the queue. The sender posts records
@@ -53,8 +54,8 @@ impl MetricsForwarder {
     }
 }
 
-/// A queue record: `u8 tenant length | tenant | snappy remote_write body`.
-fn record(tenant: &TenantId, body: &[u8]) -> Vec<u8> {
+/// A metrics or traces queue record: `u8 tenant length | tenant | body`.
+pub(crate) fn record(tenant: &TenantId, body: &[u8]) -> Vec<u8> {
     let t = tenant.as_str().as_bytes();
     let t = &t[..t.len().min(255)];
     let mut r = Vec::with_capacity(1 + t.len() + body.len());
@@ -110,39 +111,71 @@ impl Append for MetricsForwarder {
 pub enum Signal {
     /// `u8 tenant length | tenant | snappy remote_write body` to `/api/v1/write`.
     Metrics,
-    /// Tail records ([`positions`](super::tail::positions)) whose snappy protobuf push
-    /// body goes to `/loki/api/v1/push`.
+    /// Logs queue records ([`positions`](super::tail::positions)) whose snappy protobuf
+    /// Loki push body goes to `/loki/api/v1/push`, or OTLP logs body to `/v1/logs`.
     Logs,
+    /// `u8 tenant length | tenant | gzipped protobuf ExportTraceServiceRequest` to
+    /// `/v1/traces`.
+    Traces,
 }
+
+/// One request the sender makes for a record.
+struct Outgoing<'a> {
+    tenant: Option<&'a str>,
+    path: &'static str,
+    body: &'a [u8],
+    headers: &'static [(&'static str, &'static str)],
+}
+
+const REMOTE_WRITE_HEADERS: &[(&str, &str)] = &[
+    ("Content-Type", "application/x-protobuf"),
+    ("Content-Encoding", "snappy"),
+    ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+];
+const PROTOBUF: &[(&str, &str)] = &[("Content-Type", "application/x-protobuf")];
+const PROTOBUF_GZIP: &[(&str, &str)] = &[
+    ("Content-Type", "application/x-protobuf"),
+    ("Content-Encoding", "gzip"),
+];
 
 impl Signal {
     pub fn name(self) -> &'static str {
         match self {
             Signal::Metrics => "metrics",
             Signal::Logs => "logs",
+            Signal::Traces => "traces",
         }
     }
 
-    fn path(self) -> &'static str {
+    /// The request that ships a record: its tenant (`None`: the default one), path, body
+    /// and headers.
+    fn outgoing(self, rec: &[u8]) -> Option<Outgoing<'_>> {
+        use super::tail::positions::{decode_record_of, Body};
+        let tenanted = |path, headers| {
+            let (t, body) = split_record(rec)?;
+            Some(Outgoing {
+                tenant: (t != TenantId::default_tenant().as_str()).then_some(t),
+                path,
+                body,
+                headers,
+            })
+        };
         match self {
-            Signal::Metrics => "/api/v1/write",
-            Signal::Logs => "/loki/api/v1/push",
-        }
-    }
-
-    /// The record's tenant (`None`: the default one) and request body.
-    fn split(self, rec: &[u8]) -> Option<(Option<&str>, &[u8])> {
-        match self {
-            Signal::Metrics => {
-                let (t, body) = split_record(rec)?;
-                Some((
-                    (t != TenantId::default_tenant().as_str()).then_some(t),
+            Signal::Metrics => tenanted("/api/v1/write", REMOTE_WRITE_HEADERS),
+            Signal::Traces => tenanted("/v1/traces", PROTOBUF_GZIP),
+            Signal::Logs => {
+                let (_, kind, body) = decode_record_of(rec).ok()?;
+                let (path, headers) = match kind {
+                    Body::LokiPush => ("/loki/api/v1/push", PROTOBUF),
+                    Body::OtlpLogs => ("/v1/logs", PROTOBUF_GZIP),
+                };
+                Some(Outgoing {
+                    tenant: None,
+                    path,
                     body,
-                ))
+                    headers,
+                })
             }
-            Signal::Logs => super::tail::positions::decode_record(rec)
-                .ok()
-                .map(|(_, body)| (None, body)),
         }
     }
 }
@@ -165,7 +198,7 @@ pub async fn send(
             return;
         }
     };
-    let url = format!("{}{}", target.server.trim_end_matches('/'), signal.path());
+    let server = target.server.trim_end_matches('/');
     let mut backoff = Duration::from_millis(100);
     loop {
         let batch = match tokio::task::block_in_place(|| queue.peek(64, 16 << 20)) {
@@ -183,7 +216,7 @@ pub async fn send(
         }
         for (pos, rec) in batch {
             loop {
-                let Some((tenant, body)) = signal.split(&rec) else {
+                let Some(out) = signal.outgoing(&rec) else {
                     tracing::warn!(
                         signal = signal.name(),
                         "unreadable agent queue record; skipping it"
@@ -191,16 +224,14 @@ pub async fn send(
                     stats.rejected_records.fetch_add(1, Ordering::Relaxed);
                     break;
                 };
+                let body = out.body;
                 let mut req = client
-                    .post(&url)
-                    .header("Content-Type", "application/x-protobuf")
+                    .post(format!("{server}{}", out.path))
                     .body(body.to_vec());
-                if signal == Signal::Metrics {
-                    req = req
-                        .header("Content-Encoding", "snappy")
-                        .header("X-Prometheus-Remote-Write-Version", "0.1.0");
+                for (k, v) in out.headers {
+                    req = req.header(*k, *v);
                 }
-                if let Some(t) = tenant.or(target.tenant.as_deref()) {
+                if let Some(t) = out.tenant.or(target.tenant.as_deref()) {
                     req = req.header("X-Scope-OrgID", t);
                 }
                 if let Some(a) = &target.authorization {

@@ -15,11 +15,13 @@
 //! network filesystems too.
 
 pub mod file;
+pub mod journal;
 pub mod multiline;
 pub mod positions;
+pub mod writer;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,8 +30,8 @@ use lookout_store::Result;
 
 use self::file::{Followed, Line};
 use self::multiline::Multiline;
-use self::positions::{FilePos, Positions};
-use super::queue::Queue;
+use self::positions::{Body, FilePos, Positions};
+use self::writer::LogsWriter;
 use crate::loki_push::{encode, EntryAdapter, PushRequest, StreamAdapter, Timestamp};
 
 /// Rotated files in these formats are skipped, whatever the glob says.
@@ -79,13 +81,10 @@ pub struct TailStats {
 
 pub struct Tailer {
     sources: Vec<Source>,
-    queue: Arc<Queue>,
-    positions_path: PathBuf,
+    writer: Arc<LogsWriter>,
     /// Positions recovered at start, for files seen for the first time since.
     recovered: Positions,
     files: Vec<Followed>,
-    seq: u64,
-    last_written: Vec<FilePos>,
     /// Last timestamp given per stream (its selector text).
     last_ts: HashMap<String, i64>,
     stats: Arc<TailStats>,
@@ -119,23 +118,16 @@ fn selector(labels: &BTreeMap<String, String>) -> String {
 }
 
 impl Tailer {
-    /// Recovers the positions (the furthest of `positions_path` and the newest queue
-    /// record) and follows the files of `sources`.
+    /// Follows the files of `sources` from the positions `writer` recovered.
     pub fn open(
         sources: Vec<Source>,
-        queue: Arc<Queue>,
-        positions_path: &Path,
+        writer: Arc<LogsWriter>,
         stats: Arc<TailStats>,
     ) -> Result<Tailer> {
-        let file = Positions::load(positions_path)?;
-        let newest = queue.last()?;
-        let recovered = positions::recover(file, newest.as_deref());
+        let recovered = writer.positions();
         let mut t = Tailer {
             sources,
-            queue,
-            positions_path: positions_path.to_path_buf(),
-            seq: recovered.seq,
-            last_written: recovered.files.clone(),
+            writer,
             recovered,
             files: Vec::new(),
             last_ts: HashMap::new(),
@@ -288,18 +280,11 @@ impl Tailer {
         let table: Vec<FilePos> = self.files.iter().map(|f| f.position()).collect();
         let events = streams.iter().map(|s| s.1.len()).sum();
         if !streams.is_empty() {
-            self.seq += 1;
-            let positions = Positions::new(self.seq, table.clone());
             let body = encode(&self.request(streams));
-            self.queue
-                .push(&positions::encode_record(&positions, &body)?)?;
-            // Durable in the queue before the positions say so.
-            self.queue.sync()?;
-            positions.store(&self.positions_path)?;
-            self.last_written = table;
-        } else if table != self.last_written {
-            Positions::new(self.seq, table.clone()).store(&self.positions_path)?;
-            self.last_written = table;
+            self.writer
+                .push(Body::LokiPush, &body, move |p| p.files = table)?;
+        } else {
+            self.writer.set_files(table)?;
         }
         Ok(events)
     }
@@ -354,7 +339,13 @@ impl Tailer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::queue::Queue;
     use std::io::Write;
+
+    fn open(sources: Vec<Source>, q: &Arc<Queue>, pos: &Path, stats: Arc<TailStats>) -> Tailer {
+        let w = Arc::new(LogsWriter::open(q.clone(), pos).unwrap());
+        Tailer::open(sources, w, stats).unwrap()
+    }
 
     fn source(dir: &Path) -> Source {
         Source {
@@ -394,7 +385,7 @@ mod tests {
         let q = Arc::new(Queue::open(&dir.path().join("q"), 1 << 30).unwrap());
         let pos = dir.path().join("positions.json");
         let stats = Arc::new(TailStats::default());
-        let mut t = Tailer::open(vec![source(&logs)], q.clone(), &pos, stats.clone()).unwrap();
+        let mut t = open(vec![source(&logs)], &q, &pos, stats.clone());
         t.poll(false).unwrap();
         w.write_all(b"3\n4").unwrap();
         std::fs::rename(&app, logs.join("app.log.1")).unwrap();
@@ -407,7 +398,7 @@ mod tests {
         std::fs::remove_file(&pos).unwrap();
         let mut w = std::fs::OpenOptions::new().append(true).open(&app).unwrap();
         w.write_all(b"6\n").unwrap();
-        let mut t = Tailer::open(vec![source(&logs)], q.clone(), &pos, stats).unwrap();
+        let mut t = open(vec![source(&logs)], &q, &pos, stats);
         t.poll(true).unwrap();
         assert_eq!(queued(&q), ["1", "2", "3", "4", "5", "6"]);
     }
@@ -420,14 +411,14 @@ mod tests {
         let q = Arc::new(Queue::open(&dir.path().join("q"), 1 << 30).unwrap());
         let pos = dir.path().join("positions.json");
         let stats = Arc::new(TailStats::default());
-        let mut t = Tailer::open(vec![source(dir.path())], q.clone(), &pos, stats.clone()).unwrap();
+        let mut t = open(vec![source(dir.path())], &q, &pos, stats.clone());
         t.poll(false).unwrap();
         drop(t);
         let mut w = std::fs::OpenOptions::new().append(true).open(&app).unwrap();
         w.write_all(b"2\n").unwrap();
         std::fs::rename(&app, dir.path().join("app.log.1")).unwrap();
         std::fs::write(&app, b"3\n").unwrap();
-        let mut t = Tailer::open(vec![source(dir.path())], q.clone(), &pos, stats).unwrap();
+        let mut t = open(vec![source(dir.path())], &q, &pos, stats);
         for _ in 0..3 {
             t.poll(true).unwrap();
         }

@@ -11,9 +11,14 @@
 //! `{"version":1,"seq":N,"files":[{"path":"…","dev":D,"ino":I,"fp":F,"fp_len":L,"offset":O}]}`.
 //! `seq` is the sequence number of the newest queue record whose positions it holds.
 //!
+//! The journal reader's place is `"journal":"<__CURSOR>"` beside `files` (absent until the
+//! first journal entry is queued).
+//!
 //! A **logs queue record** (one record of the [`Queue`](super::super::queue) format):
-//! `u8 version (1) | u32 LE n | n bytes of positions JSON (as above, for every file being
-//! followed after this batch) | snappy-compressed protobuf Loki PushRequest`. The record
+//! `u8 version | u32 LE n | n bytes of positions JSON (as above: every file being
+//! followed and the journal cursor after this batch) | body`, where the body of version 1
+//! is a snappy-compressed protobuf Loki PushRequest and of version 2 a protobuf OTLP
+//! `ExportLogsServiceRequest` (logs the agent's OTLP receiver took). The record
 //! is pushed and fsynced before the positions file is written, so after a crash the
 //! positions are the furthest of the positions file and the newest record (by `seq`):
 //! a crash between the two writes neither sends those lines twice nor skips them.
@@ -27,7 +32,17 @@ use serde::{Deserialize, Serialize};
 /// Bytes of a file's start that its fingerprint covers.
 pub const FINGERPRINT_BYTES: usize = 256;
 const VERSION: u32 = 1;
-const RECORD_VERSION: u8 = 1;
+const RECORD_LOKI: u8 = 1;
+const RECORD_OTLP: u8 = 2;
+
+/// What a logs queue record's body is, which says where it is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// Snappy protobuf Loki push, for `/loki/api/v1/push`.
+    LokiPush,
+    /// Protobuf OTLP logs, for `/v1/logs`.
+    OtlpLogs,
+}
 
 /// One file's position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +61,9 @@ pub struct Positions {
     pub version: u32,
     pub seq: u64,
     pub files: Vec<FilePos>,
+    /// The journal cursor (`__CURSOR`) of the newest journal entry in the queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<String>,
 }
 
 impl Positions {
@@ -54,6 +72,7 @@ impl Positions {
             version: VERSION,
             seq,
             files,
+            journal: None,
         }
     }
 
@@ -110,11 +129,19 @@ fn parse(bytes: &[u8], path: &Path) -> Result<Positions> {
     Ok(p)
 }
 
-/// A logs queue record: the positions after the batch and the push body.
+/// A logs queue record: the positions after the batch and the Loki push body.
 pub fn encode_record(positions: &Positions, push_body: &[u8]) -> Result<Vec<u8>> {
+    encode_record_of(Body::LokiPush, positions, push_body)
+}
+
+/// A logs queue record whose body is of kind `kind`.
+pub fn encode_record_of(kind: Body, positions: &Positions, push_body: &[u8]) -> Result<Vec<u8>> {
     let json = serde_json::to_vec(positions).map_err(|e| Error::BadInput(e.to_string()))?;
     let mut r = Vec::with_capacity(5 + json.len() + push_body.len());
-    r.push(RECORD_VERSION);
+    r.push(match kind {
+        Body::LokiPush => RECORD_LOKI,
+        Body::OtlpLogs => RECORD_OTLP,
+    });
     r.extend_from_slice(&(json.len() as u32).to_le_bytes());
     r.extend_from_slice(&json);
     r.extend_from_slice(push_body);
@@ -123,21 +150,28 @@ pub fn encode_record(positions: &Positions, push_body: &[u8]) -> Result<Vec<u8>>
 
 /// The positions and the push body of a logs queue record.
 pub fn decode_record(r: &[u8]) -> Result<(Positions, &[u8])> {
+    decode_record_of(r).map(|(p, _, body)| (p, body))
+}
+
+/// The positions, the body's kind and the body of a logs queue record.
+pub fn decode_record_of(r: &[u8]) -> Result<(Positions, Body, &[u8])> {
     let corrupt = |detail: &str| Error::Corrupt {
         what: "logs queue record",
         path: PathBuf::new(),
         detail: detail.to_string(),
     };
-    if r.first() != Some(&RECORD_VERSION) {
-        return Err(corrupt("unknown record version"));
-    }
+    let kind = match r.first() {
+        Some(&RECORD_LOKI) => Body::LokiPush,
+        Some(&RECORD_OTLP) => Body::OtlpLogs,
+        _ => return Err(corrupt("unknown record version")),
+    };
     let n = r
         .get(1..5)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
         .ok_or_else(|| corrupt("short header"))?;
     let json = r.get(5..5 + n).ok_or_else(|| corrupt("short positions"))?;
     let positions = parse(json, Path::new("<queue record>"))?;
-    Ok((positions, &r[5 + n..]))
+    Ok((positions, kind, &r[5 + n..]))
 }
 
 /// The positions to resume from: the furthest (by `seq`) of the positions file and the
