@@ -115,7 +115,12 @@ fn serves_the_app_deep_links_and_leaves_apis_alone() {
         serde_json::from_str::<serde_json::Value>(&body).unwrap()["data"]["result"][1],
         json!("2")
     );
-    for unknown in ["/api/v1/xyz", "/loki/api/v1/nope", "/api/v2/nothing", "/otlp/v9"] {
+    for unknown in [
+        "/api/v1/xyz",
+        "/loki/api/v1/nope",
+        "/api/v2/nothing",
+        "/otlp/v9",
+    ] {
         let (code, ct, body) = get(&srv, unknown);
         assert_eq!(code, 404, "{unknown}: {body}");
         assert!(ct.starts_with("application/json"), "{unknown}: {ct}");
@@ -124,7 +129,10 @@ fn serves_the_app_deep_links_and_leaves_apis_alone() {
     }
     let (code, ct, body) = get(&srv, "/metrics");
     assert_eq!(code, 200);
-    assert!(!ct.starts_with("text/html") && body.contains("# TYPE"), "{ct}");
+    assert!(
+        !ct.starts_with("text/html") && body.contains("# TYPE"),
+        "{ct}"
+    );
     let (code, _, body) = get(&srv, "/-/healthy");
     assert_eq!((code, body.contains("Healthy")), (200, true));
     // A missing asset is a 404, not the app (a stale hashed name must not load HTML as JS).
@@ -211,7 +219,11 @@ fn feed_metrics(srv: &Server, now: i64) {
             .map(|i| (start + i * 15_000, i as f64 * per_step))
             .collect();
         let mut s = series(
-            &[("__name__", "ui_requests_total"), ("job", "web"), ("path", path)],
+            &[
+                ("__name__", "ui_requests_total"),
+                ("job", "web"),
+                ("path", path),
+            ],
             &samples,
         );
         if path == "/a" {
@@ -234,7 +246,12 @@ fn feed_metrics(srv: &Server, now: i64) {
 fn feed_logs(srv: &Server, now: i64) {
     let ns = |ago_s: i64| ((now - ago_s * 1000) * 1_000_000).to_string();
     let info: Vec<_> = (0..4)
-        .map(|i| json!([ns(600 - i * 60), format!("level=info msg=\"request served\" n={i}")]))
+        .map(|i| {
+            json!([
+                ns(600 - i * 60),
+                format!("level=info msg=\"request served\" n={i}")
+            ])
+        })
         .collect();
     let err = vec![
         json!([ns(290), format!("level=error msg=\"payment failed\" trace_id={TRACE}"), {"trace_id": TRACE}]),
@@ -262,7 +279,8 @@ fn feed_trace(srv: &Server, now: i64) {
             "status": {"code": if name.contains("charge") { 2 } else { 0 }}
         })
     };
-    let resource = |svc: &str| json!({"attributes": [{"key": "service.name", "value": {"stringValue": svc}}]});
+    let resource =
+        |svc: &str| json!({"attributes": [{"key": "service.name", "value": {"stringValue": svc}}]});
     post_json(
         srv,
         "/v1/traces",
@@ -303,17 +321,25 @@ fn browser_drives_every_page() {
 
     wait_for(Duration::from_secs(20), "a firing alert", || {
         let d = srv.api_data("/api/v1/alerts", None);
-        (d["alerts"].as_array()?.iter().any(|a| a["state"] == "firing")).then_some(())
-    });
-    wait_for(Duration::from_secs(20), "one target up and one down", || {
-        let d = srv.api_data("/api/v1/targets", None);
-        let h: Vec<_> = d["activeTargets"]
+        (d["alerts"]
             .as_array()?
             .iter()
-            .map(|t| t["health"].as_str().unwrap_or("").to_string())
-            .collect();
-        (h.contains(&"up".to_string()) && h.contains(&"down".to_string())).then_some(())
+            .any(|a| a["state"] == "firing"))
+        .then_some(())
     });
+    wait_for(
+        Duration::from_secs(20),
+        "one target up and one down",
+        || {
+            let d = srv.api_data("/api/v1/targets", None);
+            let h: Vec<_> = d["activeTargets"]
+                .as_array()?
+                .iter()
+                .map(|t| t["health"].as_str().unwrap_or("").to_string())
+                .collect();
+            (h.contains(&"up".to_string()) && h.contains(&"down".to_string())).then_some(())
+        },
+    );
     wait_for(Duration::from_secs(20), "the trace", || {
         let (code, _) = srv.get_json(&format!("/api/v2/traces/{TRACE}"), None);
         (code == 200).then_some(())
@@ -334,7 +360,16 @@ fn browser_drives_every_page() {
         "browser checks failed:\n{stderr}\n{stdout}\nserver log:\n{}",
         srv.logs()
     );
-    for page in ["metrics-dark", "metrics-light", "logs", "trace", "traces", "alerts", "targets", "status"] {
+    for page in [
+        "metrics-dark",
+        "metrics-light",
+        "logs",
+        "trace",
+        "traces",
+        "alerts",
+        "targets",
+        "status",
+    ] {
         assert!(shots.join(format!("{page}.png")).exists(), "{page}.png");
     }
 }

@@ -128,7 +128,14 @@ mod tests {
         ] {
             assert!(is_api_path(p), "{p}");
         }
-        for p in ["/", "/graph", "/logs", "/traces/abc", "/metricsx", "/assets/a.js"] {
+        for p in [
+            "/",
+            "/graph",
+            "/logs",
+            "/traces/abc",
+            "/metricsx",
+            "/assets/a.js",
+        ] {
             assert!(!is_api_path(p), "{p}");
         }
     }

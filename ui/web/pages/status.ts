@@ -31,7 +31,7 @@ export default function status(root: HTMLElement): Cleanup {
   fill(config, 'Configuration', '/api/v1/status/config', (d) => h('pre.config', {}, d.yaml));
   fill(tsdb, 'Metrics storage (top cardinality)', '/api/v1/status/tsdb', (d) => {
     const top = (title: string, rows: { name: string; value: number }[] | undefined) =>
-      h('div.top', {}, h('h3', {}, title), table(['Name', 'Count'], (rows || []).map((r) => [r.name, String(r.value)]), 'kv'));
+      rows?.length ? h('div.top', {}, h('h3', {}, title), table(['Name', 'Count'], rows.map((r) => [r.name, String(r.value)]), 'kv')) : null;
     return [
       d.headStats ? kv(d.headStats) : h('span'),
       h('div.tops', {},
