@@ -215,6 +215,19 @@ await step('logs', async () => {
   check(ctx > 1, `context shows the lines around (${ctx})`);
   check((await page.$$('a.tracelink')).length > 0, 'lines with a trace id link to their trace');
   await shot('logs');
+  // Live tail: a line pushed now shows up on top without a reload.
+  await page.click('button.live');
+  check(new URL(page.url()).searchParams.get('live') === '1', 'live tail is in the URL');
+  const stream = Object.fromEntries([...spec.logQuery.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+  const resp = await fetch(`${base}/loki/api/v1/push`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ streams: [{ stream: { ...stream, level: 'info' }, values: [[`${Date.now()}000000`, 'live tail line']] }] }),
+  });
+  check(resp.ok, `pushed a line for live tail (${resp.status})`);
+  await page.waitForFunction(() => document.querySelector('.logline .text')?.textContent === 'live tail line', null, { timeout: 10_000 });
+  check(true, 'live tail shows the new line on top');
+  await page.click('button.live');
 });
 
 // ---- Traces search ----

@@ -192,7 +192,7 @@ function trace(root: HTMLElement, id: string): Cleanup {
           'div.span',
           { tabindex: 0, role: 'button', 'data-span-id': s.id, class: s.status === 'error' ? 'err' : null, onclick: () => select(s), onkeydown: (e: KeyboardEvent) => e.key === 'Enter' && select(s) },
           h('div.spanname', { style: `padding-left:${s.depth * 14 + 4}px`, title: `${s.service}: ${s.name}` }, h('span.svc', { 'data-svc': String(servicesSet.indexOf(s.service) % 8) }, s.service), ' ', s.name),
-          h('div.track', {}, h('div.bar', { 'data-svc': String(servicesSet.indexOf(s.service) % 8), style: `left:${((s.start - t0) / total) * 100}%;width:${Math.max(0.2, ((s.end - s.start) / total) * 100)}%` }), h('span.dur', { style: `left:${Math.min(92, ((s.end - t0) / total) * 100)}%` }, formatDuration((s.end - s.start) / 1e6))),
+          h('div.track', {}, h('div.bar', { 'data-svc': String(servicesSet.indexOf(s.service) % 8), style: `left:${((s.start - t0) / total) * 100}%;width:${Math.max(0.2, ((s.end - s.start) / total) * 100)}%` }), durLabel(s, t0, total)),
         ),
       );
       clear(body, h('div.waterfall', {}, h('div.span.header', {}, h('div.spanname', {}, 'Service & operation'), h('div.track', {}, ticks)), rows), detail);
@@ -216,4 +216,13 @@ function trace(root: HTMLElement, id: string): Cleanup {
       clear(body, errorBox(String((e as Error).message)));
     }
   })();
+}
+
+/** The duration after the bar, or inside its right end when the bar reaches the edge. */
+function durLabel(s: Span, t0: number, total: number): HTMLElement {
+  const endPct = ((s.end - t0) / total) * 100;
+  const label = h('span.dur', {}, formatDuration((s.end - s.start) / 1e6));
+  if (endPct > 85) label.style.right = `${100 - endPct}%`, label.classList.add('inside');
+  else label.style.left = `${endPct}%`;
+  return label;
 }
