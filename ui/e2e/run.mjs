@@ -120,6 +120,15 @@ await step('metrics page', async () => {
   const vals = await page.$$eval('.u-legend tr.u-series td.u-value', (tds) => tds.slice(1).map((t) => t.textContent));
   check(vals.some((v) => v && v !== '—' && v !== '--'), `legend shows hover values (${vals.join(', ')})`);
 
+  // Stacked areas, kept in the URL.
+  await page.check('.toolbar input[type=checkbox]');
+  await page.waitForFunction(() => new URL(location.href).searchParams.get('stacked') === '1');
+  await page.waitForSelector('.graph .uplot canvas');
+  const stackedPx = await drawnPixels();
+  check(stackedPx > px, `stacked mode fills the areas (${stackedPx} drawn pixels vs ${px})`);
+  await page.uncheck('.toolbar input[type=checkbox]');
+  await page.waitForSelector('.graph .uplot canvas');
+
   // Table tab, then back, through the URL state.
   await page.click('button[data-tab=table]');
   await page.waitForSelector('table.result');
