@@ -23,6 +23,8 @@ command -v openssl >/dev/null || missing="$missing openssl"
 # OpenTelemetry SDK (no Debian package: installed from PyPI into a venv under target/).
 command -v logger >/dev/null || missing="$missing bsdutils"
 /usr/bin/python3 -c "import venv, ensurepip" 2>/dev/null || missing="$missing python3-venv"
+# tests/ui.rs drives the web UI in Debian's headless Chromium.
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && apt-get install -y -qq $missing
@@ -38,6 +40,12 @@ if ! "$otel_venv/bin/python" -c "import opentelemetry.sdk, opentelemetry.exporte
   /usr/bin/python3 -m venv "$otel_venv"
   "$otel_venv/bin/pip" install -q opentelemetry-sdk opentelemetry-exporter-otlp-proto-http opentelemetry-exporter-otlp-proto-grpc opentelemetry-exporter-zipkin-json
 fi
+
+# The UI's toolchain (tests/ui.rs rebuilds the bundle and runs ui/e2e with playwright-core).
+if [ ! -f ui/node_modules/.package-lock.json ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
+  (cd ui && npm ci --no-audit --no-fund)
+fi
+export LOOKOUT_UI_TESTS_REQUIRED=1
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
