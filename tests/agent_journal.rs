@@ -155,31 +155,7 @@ impl Journal {
 
 /// Every (stream labels, timestamp ns, line) of `selector` the server holds, oldest first.
 fn server_entries(srv: &Server, selector: &str) -> Vec<(serde_json::Value, i64, String)> {
-    let now_ns = now_us() as i128 * 1000;
-    let path = format!(
-        "/loki/api/v1/query_range?query={}&start={}&end={}&direction=forward&limit=5000",
-        enc(selector),
-        now_ns - 3_600_000_000_000,
-        now_ns + 60_000_000_000
-    );
-    let (code, body) = srv.get_json(&path, None);
-    if code != 200 {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    for s in body["data"]["result"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-    {
-        for v in s["values"].as_array().cloned().unwrap_or_default() {
-            out.push((
-                s["stream"].clone(),
-                v[0].as_str().and_then(|t| t.parse().ok()).unwrap_or(0),
-                v[1].as_str().unwrap_or_default().to_string(),
-            ));
-        }
-    }
+    let mut out = agent::log_entries(srv, selector);
     out.sort_by_key(|e| e.1);
     out
 }

@@ -42,27 +42,7 @@ fn now_ns() -> i128 {
 
 /// Every line of `selector` the server holds, oldest first (stream by stream).
 fn server_lines(srv: &Server, selector: &str) -> Vec<String> {
-    let path = format!(
-        "/loki/api/v1/query_range?query={}&start={}&end={}&direction=forward&limit=5000",
-        enc(selector),
-        now_ns() - 3_600_000_000_000,
-        now_ns() + 60_000_000_000
-    );
-    let (code, body) = srv.get_json(&path, None);
-    if code != 200 {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    for s in body["data"]["result"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-    {
-        for v in s["values"].as_array().cloned().unwrap_or_default() {
-            out.push(v[1].as_str().unwrap_or_default().to_string());
-        }
-    }
-    out
+    agent::log_lines(srv, selector)
 }
 
 fn wait_lines(srv: &Server, selector: &str, n: usize) -> Vec<String> {

@@ -172,28 +172,7 @@ fn trace_spans(srv: &Server, id: &str) -> Vec<String> {
 }
 
 fn log_lines(srv: &Server) -> Vec<String> {
-    let now = now_ns() as i128;
-    let path = format!(
-        "/loki/api/v1/query_range?query={}&start={}&end={}&direction=forward&limit=1000",
-        enc("{service_name=\"otlp-shop\"}"),
-        now - 3_600_000_000_000,
-        now + 60_000_000_000
-    );
-    let (code, body) = srv.get_json(&path, None);
-    if code != 200 {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    for s in body["data"]["result"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-    {
-        for v in s["values"].as_array().cloned().unwrap_or_default() {
-            out.push(v[1].as_str().unwrap_or_default().to_string());
-        }
-    }
-    out
+    agent::log_lines(srv, "{service_name=\"otlp-shop\"}")
 }
 
 #[test]

@@ -396,14 +396,8 @@ fn feed_logs(srv: &Server) {
         {"stream": {"job": "app", "env": "prod"}, "values": app},
         {"stream": {"job": "web"}, "values": web},
     ]});
-    let resp = srv
-        .client
-        .post(srv.url("/loki/api/v1/push"))
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .expect("push");
-    assert_eq!(resp.status().as_u16(), 204, "{:?}", resp.text());
+    let (code, text) = srv.post_json("/loki/api/v1/push", &body, None);
+    assert_eq!(code, 204, "{text}");
 }
 
 fn loki_range(from: i64, to: i64) -> String {
@@ -790,14 +784,8 @@ fn feed_spans(srv: &Server) {
         resource("shop", vec![cart, health]),
         resource("db", vec![db]),
     ]});
-    let resp = srv
-        .client
-        .post(srv.url("/v1/traces"))
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .expect("post spans");
-    assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text());
+    let (code, text) = srv.post_json("/v1/traces", &body, None);
+    assert_eq!(code, 200, "{text}");
 }
 
 fn tempo_range() -> String {

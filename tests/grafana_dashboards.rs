@@ -107,14 +107,8 @@ fn send_trace(srv: &Server, n: u64) {
         ]),
         resource("api", vec![span("00000000000000b1", "00000000000000a2", "price", 2, 20 + n as i64 % 7, failed)]),
     ]});
-    let resp = srv
-        .client
-        .post(srv.url("/v1/traces"))
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .expect("post spans");
-    assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text());
+    let (code, text) = srv.post_json("/v1/traces", &body, None);
+    assert_eq!(code, 200, "{text}");
 }
 
 fn server_config(listen: &str, agent: Option<&str>, rules: &Path, hook: &str) -> String {

@@ -75,21 +75,8 @@ fn push(srv: &Server, systems: &[System]) {
             "stream": {"job": "corpus", "system": s.name},
             "values": values,
         }]});
-        let resp = srv
-            .client
-            .post(srv.url("/loki/api/v1/push"))
-            .header("Content-Type", "application/json")
-            .body(body.to_string())
-            .send()
-            .expect("push");
-        let code = resp.status().as_u16();
-        assert_eq!(
-            code,
-            204,
-            "push {}: {}",
-            s.name,
-            resp.text().unwrap_or_default()
-        );
+        let (code, text) = srv.post_json("/loki/api/v1/push", &body, None);
+        assert_eq!(code, 204, "push {}: {text}", s.name);
     }
 }
 

@@ -31,19 +31,8 @@ fn push(srv: &Server) {
         {"stream": {"app": "api", "env": "prod"}, "values": api},
         {"stream": {"app": "web"}, "values": web},
     ]});
-    let resp = srv
-        .client
-        .post(srv.url("/loki/api/v1/push"))
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .expect("push");
-    let code = resp.status().as_u16();
-    assert!(
-        (200..300).contains(&code),
-        "push: {code} {}",
-        resp.text().unwrap_or_default()
-    );
+    let (code, text) = srv.post_json("/loki/api/v1/push", &body, None);
+    assert!((200..300).contains(&code), "push: {code} {text}");
 }
 
 fn range_path(query: &str, extra: &str) -> String {

@@ -34,15 +34,8 @@ fn push(s: &Server, lines: &[(i64, String)]) {
         .map(|(ms, l)| json!([(ms * 1_000_000).to_string(), l]))
         .collect();
     let body = json!({"streams": [{"stream": {"app": "api", "env": "prod"}, "values": values}]});
-    let resp = s
-        .client
-        .post(s.url("/loki/api/v1/push"))
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .expect("push");
-    let code = resp.status().as_u16();
-    assert!((200..300).contains(&code), "push: {code}");
+    let (code, text) = s.post_json("/loki/api/v1/push", &body, None);
+    assert!((200..300).contains(&code), "push: {code} {text}");
 }
 
 fn instant(s: &Server, q: &str) -> Vec<Value> {

@@ -41,14 +41,8 @@ fn request_trace(trace: &str) -> Value {
 }
 
 fn send(srv: &Server, body: &Value) {
-    let resp = srv
-        .client
-        .post(srv.url("/v1/traces"))
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .expect("post spans");
-    assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text());
+    let (code, text) = srv.post_json("/v1/traces", body, None);
+    assert_eq!(code, 200, "{text}");
 }
 
 fn query(srv: &Server, q: &str) -> Vec<Value> {

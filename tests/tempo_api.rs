@@ -32,17 +32,7 @@ fn zipkin_checkout() -> Value {
 }
 
 fn post_zipkin(srv: &Server, body: &Value, tenant: Option<&str>) -> (u16, String) {
-    let mut rb = srv
-        .client
-        .post(srv.url("/api/v2/spans"))
-        .header("Content-Type", "application/json")
-        .body(body.to_string());
-    if let Some(t) = tenant {
-        rb = rb.header("X-Scope-OrgID", t);
-    }
-    let resp = rb.send().expect("post spans");
-    let code = resp.status().as_u16();
-    (code, resp.text().unwrap_or_default())
+    srv.post_json("/api/v2/spans", body, tenant)
 }
 
 fn search(srv: &Server, q: &str) -> Value {

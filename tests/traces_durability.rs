@@ -43,15 +43,8 @@ fn zipkin_trace(n: usize) -> Vec<Value> {
 
 fn post(srv: &Server, traces: std::ops::Range<usize>) {
     let body: Vec<Value> = traces.flat_map(zipkin_trace).collect();
-    let resp = srv
-        .client
-        .post(srv.url("/api/v2/spans"))
-        .header("Content-Type", "application/json")
-        .body(Value::Array(body).to_string())
-        .send()
-        .expect("post spans");
-    let code = resp.status().as_u16();
-    assert_eq!(code, 202, "{}", resp.text().unwrap_or_default());
+    let (code, text) = srv.post_json("/api/v2/spans", &Value::Array(body), None);
+    assert_eq!(code, 202, "{text}");
 }
 
 /// Every trace in `0..n` comes back whole by id (without and with a time range), and a

@@ -194,19 +194,8 @@ fn now_ms() -> i64 {
 }
 
 fn post_json(srv: &Server, path: &str, body: &serde_json::Value) {
-    let r = srv
-        .client
-        .post(srv.url(path))
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .expect("POST");
-    let code = r.status().as_u16();
-    assert!(
-        (200..300).contains(&code),
-        "{path}: {code} {}",
-        r.text().unwrap_or_default()
-    );
+    let (code, text) = srv.post_json(path, body, None);
+    assert!((200..300).contains(&code), "{path}: {code} {text}");
 }
 
 /// Two counters (rate 4/s and 2/s) over the last 30 minutes, the first with exemplars that

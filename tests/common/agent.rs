@@ -117,3 +117,45 @@ pub fn host_times(srv: &Server) -> Vec<i64> {
     t.sort_unstable();
     t
 }
+
+/// Every (stream labels, timestamp ns, line) of `selector` the server holds from the last
+/// hour, as Loki answers a forward query: stream by stream, each oldest first.
+pub fn log_entries(srv: &Server, selector: &str) -> Vec<(serde_json::Value, i64, String)> {
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as i128;
+    let path = format!(
+        "/loki/api/v1/query_range?query={}&start={}&end={}&direction=forward&limit=5000",
+        super::enc(selector),
+        now_ns - 3_600_000_000_000,
+        now_ns + 60_000_000_000
+    );
+    let (code, body) = srv.get_json(&path, None);
+    if code != 200 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for s in body["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        for v in s["values"].as_array().cloned().unwrap_or_default() {
+            out.push((
+                s["stream"].clone(),
+                v[0].as_str().and_then(|t| t.parse().ok()).unwrap_or(0),
+                v[1].as_str().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    out
+}
+
+/// The lines of [`log_entries`].
+pub fn log_lines(srv: &Server, selector: &str) -> Vec<String> {
+    log_entries(srv, selector)
+        .into_iter()
+        .map(|e| e.2)
+        .collect()
+}

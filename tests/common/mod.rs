@@ -320,6 +320,26 @@ impl Server {
         (code, resp.text().expect("body"))
     }
 
+    /// POSTs a JSON body (Loki push, OTLP/JSON, Zipkin JSON) and returns status and body.
+    pub fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        tenant: Option<&str>,
+    ) -> (u16, String) {
+        let mut rb = self
+            .client
+            .post(self.url(path))
+            .header("Content-Type", "application/json")
+            .body(body.to_string());
+        if let Some(t) = tenant {
+            rb = rb.header("X-Scope-OrgID", t);
+        }
+        let resp = rb.send().expect("POST");
+        let code = resp.status().as_u16();
+        (code, resp.text().unwrap_or_default())
+    }
+
     pub fn post_form(&self, path: &str, form: &str, tenant: Option<&str>) -> (u16, String) {
         let mut rb = self
             .client
