@@ -1,9 +1,11 @@
 //! Rule evaluation cost, Lookout beside Prometheus on the same data and rules: writes
-//! `--series` series (`bench_value{job, instance}`, 100 jobs) to both with remote_write,
-//! loads the same rule file into both (`--rules` recording and `--rules` alerting rules,
-//! each over the 100 series of one instance, spread over `--groups` groups), waits until
-//! every group has evaluated twice after the data arrived, and reports one round: the sum
-//! over groups of `prometheus_rule_group_last_duration_seconds` from each one's /metrics.
+//! `--series` series (one per instance and job, 100 jobs) with remote_write, loads the same
+//! rule file (`--rules` recording and `--rules` alerting rules, each over the series of one
+//! instance, spread over `--groups` groups), and reports the median of `--rounds` rounds: a
+//! round is the sum over groups of `prometheus_rule_group_last_duration_seconds`. The systems
+//! run one at a time, so neither takes cores from the other. `--mix mixed` varies the data
+//! and the rules (counters, classic histograms, rate, histogram_quantile, topk, wide
+//! aggregations) beyond the simple case the engine was tuned on.
 //!
 //! `cargo build --release -p lookout -p lookout-bench && target/release/rulebench`
 //! (Prometheus: Debian's `/usr/bin/prometheus`, with its remote-write receiver on.)
@@ -34,6 +36,20 @@ struct Args {
     /// Group interval in seconds.
     #[arg(long, default_value_t = 10)]
     interval: u64,
+    /// Measured rounds per system (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Which systems to measure, in order, one at a time.
+    #[arg(long, default_value = "lookout,prometheus")]
+    systems: String,
+    /// Samples per series, 15 s apart, ending now.
+    #[arg(long, default_value_t = 1)]
+    samples: usize,
+    /// `simple`: every rule a `sum by` or a threshold over one instance's gauges. `mixed`:
+    /// counters and classic histograms too, rules with rate, histogram_quantile, topk, and one
+    /// recording rule in 100 over every gauge series (needs --samples >= 5).
+    #[arg(long, default_value = "simple")]
+    mix: String,
 }
 
 const JOBS: usize = 100;
@@ -45,6 +61,29 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+fn recording_expr(a: &Args, r: usize, k: usize) -> String {
+    if a.mix != "mixed" {
+        return format!("sum by (job) (bench_value{{instance=\"i{k}\"}})");
+    }
+    match r % 4 {
+        0 => format!("sum by (job) (bench_value{{instance=\"i{k}\"}})"),
+        1 => format!("sum by (instance) (rate(bench_requests_total{{instance=\"i{k}\"}}[1m]))"),
+        2 => format!(
+            "histogram_quantile(0.9, sum by (le, job) (rate(bench_latency_bucket{{instance=\"i{k}\"}}[1m])))"
+        ),
+        _ if r % 100 == 3 => "count by (job) (bench_value)".to_string(),
+        _ => format!("topk(3, bench_value{{instance=\"i{k}\"}})"),
+    }
+}
+
+fn alert_expr(a: &Args, r: usize, k: usize) -> String {
+    if a.mix == "mixed" && r % 2 == 1 {
+        format!("rate(bench_requests_total{{instance=\"i{k}\"}}[1m]) > 1")
+    } else {
+        format!("bench_value{{instance=\"i{k}\"}} > 50")
     }
 }
 
@@ -63,18 +102,18 @@ fn rule_file(a: &Args) -> String {
             if n >= a.rules * 2 {
                 break;
             }
-            let k = n / 2 % instances;
+            let (r, k) = (n / 2, n / 2 % instances);
             if n % 2 == 0 {
                 let _ = writeln!(
                     s,
-                    "      - record: instance:bench_value:sum{}\n        expr: sum by (job) (bench_value{{instance=\"i{k}\"}})",
-                    n / 2
+                    "      - record: instance:bench:rec{r}\n        expr: {}",
+                    recording_expr(a, r, k)
                 );
             } else {
                 let _ = writeln!(
                     s,
-                    "      - alert: BenchHigh{}\n        expr: bench_value{{instance=\"i{k}\"}} > 50\n        for: 5m\n        labels: {{severity: ticket}}\n        annotations: {{summary: '{{{{ $labels.job }}}} is {{{{ $value }}}}'}}",
-                    n / 2
+                    "      - alert: BenchHigh{r}\n        expr: {}\n        for: 5m\n        labels: {{severity: ticket}}\n        annotations: {{summary: '{{{{ $labels.job }}}} is {{{{ $value }}}}'}}",
+                    alert_expr(a, r, k)
                 );
             }
             n += 1;
@@ -83,28 +122,66 @@ fn rule_file(a: &Args) -> String {
     s
 }
 
-fn batches(series: usize, t: i64) -> Vec<Vec<u8>> {
-    let instances = (series / JOBS).max(1);
+/// Upper bounds of the mixed dataset's classic histogram.
+const LES: [&str; 10] = [
+    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf",
+];
+
+/// One series per (instance, job). Mixed: jobs 0-49 are gauges, 50-79 counters, 80-99 two
+/// classic histograms of ten buckets each.
+fn series_of(a: &Args, i: usize, instances: usize) -> (Vec<ProtoLabel>, Box<dyn Fn(usize) -> f64>) {
+    let label = |n: &str, v: String| ProtoLabel {
+        name: n.into(),
+        value: v,
+    };
+    let (inst, job) = (i / JOBS % instances, i % JOBS);
+    let base = (i % 100) as f64;
+    let instance = label("instance", format!("i{inst}"));
+    if a.mix != "mixed" || job < 50 {
+        let labels = vec![
+            label("__name__", "bench_value".into()),
+            instance,
+            label("job", format!("j{job}")),
+        ];
+        return (labels, Box::new(move |_| base));
+    }
+    if job < 80 {
+        let labels = vec![
+            label("__name__", "bench_requests_total".into()),
+            instance,
+            label("job", format!("j{job}")),
+        ];
+        return (labels, Box::new(move |t| base * 15.0 * t as f64));
+    }
+    let le = (job - 80) % 10;
+    let labels = vec![
+        label("__name__", "bench_latency_bucket".into()),
+        instance,
+        label("job", format!("h{}", (job - 80) / 10)),
+        label("le", LES[le].into()),
+    ];
+    (labels, Box::new(move |t| ((le + 1) * 10 * t) as f64))
+}
+
+fn batches(a: &Args, end: i64) -> Vec<Vec<u8>> {
+    let instances = (a.series / JOBS).max(1);
+    let samples = a.samples.max(1);
+    let per_body = (10_000 / samples).max(1);
     let mut out = Vec::new();
     let mut ts = Vec::new();
-    for i in 0..series {
-        let label = |n: &str, v: String| ProtoLabel {
-            name: n.into(),
-            value: v,
-        };
+    for i in 0..a.series {
+        let (labels, value) = series_of(a, i, instances);
         ts.push(TimeSeries {
-            labels: vec![
-                label("__name__", "bench_value".into()),
-                label("instance", format!("i{}", i / JOBS % instances)),
-                label("job", format!("j{}", i % JOBS)),
-            ],
-            samples: vec![ProtoSample {
-                value: (i % 100) as f64,
-                timestamp: t,
-            }],
+            labels,
+            samples: (0..samples)
+                .map(|t| ProtoSample {
+                    value: value(t),
+                    timestamp: end - (samples - 1 - t) as i64 * 15_000,
+                })
+                .collect(),
             ..Default::default()
         });
-        if ts.len() == 10_000 {
+        if ts.len() == per_body {
             out.push(encode(&WriteRequest {
                 timeseries: std::mem::take(&mut ts),
                 ..Default::default()
@@ -161,31 +238,36 @@ fn round(client: &reqwest::blocking::Client, base: &str) -> anyhow::Result<(f64,
     Ok((dur, least, n))
 }
 
-fn main() -> anyhow::Result<()> {
-    let a = Args::parse();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir()?;
-    let rules = dir.path().join("bench.rules.yml");
-    std::fs::write(&rules, rule_file(&a))?;
-    let cfg = format!(
-        "global: {{evaluation_interval: {}s}}\nrule_files: ['{}']\n",
-        a.interval,
-        rules.display()
-    );
-    let prom_cfg = dir.path().join("prometheus.yml");
-    std::fs::write(&prom_cfg, &cfg)?;
-    let lookout_cfg = dir.path().join("lookout.yaml");
-    std::fs::write(&lookout_cfg, &cfg)?;
+/// A running system under test: its base URL, and the process, killed on drop.
+struct Running {
+    base: String,
+    proc: Proc,
+}
 
+/// User + system CPU seconds a process has used so far (/proc/PID/stat, clock ticks of 1/100 s).
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let rest = stat.rsplit_once(')').context("malformed /proc stat")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 =
+        f.get(11).context("utime")?.parse::<f64>()? + f.get(12).context("stime")?.parse::<f64>()?;
+    Ok(ticks / 100.0)
+}
+
+fn start_prometheus(
+    a: &Args,
+    dir: &std::path::Path,
+    cfg: &std::path::Path,
+) -> anyhow::Result<Running> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let _prom = Proc(
+    let proc = Proc(
         Command::new(&a.prometheus)
-            .arg(format!("--config.file={}", prom_cfg.display()))
+            .arg(format!("--config.file={}", cfg.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
-                dir.path().join("prom").display()
+                dir.join("prom").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--web.enable-remote-write-receiver")
@@ -194,7 +276,17 @@ fn main() -> anyhow::Result<()> {
             .spawn()
             .with_context(|| format!("cannot start {}", a.prometheus))?,
     );
-    let prom = format!("http://127.0.0.1:{port}");
+    Ok(Running {
+        base: format!("http://127.0.0.1:{port}"),
+        proc,
+    })
+}
+
+fn start_lookout(
+    a: &Args,
+    dir: &std::path::Path,
+    cfg: &std::path::Path,
+) -> anyhow::Result<Running> {
     let mut child = Command::new(&a.lookout)
         .args([
             "serve",
@@ -203,16 +295,16 @@ fn main() -> anyhow::Result<()> {
             "--no-self-scrape",
             "--data",
         ])
-        .arg(dir.path().join("data"))
+        .arg(dir.join("data"))
         .arg("--config")
-        .arg(&lookout_cfg)
+        .arg(cfg)
         .env("LOOKOUT_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .with_context(|| format!("cannot start {}", a.lookout))?;
     let mut out = BufReader::new(child.stdout.take().context("stdout")?);
-    let _lookout = Proc(child);
+    let proc = Proc(child);
     let mut line = String::new();
     let addr = loop {
         line.clear();
@@ -230,49 +322,114 @@ fn main() -> anyhow::Result<()> {
             sink.clear();
         }
     });
-    let lookout = format!("http://{addr}");
-    let client = reqwest::blocking::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(120))
-        .build()?;
+    Ok(Running {
+        base: format!("http://{addr}"),
+        proc,
+    })
+}
+
+/// Starts one system alone (the other is not running, so they do not share the cores),
+/// loads the data, and returns the durations of `--rounds` whole rounds after the first
+/// round that saw all the data, and the process's CPU seconds per round over them (which,
+/// unlike the durations, holds on a busy machine).
+fn measure(
+    a: &Args,
+    name: &str,
+    client: &reqwest::blocking::Client,
+    bodies: &[Vec<u8>],
+    dir: &std::path::Path,
+    cfg: &std::path::Path,
+) -> anyhow::Result<(Vec<f64>, f64)> {
+    let sys = if name == "lookout" {
+        start_lookout(a, dir, cfg)?
+    } else {
+        start_prometheus(a, dir, cfg)?
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     while !client
-        .get(format!("{prom}/-/ready"))
+        .get(format!("{}/-/ready", sys.base))
         .send()
         .is_ok_and(|r| r.status().is_success())
     {
         if Instant::now() > deadline {
-            bail!("prometheus not ready");
+            bail!("{name} not ready");
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
-    let bodies = batches(a.series, now);
-    write_all(&client, &format!("{lookout}/api/v1/write"), &bodies)?;
-    write_all(&client, &format!("{prom}/api/v1/write"), &bodies)?;
-    let loaded = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64();
-    println!(
-        "series={} recording={} alerting={} groups={} interval={}s",
-        a.series, a.rules, a.rules, a.groups, a.interval
-    );
-    // Two rounds after the data is in: the second sees warm caches in both.
-    let want = loaded + a.interval as f64;
-    let deadline = Instant::now() + Duration::from_secs(a.interval * 6 + 60);
-    let mut results = Vec::new();
-    for (name, base) in [("lookout", &lookout), ("prometheus", &prom)] {
-        loop {
-            let (dur, least, n) = round(&client, base)?;
-            if n == a.groups && least > want {
-                println!("{name}: one round {dur:.3}s (sum over {n} groups)");
-                results.push(dur);
-                break;
+    write_all(client, &format!("{}/api/v1/write", sys.base), bodies)?;
+    let mut seen = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64() + a.interval as f64;
+    let deadline = Instant::now() + Duration::from_secs(a.interval * (a.rounds as u64 + 4) + 60);
+    let mut out = Vec::new();
+    let pid = sys.proc.0.id();
+    let mut cpu_start = None;
+    while out.len() < a.rounds {
+        let (dur, least, n) = round(client, &sys.base)?;
+        if n == a.groups && least > seen {
+            if cpu_start.is_none() {
+                // The first full round after the data only starts the CPU count.
+                cpu_start = Some(cpu_seconds(pid)?);
+                seen = least + a.interval as f64 / 2.0;
+                continue;
             }
-            if Instant::now() > deadline {
-                bail!("{name}: groups did not evaluate twice in time ({n} groups seen)");
-            }
-            std::thread::sleep(Duration::from_millis(500));
+            out.push(dur);
+            seen = least + a.interval as f64 / 2.0;
+        } else if Instant::now() > deadline {
+            bail!("{name}: groups did not evaluate in time ({n} groups seen)");
         }
+        std::thread::sleep(Duration::from_millis(500));
     }
-    println!("prometheus / lookout: {:.1}x", results[1] / results[0]);
+    let cpu = (cpu_seconds(pid)? - cpu_start.unwrap_or(0.0)) / a.rounds as f64;
+    Ok((out, cpu))
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() -> anyhow::Result<()> {
+    let a = Args::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir()?;
+    let rules = dir.path().join("bench.rules.yml");
+    std::fs::write(&rules, rule_file(&a))?;
+    let cfg_text = format!(
+        "global: {{evaluation_interval: {}s}}\nrule_files: ['{}']\n",
+        a.interval,
+        rules.display()
+    );
+    let cfg = dir.path().join("config.yml");
+    std::fs::write(&cfg, &cfg_text)?;
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
+    let bodies = batches(&a, now);
+    println!(
+        "series={} recording={} alerting={} groups={} interval={}s samples/series={} mix={}",
+        a.series, a.rules, a.rules, a.groups, a.interval, a.samples, a.mix
+    );
+    let mut medians = Vec::new();
+    for name in a.systems.split(',') {
+        let (rounds, cpu) = measure(&a, name, &client, &bodies, dir.path(), &cfg)?;
+        let m = median(&rounds);
+        let list: Vec<String> = rounds.iter().map(|d| format!("{d:.3}")).collect();
+        println!(
+            "{name}: one round {m:.3}s median of {} (sum over {} groups; rounds {}); CPU {cpu:.3}s per round",
+            rounds.len(),
+            a.groups,
+            list.join(" ")
+        );
+        medians.push((m, cpu));
+    }
+    if let [l, p] = medians[..] {
+        println!(
+            "prometheus / lookout: {:.1}x by round duration, {:.1}x by CPU per round",
+            p.0 / l.0,
+            p.1 / l.1
+        );
+    }
     Ok(())
 }

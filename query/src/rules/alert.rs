@@ -46,6 +46,8 @@ pub struct Alert {
     pub last_sent_at: i64,
     pub valid_until: i64,
     pub keep_firing_since: i64,
+    /// The rule's evaluation (its `generation`) that last returned this label set.
+    pub seen_in: u64,
 }
 
 impl Alert {
@@ -89,6 +91,8 @@ pub struct AlertingRule {
     /// and `ALERTS_FOR_STATE` are not written, as in Prometheus.
     pub restored: bool,
     pub status: RuleStatus,
+    /// Counts evaluations, to tell which active alerts the latest one returned.
+    pub generation: u64,
 }
 
 impl AlertingRule {
@@ -104,6 +108,8 @@ impl AlertingRule {
         let qt = ts - offset;
         let vector = env.eval_rule(&self.expr_text, &self.expr, qt)?;
         let query = env.template_query(qt);
+        self.generation += 1;
+        let generation = self.generation;
         let mut found: BTreeMap<BTreeMap<String, String>, Alert> = BTreeMap::new();
         for s in &vector {
             let smap = to_map(&s.labels);
@@ -152,17 +158,19 @@ impl AlertingRule {
                     last_sent_at: 0,
                     valid_until: 0,
                     keep_firing_since: 0,
+                    seen_in: generation,
                 },
             );
         }
-        for (key, a) in &found {
-            match self.active.get_mut(key) {
+        for (key, a) in found {
+            match self.active.get_mut(&key) {
                 Some(old) if old.state != AlertState::Inactive => {
                     old.value = a.value;
-                    old.annotations = a.annotations.clone();
+                    old.annotations = a.annotations;
+                    old.seen_in = generation;
                 }
                 _ => {
-                    self.active.insert(key.clone(), a.clone());
+                    self.active.insert(key, a);
                 }
             }
         }
@@ -170,7 +178,7 @@ impl AlertingRule {
         let mut active_count = 0;
         let mut gone = Vec::new();
         for (key, a) in self.active.iter_mut() {
-            if !found.contains_key(key) {
+            if a.seen_in != generation {
                 let mut keep_firing = false;
                 if a.state == AlertState::Firing && self.keep_firing_for_ms > 0 {
                     if a.keep_firing_since == 0 {

@@ -102,6 +102,7 @@ impl Group {
                     active: BTreeMap::new(),
                     restored: false,
                     status: RuleStatus::default(),
+                    generation: 0,
                 }),
                 _ => {
                     return Err(format!(

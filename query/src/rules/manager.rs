@@ -219,30 +219,46 @@ impl Manager {
 
     /// Prometheus' rule metrics (`prometheus_rule_*`), one series per group.
     pub fn render_metrics(&self, out: &mut String) {
-        let groups: Vec<Group> = self.groups().iter().map(|g| g.lock().clone()).collect();
-        let metrics: [GroupMetric; 9] = [
-            ("prometheus_rule_evaluations_total", "counter", "The total number of rule evaluations.", |g| g.evaluations as f64),
-            ("prometheus_rule_evaluation_failures_total", "counter", "The total number of rule evaluation failures.", |g| g.evaluation_failures as f64),
-            ("prometheus_rule_group_iterations_total", "counter", "The total number of scheduled rule group evaluations, whether executed or missed.", |g| (g.iterations + g.iterations_missed) as f64),
-            ("prometheus_rule_group_iterations_missed_total", "counter", "The total number of rule group evaluations missed due to slow rule group evaluation.", |g| g.iterations_missed as f64),
-            ("prometheus_rule_group_interval_seconds", "gauge", "The interval of a rule group.", |g| g.interval_ms as f64 / 1000.0),
-            ("prometheus_rule_group_last_duration_seconds", "gauge", "The duration of the last rule group evaluation.", |g| g.last_duration_s),
-            ("prometheus_rule_group_last_evaluation_timestamp_seconds", "gauge", "The timestamp of the last rule group evaluation in seconds.", |g| g.last_evaluation_ms as f64 / 1000.0),
-            ("prometheus_rule_group_last_evaluation_samples", "gauge", "The number of samples returned during the last rule group evaluation.", |g| g.last_samples as f64),
-            ("prometheus_rule_group_rules", "gauge", "The number of rules.", |g| g.rules.len() as f64),
+        // Only the figures are copied under each group's lock: cloning a group would copy
+        // every active alert, which costs more than the group's own evaluation.
+        let groups: Vec<(String, [f64; 9])> = self
+            .groups()
+            .iter()
+            .map(|g| {
+                let g = g.lock();
+                let figures = [
+                    g.evaluations as f64,
+                    g.evaluation_failures as f64,
+                    (g.iterations + g.iterations_missed) as f64,
+                    g.iterations_missed as f64,
+                    g.interval_ms as f64 / 1000.0,
+                    g.last_duration_s,
+                    g.last_evaluation_ms as f64 / 1000.0,
+                    g.last_samples as f64,
+                    g.rules.len() as f64,
+                ];
+                (g.key().replace('\\', "\\\\").replace('"', "\\\""), figures)
+            })
+            .collect();
+        let metrics: [(&str, &str, &str); 9] = [
+            ("prometheus_rule_evaluations_total", "counter", "The total number of rule evaluations."),
+            ("prometheus_rule_evaluation_failures_total", "counter", "The total number of rule evaluation failures."),
+            ("prometheus_rule_group_iterations_total", "counter", "The total number of scheduled rule group evaluations, whether executed or missed."),
+            ("prometheus_rule_group_iterations_missed_total", "counter", "The total number of rule group evaluations missed due to slow rule group evaluation."),
+            ("prometheus_rule_group_interval_seconds", "gauge", "The interval of a rule group."),
+            ("prometheus_rule_group_last_duration_seconds", "gauge", "The duration of the last rule group evaluation."),
+            ("prometheus_rule_group_last_evaluation_timestamp_seconds", "gauge", "The timestamp of the last rule group evaluation in seconds."),
+            ("prometheus_rule_group_last_evaluation_samples", "gauge", "The number of samples returned during the last rule group evaluation."),
+            ("prometheus_rule_group_rules", "gauge", "The number of rules."),
         ];
-        for (name, kind, help, f) in metrics {
+        for (i, (name, kind, help)) in metrics.into_iter().enumerate() {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for g in &groups {
-                let key = g.key().replace('\\', "\\\\").replace('"', "\\\"");
-                let _ = writeln!(out, "{name}{{rule_group=\"{key}\"}} {}", f(g));
+            for (key, figures) in &groups {
+                let _ = writeln!(out, "{name}{{rule_group=\"{key}\"}} {}", figures[i]);
             }
         }
     }
 }
-
-/// A group metric: name, type, help, and its value for a group.
-type GroupMetric = (&'static str, &'static str, &'static str, fn(&Group) -> f64);
 
 /// One group's loop: wait for its slot, evaluate, send what is due, count missed slots.
 async fn run(

@@ -246,11 +246,37 @@ pub fn expand_alert_text(
         query,
         external_url,
     };
-    let r = Template::parse(&format!("{PREAMBLE}{text}")).and_then(|t| t.execute(&ctx));
+    let r = parsed_alert_text(text).and_then(|t| t.execute(&ctx));
     match r {
         Ok(s) => s,
         Err(e) => format!("<error expanding template: {e}>"),
     }
+}
+
+/// The preamble and `text`, parsed once per thread: a rule's annotations are expanded for
+/// every alert at every evaluation, and parsing them again each time cost more than the
+/// rule's query.
+fn parsed_alert_text(text: &str) -> Result<std::rc::Rc<Template>, String> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::rc::Rc;
+    /// Past this many distinct texts the cache starts over (bounded memory).
+    const MAX_CACHED: usize = 4096;
+    thread_local! {
+        static CACHE: RefCell<HashMap<String, Rc<Template>>> = RefCell::new(HashMap::new());
+    }
+    if let Some(t) = CACHE.with(|c| c.borrow().get(text).cloned()) {
+        return Ok(t);
+    }
+    let t = Rc::new(Template::parse(&format!("{PREAMBLE}{text}"))?);
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= MAX_CACHED {
+            c.clear();
+        }
+        c.insert(text.to_string(), t.clone());
+    });
+    Ok(t)
 }
 
 // ---- lexing -------------------------------------------------------------------------
