@@ -297,6 +297,9 @@ await step('completion', async () => {
   await page.keyboard.type('{serv');
   await waitOption('service_name');
   check(true, `the LogQL editor completes the label name service_name (${(await options()).join(', ')})`);
+  // CodeMirror takes Enter as "accept" only once the list has been open a moment
+  // (interactionDelay, 75 ms); sooner, Enter runs the query.
+  await page.waitForTimeout(300);
   await page.keyboard.press('Enter');
   await page.keyboard.type('che');
   await waitOption('checkout');

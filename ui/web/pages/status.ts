@@ -21,7 +21,8 @@ function tops(lists: [string, string, Top][]): HTMLElement {
   return h(
     'div.tops',
     {},
-    lists.map(([title, unit, rows]) =>
+    // A list the endpoint does not give (undefined) is left out; an empty one says so.
+    lists.filter(([, , rows]) => rows !== undefined).map(([title, unit, rows]) =>
       h('div.top', {}, h('h3', {}, title), rows?.length ? table(['Name', unit], rows.map((r) => [r.name, count(r.value)]), 'kv') : h('p.hint', {}, 'None yet.')),
     ),
   );
