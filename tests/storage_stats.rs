@@ -11,11 +11,15 @@ use std::path::Path;
 use common::*;
 use serde_json::{json, Value};
 
-const CFG: &str = "multi_tenant: true\nmaintenance_interval: 1h\nadmin:\n  enabled_in_multi_tenant: true\n";
+const CFG: &str =
+    "multi_tenant: true\nmaintenance_interval: 1h\nadmin:\n  enabled_in_multi_tenant: true\n";
 const TENANT: &str = "acme";
 
-/// The lines pushed: (stream labels, [(ms after BASE_MS, line, structured metadata)]).
-fn log_data() -> Vec<(Value, Vec<(i64, &'static str, Value)>)> {
+/// One pushed line: ms after BASE_MS, the line, its structured metadata.
+type Line = (i64, &'static str, Value);
+
+/// The lines pushed, by stream labels.
+fn log_data() -> Vec<(Value, Vec<Line>)> {
     vec![
         (
             json!({"service_name": "api", "level": "info"}),
@@ -99,7 +103,12 @@ fn tops(v: &Value) -> Vec<(String, u64)> {
     v.as_array()
         .unwrap_or_else(|| panic!("not a list: {v}"))
         .iter()
-        .map(|e| (e["name"].as_str().unwrap().to_string(), e["value"].as_u64().unwrap()))
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["value"].as_u64().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -113,7 +122,11 @@ fn dir_bytes(dir: &Path) -> u64 {
     for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let e = e.unwrap();
         let m = e.metadata().unwrap();
-        total += if m.is_dir() { dir_bytes(&e.path()) } else { m.len() };
+        total += if m.is_dir() {
+            dir_bytes(&e.path())
+        } else {
+            m.len()
+        };
     }
     total
 }
@@ -190,37 +203,70 @@ fn log_and_span_storage_figures_are_exact_per_tenant() {
     assert_eq!(d["lines"], 4, "{d}");
     assert_eq!(d["headLines"], 4, "{d}");
     assert_eq!(d["uncompressedBytes"], raw, "{d}");
-    assert_eq!((d["compressedBytes"].as_u64(), d["partitions"].as_u64()), (Some(0), Some(0)), "{d}");
+    assert_eq!(
+        (d["compressedBytes"].as_u64(), d["partitions"].as_u64()),
+        (Some(0), Some(0)),
+        "{d}"
+    );
     assert_eq!(d["minTime"], BASE_MS + 1_000, "{d}");
     assert_eq!(d["maxTime"], BASE_MS + 4_000, "{d}");
     assert_eq!(
         d["diskBytes"].as_u64(),
         Some(d["partitionBytes"].as_u64().unwrap() + d["walBytes"].as_u64().unwrap())
     );
-    assert!(d["walBytes"].as_u64().unwrap() > 0, "the WAL holds the lines: {d}");
+    assert!(
+        d["walBytes"].as_u64().unwrap() > 0,
+        "the WAL holds the lines: {d}"
+    );
     check_log_tops(&d);
 
     let t = status(&srv, "traces", "", TENANT);
-    assert_eq!((t["spans"].as_u64(), t["headSpans"].as_u64()), (Some(4), Some(4)), "{t}");
-    assert_eq!((t["files"].as_u64(), t["fileBytes"].as_u64()), (Some(0), Some(0)), "{t}");
+    assert_eq!(
+        (t["spans"].as_u64(), t["headSpans"].as_u64()),
+        (Some(4), Some(4)),
+        "{t}"
+    );
+    assert_eq!(
+        (t["files"].as_u64(), t["fileBytes"].as_u64()),
+        (Some(0), Some(0)),
+        "{t}"
+    );
     check_trace_tops(&t);
 
     let other = status(&srv, "logs", "", "other");
-    assert_eq!((other["streams"].as_u64(), other["lines"].as_u64()), (Some(1), Some(1)), "{other}");
-    assert_eq!(tops(&other["streamCountByLabelValuePair"]), pairs(&[("job=other", 1)]));
+    assert_eq!(
+        (other["streams"].as_u64(), other["lines"].as_u64()),
+        (Some(1), Some(1)),
+        "{other}"
+    );
+    assert_eq!(
+        tops(&other["streamCountByLabelValuePair"]),
+        pairs(&[("job=other", 1)])
+    );
     let none = status(&srv, "traces", "", "other");
-    assert_eq!((none["spans"].as_u64(), none["files"].as_u64()), (Some(0), Some(0)), "{none}");
+    assert_eq!(
+        (none["spans"].as_u64(), none["files"].as_u64()),
+        (Some(0), Some(0)),
+        "{none}"
+    );
     assert_eq!(tops(&none["spanCountByService"]), vec![]);
 
     // `limit` bounds every top list; a bad one is refused.
     let l = status(&srv, "logs", "?limit=1", TENANT);
-    assert_eq!(tops(&l["streamCountByLabelValuePair"]), pairs(&[("service_name=api", 2)]));
+    assert_eq!(
+        tops(&l["streamCountByLabelValuePair"]),
+        pairs(&[("service_name=api", 2)])
+    );
     assert_eq!(tops(&l["lineCountByStream"]).len(), 1);
     let l = status(&srv, "traces", "?limit=1", TENANT);
     assert_eq!(tops(&l["spanCountByName"]), pairs(&[("GET /a", 2)]));
     for bad in ["0", "x", "10001"] {
         let (code, v) = srv.get_json(&format!("/api/v1/status/logs?limit={bad}"), Some(TENANT));
-        assert_eq!((code, v["errorType"].as_str()), (400, Some("bad_data")), "limit={bad}: {v}");
+        assert_eq!(
+            (code, v["errorType"].as_str()),
+            (400, Some("bad_data")),
+            "limit={bad}: {v}"
+        );
     }
     // Multi-tenancy: a read without a tenant is refused.
     let (code, _) = srv.get("/api/v1/status/traces", None);
@@ -238,9 +284,21 @@ fn log_and_span_storage_figures_are_exact_per_tenant() {
     let tdir = dir.data().join("tenants").join(TENANT);
 
     let d = status(&srv, "logs", "", TENANT);
-    assert_eq!((d["streams"].as_u64(), d["lines"].as_u64()), (Some(3), Some(4)), "{d}");
-    assert_eq!((d["headLines"].as_u64(), d["partitions"].as_u64()), (Some(0), Some(1)), "{d}");
-    assert_eq!(d["partitionBytes"], dir_bytes(&tdir.join("logs/partitions")), "{d}");
+    assert_eq!(
+        (d["streams"].as_u64(), d["lines"].as_u64()),
+        (Some(3), Some(4)),
+        "{d}"
+    );
+    assert_eq!(
+        (d["headLines"].as_u64(), d["partitions"].as_u64()),
+        (Some(0), Some(1)),
+        "{d}"
+    );
+    assert_eq!(
+        d["partitionBytes"],
+        dir_bytes(&tdir.join("logs/partitions")),
+        "{d}"
+    );
     assert_eq!(
         d["diskBytes"].as_u64(),
         Some(d["partitionBytes"].as_u64().unwrap() + d["walBytes"].as_u64().unwrap())
@@ -249,20 +307,37 @@ fn log_and_span_storage_figures_are_exact_per_tenant() {
     let unc = d["uncompressedBytes"].as_u64().unwrap();
     assert!(unc > raw && unc < raw + 40 * 4, "{d}");
     let comp = d["compressedBytes"].as_u64().unwrap();
-    assert!(comp > 0 && comp < d["partitionBytes"].as_u64().unwrap(), "{d}");
-    assert_eq!((d["minTime"].as_i64(), d["maxTime"].as_i64()), (Some(BASE_MS + 1_000), Some(BASE_MS + 4_000)));
+    assert!(
+        comp > 0 && comp < d["partitionBytes"].as_u64().unwrap(),
+        "{d}"
+    );
+    assert_eq!(
+        (d["minTime"].as_i64(), d["maxTime"].as_i64()),
+        (Some(BASE_MS + 1_000), Some(BASE_MS + 4_000))
+    );
     check_log_tops(&d);
 
     let t = status(&srv, "traces", "", TENANT);
-    assert_eq!((t["spans"].as_u64(), t["headSpans"].as_u64()), (Some(4), Some(0)), "{t}");
-    assert_eq!((t["files"].as_u64(), t["partitions"].as_u64()), (Some(1), Some(1)), "{t}");
+    assert_eq!(
+        (t["spans"].as_u64(), t["headSpans"].as_u64()),
+        (Some(4), Some(0)),
+        "{t}"
+    );
+    assert_eq!(
+        (t["files"].as_u64(), t["partitions"].as_u64()),
+        (Some(1), Some(1)),
+        "{t}"
+    );
     assert_eq!(t["fileBytes"], dir_bytes(&tdir.join("traces/parts")), "{t}");
     assert_eq!(
         t["diskBytes"].as_u64(),
         Some(t["fileBytes"].as_u64().unwrap() + t["walBytes"].as_u64().unwrap())
     );
     // Span partitions are two hours long and BASE_MS starts one.
-    assert_eq!((t["minTime"].as_i64(), t["maxTime"].as_i64()), (Some(BASE_MS), Some(BASE_MS + 7_200_000)));
+    assert_eq!(
+        (t["minTime"].as_i64(), t["maxTime"].as_i64()),
+        (Some(BASE_MS), Some(BASE_MS + 7_200_000))
+    );
     check_trace_tops(&t);
     // Read a second time, the remembered per-file counts answer the same.
     assert_eq!(status(&srv, "traces", "", TENANT), t);

@@ -24,7 +24,10 @@ pub struct NameCount {
 }
 
 /// The `limit` largest counts, largest first, ties by name.
-pub(crate) fn top<'a>(counts: impl IntoIterator<Item = (&'a str, u64)>, limit: usize) -> Vec<NameCount> {
+pub(crate) fn top<'a>(
+    counts: impl IntoIterator<Item = (&'a str, u64)>,
+    limit: usize,
+) -> Vec<NameCount> {
     let mut v: Vec<(&str, u64)> = counts.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     v.into_iter()
@@ -106,7 +109,10 @@ impl LogEngine {
                 min_ns = min_ns.min(c.min_ts);
                 max_ns = max_ns.max(c.max_ts);
                 let term = super::schema::stream_term(&c.stream);
-                streams.entry(term).or_insert_with(|| (c.stream.clone(), 0)).1 += c.lines;
+                streams
+                    .entry(term)
+                    .or_insert_with(|| (c.stream.clone(), 0))
+                    .1 += c.lines;
             }
         }
         s.lines += s.head_lines;
@@ -125,13 +131,18 @@ impl LogEngine {
                 let e = by_name.entry(l.name.as_str()).or_default();
                 e.0 += 1;
                 e.1.insert(l.value.as_str());
-                *by_pair.entry(format!("{}={}", l.name, l.value)).or_default() += 1;
+                *by_pair
+                    .entry(format!("{}={}", l.name, l.value))
+                    .or_default() += 1;
             }
         }
         s.stream_count_by_label_name = top(by_name.iter().map(|(n, (c, _))| (*n, *c)), limit);
-        s.label_value_count_by_label_name =
-            top(by_name.iter().map(|(n, (_, v))| (*n, v.len() as u64)), limit);
-        s.stream_count_by_label_value_pair = top(by_pair.iter().map(|(p, c)| (p.as_str(), *c)), limit);
+        s.label_value_count_by_label_name = top(
+            by_name.iter().map(|(n, (_, v))| (*n, v.len() as u64)),
+            limit,
+        );
+        s.stream_count_by_label_value_pair =
+            top(by_pair.iter().map(|(p, c)| (p.as_str(), *c)), limit);
         let named: Vec<(String, u64)> = streams
             .values()
             .map(|(labels, lines)| (labels.to_string(), *lines))
@@ -209,7 +220,10 @@ mod tests {
             name: n.into(),
             value: v,
         };
-        assert_eq!(head.stream_count_by_label_name, [nc("job", 3), nc("level", 2)]);
+        assert_eq!(
+            head.stream_count_by_label_name,
+            [nc("job", 3), nc("level", 2)]
+        );
         assert_eq!(
             head.label_value_count_by_label_name,
             [nc("job", 2), nc("level", 2)]
@@ -224,7 +238,10 @@ mod tests {
             ]
         );
         assert_eq!(head.line_count_by_stream[0], nc(&api.to_string(), 2));
-        assert_eq!(logs.storage_stats(1).stream_count_by_label_value_pair.len(), 1);
+        assert_eq!(
+            logs.storage_stats(1).stream_count_by_label_value_pair.len(),
+            1
+        );
 
         logs.commit().unwrap();
         let done = logs.storage_stats(10);
@@ -233,7 +250,10 @@ mod tests {
             (3, 4, 0, 2)
         );
         assert_eq!((done.min_time, done.max_time), (5, 1_500));
-        assert_eq!(done.stream_count_by_label_value_pair, head.stream_count_by_label_value_pair);
+        assert_eq!(
+            done.stream_count_by_label_value_pair,
+            head.stream_count_by_label_value_pair
+        );
         assert_eq!(done.line_count_by_stream, head.line_count_by_stream);
         // Chunks hold the lines plus their timestamps and lengths.
         assert!(done.uncompressed_bytes > head.uncompressed_bytes);

@@ -253,7 +253,14 @@ mod tests {
         };
         let e = SpanEngine::open(dir.path(), opts).unwrap();
         e.append(&[
-            batch("api", &[(1, "GET /", 100), (2, "GET /", 200), (3, "POST /", 1_500_000_000)]),
+            batch(
+                "api",
+                &[
+                    (1, "GET /", 100),
+                    (2, "GET /", 200),
+                    (3, "POST /", 1_500_000_000),
+                ],
+            ),
             batch("db", &[(4, "SELECT", 300)]),
         ])
         .unwrap();

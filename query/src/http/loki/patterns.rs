@@ -54,21 +54,28 @@ async fn patterns(State(st): State<QueryState>, headers: HeaderMap, uri: Uri) ->
     let p = Params::from_request(&uri, &headers, &Bytes::new());
     let r = async {
         let step = duration(&p, "step")?.filter(|s| *s > 0);
-        let counts = newest_lines(&st, &headers, &p, 5000, "patterns", move |streams, start, end| {
-            let step = step.unwrap_or(((end - start) / 100).max(S));
-            let mut counts: HashMap<String, BTreeMap<i64, u64>> = HashMap::new();
-            for s in streams {
-                for l in &s.lines {
-                    let bucket = start + (l.ts_ns - start).div_euclid(step) * step;
-                    *counts
-                        .entry(pattern(&l.line))
-                        .or_default()
-                        .entry(bucket / S)
-                        .or_default() += 1;
+        let counts = newest_lines(
+            &st,
+            &headers,
+            &p,
+            5000,
+            "patterns",
+            move |streams, start, end| {
+                let step = step.unwrap_or(((end - start) / 100).max(S));
+                let mut counts: HashMap<String, BTreeMap<i64, u64>> = HashMap::new();
+                for s in streams {
+                    for l in &s.lines {
+                        let bucket = start + (l.ts_ns - start).div_euclid(step) * step;
+                        *counts
+                            .entry(pattern(&l.line))
+                            .or_default()
+                            .entry(bucket / S)
+                            .or_default() += 1;
+                    }
                 }
-            }
-            counts
-        })
+                counts
+            },
+        )
         .await?;
         let mut out: Vec<(u64, String, BTreeMap<i64, u64>)> = counts
             .into_iter()
