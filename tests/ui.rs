@@ -1,7 +1,9 @@
 //! The web UI as a user meets it: the real binary serves the embedded bundle at `/`, deep
 //! links load the app, API routes are not shadowed; the committed bundle matches its
 //! sources; and headless Chromium (ui/e2e/run.mjs) drives every page against a server fed
-//! with metrics, exemplars, logs, traces, a firing alert and scrape targets.
+//! with metrics, exemplars, logs, traces, a firing alert and scrape targets: live tail over
+//! the WebSocket and its polling fallback, completion from the fed data, and the status
+//! page's storage figures for each signal (see ui/README.md, "Tests").
 //!
 //! The Node/Chromium tests skip with a message when `node`, `ui/node_modules` or
 //! `/usr/bin/chromium` is missing, unless `LOOKOUT_UI_TESTS_REQUIRED=1` (test.sh sets it).

@@ -13,7 +13,8 @@ export default defineConfig({
   },
   server: {
     proxy: Object.fromEntries(
-      ['/api', '/loki', '/-/'].map((p) => [p, process.env.LOOKOUT_URL || 'http://127.0.0.1:9700']),
+      // `ws`: live tail's /loki/api/v1/tail WebSocket goes through the proxy too.
+      ['/api', '/loki', '/-/'].map((p) => [p, { target: process.env.LOOKOUT_URL || 'http://127.0.0.1:9700', ws: true }]),
     ),
   },
 });

@@ -25,7 +25,9 @@ mod store;
 pub use clock::Clock;
 pub use error::{Error, ErrorClass, Result};
 pub use limits::{Reason, SeriesLimits};
-pub use logs::{LogOptions, LogStats, PartitionStats, LOG_FORMAT_VERSION};
+pub use logs::{
+    LogOptions, LogStats, LogStorageStats, NameCount, PartitionStats, LOG_FORMAT_VERSION,
+};
 pub use metadata::{MetadataSource, MetricMetadata};
 pub use metrics::exemplars::{Exemplar, SeriesExemplars, DEFAULT_MAX_EXEMPLARS};
 pub use metrics::stats::TsdbStats;
@@ -35,7 +37,7 @@ pub use model::{
 };
 pub use store::{Store, StoreOptions, TenantLimits, TenantStats};
 pub use tenant::TenantId;
-pub use traces::{SpanOptions, SPAN_FORMAT_VERSION};
+pub use traces::{SpanOptions, TraceStorageStats, SPAN_FORMAT_VERSION};
 
 /// Samples for one series in a write batch.
 #[derive(Debug, Clone)]

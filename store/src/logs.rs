@@ -18,6 +18,7 @@ mod head;
 mod partition;
 mod schema;
 mod search;
+pub(crate) mod stats;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
@@ -39,6 +40,7 @@ use crate::model::{Direction, Labels, LogHit, LogRecord, LogSelect, LogStream, M
 use crate::wal::{Record, Wal, WalOptions};
 
 pub use self::schema::FORMAT_VERSION as LOG_FORMAT_VERSION;
+pub use self::stats::{LogStorageStats, NameCount};
 
 const NS_PER_MS: i64 = 1_000_000;
 const DAY_NS: i64 = 86_400 * 1_000_000_000;

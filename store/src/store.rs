@@ -156,7 +156,7 @@ impl Store {
 
     /// The tenant's engines for a read: opened if it has data, None (and nothing created)
     /// for a tenant never written.
-    fn get(&self, tenant: &TenantId) -> Result<Option<Arc<Engines>>> {
+    pub(crate) fn get(&self, tenant: &TenantId) -> Result<Option<Arc<Engines>>> {
         if let Some(o) = self.tenants.read().get(tenant) {
             o.used.store(self.now(), Ordering::Relaxed);
             return Ok(Some(o.db.clone()));

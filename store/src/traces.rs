@@ -23,6 +23,7 @@ pub(crate) mod codec;
 mod file;
 mod head;
 mod row;
+mod stats;
 mod terms;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -44,6 +45,7 @@ use crate::wal::{Record, Wal, WalOptions};
 use crate::{ScanStats, SpanAttributeNames, SpanAttributeScope, TraceSelect};
 
 pub use self::file::FORMAT_VERSION as SPAN_FORMAT_VERSION;
+pub use self::stats::TraceStorageStats;
 
 const NS_PER_MS: i64 = 1_000_000;
 const HOUR_NS: i64 = 3_600 * 1_000_000_000;

@@ -21,6 +21,9 @@ const spec = {
   logLines: 6,
   alert: 'CheckoutErrors',
   metric: 'ui_requests_total',
+  // Spans per service of the trace, and the label values of the log streams.
+  services: { checkout: 2, payments: 2 },
+  logStreams: 2,
   ...(process.argv[3] ? JSON.parse(process.argv[3]) : {}),
 };
 const outDir = process.env.LOOKOUT_UI_SCREENSHOTS || 'target/ui-screenshots';
@@ -44,6 +47,32 @@ page.setDefaultTimeout(15_000);
 const consoleErrors = [];
 page.on('console', (m) => m.type() === 'error' && consoleErrors.push(`${page.url()}: ${m.text()}`));
 page.on('pageerror', (e) => consoleErrors.push(`${page.url()}: ${e.message}`));
+
+// Live tail's sockets and the polls it would make without them.
+const tailSockets = [];
+page.on('websocket', (ws) => {
+  if (!ws.url().includes('/loki/api/v1/tail')) return;
+  const frames = [];
+  ws.on('framereceived', (f) => frames.push(String(f.payload)));
+  tailSockets.push({ url: ws.url(), frames });
+});
+const forwardPolls = [];
+page.on('request', (r) => {
+  if (r.url().includes('/loki/api/v1/query_range') && r.url().includes('direction=forward')) forwardPolls.push(r.url());
+});
+
+// Lines pushed by this script (the status page counts them with the feeder's).
+let pushedLines = 0;
+async function pushLine(line) {
+  const stream = Object.fromEntries([...spec.logQuery.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+  const resp = await fetch(`${base}/loki/api/v1/push`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ streams: [{ stream: { ...stream, level: 'info' }, values: [[`${Date.now()}000000`, line]] }] }),
+  });
+  check(resp.ok, `pushed "${line}" (${resp.status})`);
+  if (resp.ok) pushedLines++;
+}
 
 async function step(name, fn) {
   try {
@@ -224,19 +253,70 @@ await step('logs', async () => {
   check(ctx > 1, `context shows the lines around (${ctx})`);
   check((await page.$$('a.tracelink')).length > 0, 'lines with a trace id link to their trace');
   await shot('logs');
-  // Live tail: a line pushed now shows up on top without a reload.
+  // Live tail over the WebSocket: a line pushed after the tail started shows up on top
+  // without a reload, carried by a socket frame, with no polling.
+  const polls = forwardPolls.length;
   await page.click('button.live');
   check(new URL(page.url()).searchParams.get('live') === '1', 'live tail is in the URL');
-  const stream = Object.fromEntries([...spec.logQuery.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-  const resp = await fetch(`${base}/loki/api/v1/push`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ streams: [{ stream: { ...stream, level: 'info' }, values: [[`${Date.now()}000000`, 'live tail line']] }] }),
-  });
-  check(resp.ok, `pushed a line for live tail (${resp.status})`);
+  await page.waitForSelector('button.live[data-via=websocket]');
+  check(tailSockets.length === 1 && tailSockets[0].url.startsWith(base.replace(/^http/, 'ws')), `live tail opened one /loki/api/v1/tail socket (${tailSockets.map((t) => t.url).join(', ')})`);
+  await pushLine('live tail line');
   await page.waitForFunction(() => document.querySelector('.logline .text')?.textContent === 'live tail line', null, { timeout: 10_000 });
   check(true, 'live tail shows the new line on top');
+  check(tailSockets[0]?.frames.some((f) => f.includes('live tail line')), 'the line came in a tail socket frame');
+  check(forwardPolls.length === polls, `no query_range polling while the socket works (${forwardPolls.length - polls} polls)`);
+  const lines = (await page.$$('.logline')).length;
+  check(lines === spec.logLines + 1, `the tailed line is added once (${lines} lines)`);
   await page.click('button.live');
+});
+
+// ---- Live tail falls back to polling when the socket fails ----
+await step('live tail fallback', async () => {
+  const p2 = await context.newPage();
+  const errs = [];
+  p2.on('pageerror', (e) => errs.push(e.message));
+  // Every tail socket is refused at once, as a proxy without WebSocket support would.
+  await p2.routeWebSocket(/\/loki\/api\/v1\/tail/, (ws) => ws.close());
+  await p2.goto(`${base}/logs?${new URLSearchParams({ q: spec.logQuery, range: '1h', live: '1' })}`);
+  await p2.waitForSelector('.logline');
+  await p2.waitForSelector('button.live[data-via=polling]');
+  check(true, 'a failed tail socket falls back to polling');
+  await pushLine('polled tail line');
+  await p2.waitForFunction(() => document.querySelector('.logline .text')?.textContent === 'polled tail line', null, { timeout: 10_000 });
+  check(true, 'polling shows the new line on top');
+  check(errs.length === 0, `no page errors in the fallback (${errs.join('; ')})`);
+  await p2.close();
+});
+
+// ---- Completion from the pushed data ----
+await step('completion', async () => {
+  const options = () => page.$$eval('.cm-tooltip-autocomplete li', (ls) => ls.map((l) => l.textContent));
+  const waitOption = (o) => page.waitForFunction((o) => [...document.querySelectorAll('.cm-tooltip-autocomplete li')].some((l) => l.textContent === o), o);
+  await page.goto(`${base}/logs?range=1h`);
+  await page.locator('.cm-content').click();
+  await page.keyboard.type('{serv');
+  await waitOption('service_name');
+  check(true, `the LogQL editor completes the label name service_name (${(await options()).join(', ')})`);
+  // CodeMirror takes Enter as "accept" only once the list has been open a moment
+  // (interactionDelay, 75 ms); sooner, Enter runs the query.
+  await page.waitForTimeout(300);
+  await page.keyboard.press('Enter');
+  await page.keyboard.type('che');
+  await waitOption('checkout');
+  check((await page.textContent('.cm-content')).startsWith('{service_name="che'), 'accepting the label name opens its value');
+  check(true, 'the LogQL editor completes the label value checkout');
+  await page.keyboard.press('Escape');
+
+  await page.goto(`${base}/traces?range=1h`);
+  await page.locator('.cm-content').click();
+  await page.keyboard.type('{ resource.serv');
+  await waitOption('resource.service.name');
+  check(true, 'the TraceQL editor completes the attribute resource.service.name');
+  await page.keyboard.press('Escape');
+  await page.keyboard.type('ice.name = "');
+  for (const svc of Object.keys(spec.services)) await waitOption(svc);
+  check(true, `the TraceQL editor completes service values (${(await options()).join(', ')})`);
+  await page.keyboard.press('Escape');
 });
 
 // ---- Traces search ----
@@ -266,12 +346,40 @@ await step('targets', async () => {
 });
 await step('status', async () => {
   await page.goto(`${base}/status`);
-  await page.waitForSelector('.tops table tbody tr');
+  for (const s of ['metrics', 'logs', 'traces']) await page.waitForSelector(`section[data-signal=${s}] table.figures`);
   await page.waitForSelector('pre.config');
   const build = await page.textContent('.status-grid');
   check(/version/i.test(build), 'status shows build info');
-  const top = await page.$$eval('.tops .top:first-child tbody tr', (r) => r.length);
-  check(top > 0, `status shows top cardinality by metric name (${top} rows) and the config`);
+  const figure = (s, key) => page.textContent(`section[data-signal=${s}] tr[data-key=${key}] td:last-child`);
+  /** The rows of a section's top list titled `title`, as {name: count}. */
+  const top = (s, title) => page.$$eval(`section[data-signal=${s}] .top`, (tops, title) => {
+    const t = tops.find((x) => x.querySelector('h3')?.textContent === title);
+    return t ? Object.fromEntries([...t.querySelectorAll('tbody tr')].map((r) => [r.cells[0].textContent, Number(r.cells[1].textContent.replace(/,/g, ''))])) : null;
+  }, title);
+
+  // Metrics: the figures and top lists the tsdb status gives.
+  const tsdb = (await (await fetch(`${base}/api/v1/status/tsdb`)).json()).data;
+  const series = Number((await figure('metrics', 'series')).replace(/,/g, ''));
+  check(series > 0, `metrics storage shows the head series (${series})`);
+  const byMetric = await top('metrics', 'Series by metric name');
+  const first = Object.keys(byMetric || {})[0];
+  check(first && tsdb.seriesCountByMetricName.some((r) => r.name === first), `metrics storage lists series by metric name (${first})`);
+
+  // Logs: the feeder's lines and this script's, in their streams.
+  const lines = Number(await figure('logs', 'lines'));
+  check(lines === spec.logLines + pushedLines, `logs storage shows ${spec.logLines + pushedLines} lines (${lines})`);
+  const streams = Number(await figure('logs', 'streams'));
+  check(streams === spec.logStreams, `logs storage shows ${spec.logStreams} streams (${streams})`);
+  const byName = await top('logs', 'Values by label name');
+  check(byName?.level === 2 && byName?.service_name === 1, `logs storage shows label cardinality (${JSON.stringify(byName)})`);
+  const byPair = await top('logs', 'Streams by label pair');
+  check(byPair?.['service_name=checkout'] === spec.logStreams, `logs storage shows streams by label pair (${JSON.stringify(byPair)})`);
+
+  // Traces: the trace's spans by service.
+  const spans = Number(await figure('traces', 'spans'));
+  check(spans === spec.spans, `traces storage shows ${spec.spans} spans (${spans})`);
+  const bySvc = await top('traces', 'Spans by service');
+  check(JSON.stringify(bySvc) === JSON.stringify(spec.services), `traces storage shows spans by service (${JSON.stringify(bySvc)})`);
   await shot('status');
 });
 

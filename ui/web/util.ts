@@ -118,6 +118,17 @@ export function formatDuration(ms: number): string {
   return parts.join('');
 }
 
+/** Bytes in binary units: `512 B`, `1.5 KiB`, `20 MiB`. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i ? +n.toFixed(n < 10 ? 2 : 1) : n} ${units[i]}`;
+}
+
 export function formatTime(ms: number): string {
   const d = new Date(ms);
   const pad = (n: number, w = 2) => String(n).padStart(w, '0');

@@ -8,6 +8,7 @@
 pub mod detected;
 pub mod index;
 pub mod labels;
+mod newest;
 pub mod params;
 pub mod patterns;
 pub mod query;

@@ -9,6 +9,7 @@ pub mod rules;
 pub mod selector;
 pub mod series;
 pub mod status;
+pub mod storage_status;
 
 use axum::Router;
 
@@ -21,4 +22,5 @@ pub fn routes() -> Router<QueryState> {
         .merge(metadata::routes())
         .merge(exemplars::routes())
         .merge(buildinfo::routes())
+        .merge(storage_status::routes())
 }

@@ -1,6 +1,9 @@
 // Logs: a LogQL editor, a volume histogram by level, newest-first lines with their labels;
 // a line expands to its labels and structured metadata, the lines around it on its stream
-// (context), and its trace. Live tail polls for newer lines every 2s.
+// (context), and its trace. Live tail follows new lines over Loki's /loki/api/v1/tail
+// WebSocket, and polls query_range every 2s when the socket cannot be used. Like every
+// request of the UI, the socket carries no X-Scope-OrgID: the server's default tenant, or
+// whatever a proxy in front adds (to the upgrade request as to any other).
 // State in the URL: q, range|start+end, live.
 
 import { chart } from '../chart';
@@ -62,6 +65,18 @@ export function traceIdOf(l: Line): string | null {
   return m ? m[1] : null;
 }
 
+/** Lines of a tail message (`{"streams":[{"stream":{...},"values":[["<ns>","<line>"],...]}]}`). */
+function flattenTail(msg: any): Line[] {
+  const out: Line[] = [];
+  for (const s of msg?.streams || []) {
+    for (const v of s.values || []) {
+      const meta = v[2] && typeof v[2] === 'object' ? v[2] : {};
+      out.push({ ns: BigInt(v[0]), tsNs: v[0], line: v[1], stream: s.stream || {}, meta, parsed: {} });
+    }
+  }
+  return out;
+}
+
 function nsToMs(ns: bigint): number {
   return Number(ns / 1000000n);
 }
@@ -70,6 +85,11 @@ export default function logs(root: HTMLElement): Cleanup {
   const p = params();
   let live = p.get('live') === '1';
   let timer: number | undefined;
+  let socket: WebSocket | null = null;
+  // Once the socket failed, live tail polls for the rest of the page's life.
+  let socketFailed = false;
+  // Whether the shown answer is lines (a metric query has nothing to tail).
+  let showsLines = false;
   let disposeVolume: (() => void) | null = null;
   let newest: bigint = 0n;
 
@@ -82,11 +102,11 @@ export default function logs(root: HTMLElement): Cleanup {
     execute();
   };
   const ed = editor({ doc: p.get('q') || '', language: logql(), placeholder: 'LogQL, e.g. {service_name="api"} |= "error"   (Enter runs)', onRun: run, label: 'LogQL query' });
-  const liveBtn = h('button.live', { type: 'button', 'aria-pressed': String(live), title: 'Poll for new lines every 2s', onclick: () => {
+  const liveBtn = h('button.live', { type: 'button', 'aria-pressed': String(live), title: 'Follow new lines as they arrive', onclick: () => {
     live = !live;
     liveBtn.setAttribute('aria-pressed', String(live));
     setParams({ live: live ? '1' : null });
-    schedule();
+    startTail();
   } }, '● Live');
 
   clear(
@@ -97,24 +117,73 @@ export default function logs(root: HTMLElement): Cleanup {
     list,
   );
 
-  function schedule() {
-    clearTimeout(timer);
-    if (live) timer = window.setTimeout(tail, 2000);
+  /** Puts lines newer than the newest shown on top, newest first. */
+  function prepend(lines: Line[]) {
+    const fresh = lines.filter((l) => l.ns > newest).sort((a, b) => (a.ns < b.ns ? 1 : a.ns > b.ns ? -1 : 0));
+    if (!fresh.length) return;
+    newest = fresh[0].ns;
+    list.querySelector(':scope > p.hint')?.remove();
+    const first = list.firstChild;
+    for (const l of fresh) list.insertBefore(row(l, true), first);
+    stats.textContent = `${list.querySelectorAll(':scope > .logline').length} lines (live)`;
   }
 
-  async function tail() {
+  function stopTail() {
+    clearTimeout(timer);
+    const s = socket;
+    socket = null;
+    if (s) {
+      s.onclose = s.onerror = s.onmessage = null;
+      s.close();
+    }
+  }
+
+  /** Follows the query's new lines over the tail WebSocket, or by polling when it failed. */
+  function startTail() {
+    stopTail();
+    const q = text(ed);
+    if (!live || !q || !showsLines) return;
+    if (socketFailed || typeof WebSocket !== 'function') return schedule();
+    const url = new URL('/loki/api/v1/tail', location.href);
+    url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    url.search = new URLSearchParams({ query: q, start: (newest + 1n).toString(), limit: String(LIMIT) }).toString();
+    const ws = new WebSocket(url);
+    socket = ws;
+    ws.onopen = () => (liveBtn.dataset.via = 'websocket');
+    ws.onmessage = (ev) => {
+      let msg: any;
+      try {
+        msg = JSON.parse(String(ev.data));
+      } catch {
+        // The server sends an error as plain text, then closes.
+        clear(errors, errorBox(`live tail: ${ev.data}`));
+        return;
+      }
+      prepend(flattenTail(msg));
+    };
+    ws.onclose = () => {
+      if (socket !== ws) return;
+      socket = null;
+      socketFailed = true;
+      schedule();
+    };
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    if (live) {
+      liveBtn.dataset.via = 'polling';
+      timer = window.setTimeout(poll, 2000);
+    }
+  }
+
+  async function poll() {
     const q = text(ed);
     if (!q || !live) return;
     try {
       const startNs = newest + 1n;
       const res = await getJSON('/loki/api/v1/query_range', { query: q, start: startNs.toString(), end: (BigInt(Date.now()) * 1000000n).toString(), limit: LIMIT, direction: 'forward' }, CATEGORIZE);
-      const lines = flatten(res.data).filter((l) => l.ns > newest);
-      if (lines.length) {
-        newest = lines[0].ns;
-        const first = list.firstChild;
-        for (const l of lines) list.insertBefore(row(l, true), first);
-        stats.textContent = `${list.children.length} lines (live)`;
-      }
+      prepend(flatten(res.data));
     } catch (e) {
       clear(errors, errorBox(String((e as Error).message)));
     }
@@ -126,13 +195,14 @@ export default function logs(root: HTMLElement): Cleanup {
     clear(errors);
     disposeVolume?.();
     disposeVolume = null;
-    clearTimeout(timer);
+    stopTail();
     if (!q) {
       clear(list, h('p.hint', {}, 'Type a LogQL query, e.g. {service_name="api"}, and press Enter. Press / to focus the editor.'));
       clear(volume);
       return;
     }
     const r = currentRange();
+    showsLines = false;
     clear(list, h('p.hint', {}, 'Loading…'));
     const t0 = performance.now();
     try {
@@ -141,6 +211,7 @@ export default function logs(root: HTMLElement): Cleanup {
         clear(list, h('p.hint', {}, `This is a metric query (${res.data.resultType}); graph it on the Metrics page of Grafana, or use a log query here.`));
       } else {
         const lines = flatten(res.data);
+        showsLines = true;
         newest = lines.length ? lines[0].ns : BigInt(r.end) * 1000000n;
         stats.textContent = `${lines.length}${lines.length >= LIMIT ? '+' : ''} lines · ${Math.round(performance.now() - t0)} ms`;
         clear(list, lines.length ? lines.map((l) => row(l)) : h('p.hint.empty', {}, 'No lines in this range.'));
@@ -150,7 +221,7 @@ export default function logs(root: HTMLElement): Cleanup {
       clear(errors, errorBox(String((e as Error).message)));
     }
     drawVolume(q, r.start, r.end);
-    schedule();
+    startTail();
   }
 
   async function drawVolume(q: string, start: number, end: number) {
@@ -233,8 +304,8 @@ export default function logs(root: HTMLElement): Cleanup {
 
   execute();
   return () => {
-    clearTimeout(timer);
     live = false;
+    stopTail();
     disposeVolume?.();
   };
 }

@@ -5,7 +5,6 @@
 //! left unanswered (404) so Grafana falls back to `labels` and `series`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -13,18 +12,15 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use lookout_store::{Direction, TenantId};
 
 use super::error_response;
-use super::params::{bounds, S};
-use crate::budget::Budget;
-use crate::error::{Error, Result};
+use super::newest::newest_lines;
+use crate::error::Result;
 use crate::http::errors::json_response;
 use crate::http::params::Params;
-use crate::http::{task, tenant, QueryState};
+use crate::http::QueryState;
 use crate::logql::line_parsers;
 use crate::logql::pipeline::{Cat, Entry};
-use crate::logql::{Expr, LogRequest};
 
 pub fn routes() -> Router<QueryState> {
     Router::new()
@@ -36,43 +32,9 @@ pub fn routes() -> Router<QueryState> {
 type Found = BTreeMap<String, (BTreeSet<String>, Option<&'static str>)>;
 
 async fn scan(st: &QueryState, headers: &HeaderMap, p: &Params) -> Result<Found> {
-    let tenant: TenantId = tenant(st, headers)?;
-    let (start, end) = bounds(p, 3600 * S)?;
-    let expr = match st.logql.parse(p.get("query").unwrap_or(""))? {
-        Expr::Log(l) => l,
-        Expr::Metric(_) => {
-            return Err(Error::BadData(
-                "invalid parameter \"query\": detected fields need a log query".into(),
-            ))
-        }
-    };
-    let limit = p
-        .usize("line_limit")?
-        .unwrap_or(1000)
-        .clamp(1, st.logql.opts.max_entries_limit.max(1000));
-    let req = LogRequest {
-        start_ns: start,
-        end_ns: end,
-        limit,
-        direction: Direction::Backward,
-        interval_ns: 0,
-        categorize: true,
-    };
-    let (engine, logs) = (st.logql.clone(), st.logs.clone());
-    let budget = Budget::new(
-        Instant::now(),
-        st.engine.opts.timeout,
-        st.engine.opts.max_memory,
-    );
-    task::run(st, budget, "detected fields", move |b| {
-        let mut mem = engine.clone();
-        mem.opts.max_entries_limit = mem.opts.max_entries_limit.max(limit);
-        let (answer, _) = mem.logs(logs.as_ref(), &tenant, &expr, &req, b)?;
+    newest_lines(st, headers, p, 1000, "detected fields", |streams, _, _| {
         let mut found = Found::new();
-        let crate::logql::Answer::Streams(streams) = answer else {
-            return Ok(found);
-        };
-        for s in &streams {
+        for s in streams {
             for l in &s.lines {
                 for m in l.metadata.iter() {
                     found
@@ -104,7 +66,7 @@ async fn scan(st: &QueryState, headers: &HeaderMap, p: &Params) -> Result<Found>
                 }
             }
         }
-        Ok(found)
+        found
     })
     .await
 }

@@ -6,7 +6,6 @@
 //! mask share a pattern. Samples count the lines of a pattern per `step` bucket.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -14,16 +13,13 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use lookout_store::{Direction, TenantId};
 
 use super::error_response;
-use super::params::{bounds, duration, S};
-use crate::budget::Budget;
-use crate::error::Error;
+use super::newest::newest_lines;
+use super::params::{duration, S};
 use crate::http::errors::json_response;
 use crate::http::params::Params;
-use crate::http::{task, tenant, QueryState};
-use crate::logql::{Expr, LogRequest};
+use crate::http::QueryState;
 
 /// Patterns answered at most (the most frequent first).
 const MAX_PATTERNS: usize = 500;
@@ -57,44 +53,17 @@ pub fn pattern(line: &str) -> String {
 async fn patterns(State(st): State<QueryState>, headers: HeaderMap, uri: Uri) -> Response {
     let p = Params::from_request(&uri, &headers, &Bytes::new());
     let r = async {
-        let tenant: TenantId = tenant(&st, &headers)?;
-        let (start, end) = bounds(&p, 3600 * S)?;
-        let step = duration(&p, "step")?
-            .filter(|s| *s > 0)
-            .unwrap_or(((end - start) / 100).max(S));
-        let expr = match st.logql.parse(p.get("query").unwrap_or(""))? {
-            Expr::Log(l) => l,
-            Expr::Metric(_) => {
-                return Err(Error::BadData(
-                    "invalid parameter \"query\": patterns need a log query".into(),
-                ))
-            }
-        };
-        let limit = p
-            .usize("line_limit")?
-            .unwrap_or(5000)
-            .clamp(1, st.logql.opts.max_entries_limit.max(5000));
-        let req = LogRequest {
-            start_ns: start,
-            end_ns: end,
-            limit,
-            direction: Direction::Backward,
-            interval_ns: 0,
-            categorize: true,
-        };
-        let (engine, logs) = (st.logql.clone(), st.logs.clone());
-        let budget = Budget::new(
-            Instant::now(),
-            st.engine.opts.timeout,
-            st.engine.opts.max_memory,
-        );
-        let counts = task::run(&st, budget, "patterns", move |b| {
-            let mut mem = engine.clone();
-            mem.opts.max_entries_limit = mem.opts.max_entries_limit.max(limit);
-            let (answer, _) = mem.logs(logs.as_ref(), &tenant, &expr, &req, b)?;
-            let mut counts: HashMap<String, BTreeMap<i64, u64>> = HashMap::new();
-            if let crate::logql::Answer::Streams(streams) = answer {
-                for s in &streams {
+        let step = duration(&p, "step")?.filter(|s| *s > 0);
+        let counts = newest_lines(
+            &st,
+            &headers,
+            &p,
+            5000,
+            "patterns",
+            move |streams, start, end| {
+                let step = step.unwrap_or(((end - start) / 100).max(S));
+                let mut counts: HashMap<String, BTreeMap<i64, u64>> = HashMap::new();
+                for s in streams {
                     for l in &s.lines {
                         let bucket = start + (l.ts_ns - start).div_euclid(step) * step;
                         *counts
@@ -104,9 +73,9 @@ async fn patterns(State(st): State<QueryState>, headers: HeaderMap, uri: Uri) ->
                             .or_default() += 1;
                     }
                 }
-            }
-            Ok(counts)
-        })
+                counts
+            },
+        )
         .await?;
         let mut out: Vec<(u64, String, BTreeMap<i64, u64>)> = counts
             .into_iter()
