@@ -376,7 +376,8 @@ fn measure(
         } else if Instant::now() > deadline {
             bail!("{name}: groups did not evaluate in time ({n} groups seen)");
         }
-        std::thread::sleep(Duration::from_millis(500));
+        // Not more often: each /metrics read costs the system under test CPU too.
+        std::thread::sleep(Duration::from_secs(2));
     }
     let cpu = (cpu_seconds(pid)? - cpu_start.unwrap_or(0.0)) / a.rounds as f64;
     Ok((out, cpu))

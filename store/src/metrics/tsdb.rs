@@ -350,32 +350,39 @@ impl Tsdb {
             ))
         };
         let max = hints.max_series;
-        let mut by_labels: BTreeMap<Labels, Vec<(usize, u32)>> = BTreeMap::new();
+        // Every (labels, source, id) in one vector, sorted once: a wide selection sorts
+        // tens of thousands of label sets, which a vector does several times faster than
+        // inserting them into a tree.
+        let mut found: Vec<(Labels, (usize, u32))> = Vec::new();
         for (bi, b) in blocks.iter().enumerate() {
             let ids = b.select_ids(matchers, mint, maxt);
             // One source over the limit is enough to refuse, before any label is read.
             if max > 0 && ids.len() > max as u64 {
                 return Err(too_many(ids.len() as usize));
             }
-            for id in ids {
-                by_labels.entry(b.labels(id)).or_default().push((bi, id));
-            }
+            found.extend(ids.into_iter().map(|id| (b.labels(id), (bi, id))));
         }
         for (hi, h) in heads.iter().enumerate() {
             let ids = h
                 .select_ids(matchers, max)
                 .ok_or_else(|| too_many(max + 1))?;
-            for (id, labels) in ids {
-                by_labels
-                    .entry(labels)
-                    .or_default()
-                    .push((blocks.len() + hi, id));
+            found.extend(
+                ids.into_iter()
+                    .map(|(id, labels)| (labels, (blocks.len() + hi, id))),
+            );
+        }
+        // Equal label sets keep their sources in write order (blocks, then heads).
+        found.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut rest: Vec<(Labels, Vec<(usize, u32)>)> = Vec::with_capacity(found.len());
+        for (labels, src) in found {
+            match rest.last_mut() {
+                Some((last, srcs)) if *last == labels => srcs.push(src),
+                _ => rest.push((labels, vec![src])),
             }
         }
-        if max > 0 && by_labels.len() > max {
-            return Err(too_many(by_labels.len()));
+        if max > 0 && rest.len() > max {
+            return Err(too_many(rest.len()));
         }
-        let mut rest: Vec<(Labels, Vec<(usize, u32)>)> = by_labels.into_iter().collect();
         // A few hundred series already take milliseconds to decode and evaluate; a thread
         // costs tens of microseconds.
         let threads = if rest.len() < 256 {
