@@ -35,7 +35,7 @@ pub use model::{
 };
 pub use store::{Store, StoreOptions, TenantLimits, TenantStats};
 pub use tenant::TenantId;
-pub use traces::{SpanOptions, SPAN_FORMAT_VERSION};
+pub use traces::{SpanOptions, SpanStats, SPAN_FORMAT_VERSION};
 
 /// Samples for one series in a write batch.
 #[derive(Debug, Clone)]
