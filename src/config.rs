@@ -85,6 +85,9 @@ pub struct SpanMetrics {
     pub histogram_buckets: Vec<f64>,
     /// Most span-metrics and service-graph label sets per tenant.
     pub max_active_series: usize,
+    /// A series no span counted into for this long is no longer written (Tempo's
+    /// `stale_duration`).
+    pub stale_after: Duration,
     pub service_graph: ServiceGraph,
 }
 
@@ -107,6 +110,7 @@ impl Default for SpanMetrics {
             flush_interval: Duration(d.flush_interval_ms as i64),
             histogram_buckets: d.histogram_buckets,
             max_active_series: d.max_series,
+            stale_after: Duration(d.stale_after_ms),
             service_graph: ServiceGraph::default(),
         }
     }
@@ -134,6 +138,7 @@ impl SpanMetrics {
             service_graph_wait_ms: self.service_graph.wait.0,
             service_graph_max_items: self.service_graph.max_items,
             service_graph_buckets: self.service_graph.histogram_buckets.clone(),
+            stale_after_ms: self.stale_after.0,
         }
     }
 }

@@ -281,7 +281,8 @@ impl SelfMetrics {
         );
     }
 
-    /// Spans received (Lookout's and Tempo's names) and the span store's bytes on disk.
+    /// Spans received (Lookout's and Tempo's names), the span store's bytes on disk and
+    /// the spans it holds.
     fn render_spans(&self, out: &mut String, all: &[(String, TenantStats)]) {
         let n = SPANS_RECEIVED.load(Relaxed);
         for (name, help) in [
@@ -308,6 +309,14 @@ impl SelfMetrics {
         for (t, _) in all {
             let bytes = dir_bytes(&root.join(t).join("traces"));
             let _ = writeln!(out, "{name}{{tenant=\"{}\"}} {bytes}", escape(t));
+        }
+        let name = "lookout_spans_stored";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Spans in the span store (files and head).\n# TYPE {name} gauge"
+        );
+        for (t, s) in all {
+            let _ = writeln!(out, "{name}{{tenant=\"{}\"}} {}", escape(t), s.traces.spans);
         }
     }
 

@@ -1,7 +1,7 @@
 //! Span metrics end to end: spans sent over OTLP/HTTP (JSON, as an OTel SDK or collector
 //! sends them) become `traces_spanmetrics_*` and `traces_service_graph_*` series that
-//! PromQL answers, with exemplars that `/api/v1/query_exemplars` returns and that lead back
-//! to the trace through the Tempo API, also after a restart. remote_write's exemplars are
+//! PromQL answers, with exemplars that `/api/v1/query_exemplars` returns at their span's
+//! end time and that lead back to the trace through the Tempo API, also after a restart. remote_write's exemplars are
 //! stored too.
 
 mod common;
@@ -22,9 +22,8 @@ fn now_ns() -> i64 {
 }
 
 /// One request: `web` calls `api` (CLIENT span of 30 ms, SERVER child of 20 ms that
-/// failed), as two resources of one OTLP JSON export.
-fn request_trace(trace: &str) -> Value {
-    let end = now_ns() - 1_000_000_000;
+/// failed), both ending at `end` (ns), as two resources of one OTLP JSON export.
+fn request_trace(trace: &str, end: i64) -> Value {
     let span = |id: &str, parent: &str, name: &str, kind: i64, ms: i64, code: i64| {
         json!({"traceId": trace, "spanId": id, "parentSpanId": parent, "name": name,
                "kind": kind, "startTimeUnixNano": (end - ms * 1_000_000).to_string(),
@@ -92,10 +91,23 @@ fn spans_become_red_metrics_service_graph_and_exemplars() {
     let t1 = "11111111111111111111111111111111";
     let t2 = "22222222222222222222222222222222";
 
-    send(&srv, &request_trace(t1));
+    // Spans that ended a few seconds ago, at odd milliseconds, so no flush time can
+    // pass for their end.
+    let end1 = now_ns() - 3_123_456_789;
+    let end2 = now_ns() - 2_987_654_321;
+    send(&srv, &request_trace(t1, end1));
     wait_for(&srv, "sum(traces_spanmetrics_calls_total)", 2.0);
-    send(&srv, &request_trace(t2));
+    send(&srv, &request_trace(t2, end2));
     wait_for(&srv, "sum(traces_spanmetrics_calls_total)", 4.0);
+
+    // The health gauge: four spans held for the tenant.
+    let (code, m) = srv.get("/metrics", None);
+    assert_eq!(code, 200);
+    assert!(
+        m.lines()
+            .any(|l| l == "lookout_spans_stored{tenant=\"default\"} 4"),
+        "{m}"
+    );
 
     // Tempo's names and label values.
     let calls = query(&srv, "traces_spanmetrics_calls_total");
@@ -206,7 +218,20 @@ fn spans_become_red_metrics_service_graph_and_exemplars() {
         .collect();
     assert_eq!(ids.last(), Some(&t2), "{e}");
     assert_eq!(e[0]["value"], "0.03");
-    assert!(e[0]["timestamp"].is_number());
+    // Each exemplar is at its span's end (ms precision, in seconds), not at a flush.
+    for x in e.as_array().unwrap() {
+        let end = if x["labels"]["trace_id"] == t1 {
+            end1
+        } else {
+            end2
+        };
+        let want = (end / 1_000_000) as f64 / 1000.0;
+        let got = x["timestamp"].as_f64().expect("numeric timestamp");
+        assert!(
+            (got - want).abs() < 1e-6,
+            "exemplar at {got}, span ended at {want}: {x}"
+        );
+    }
     let (code, trace) = srv.get_json(&format!("/api/traces/{t2}"), None);
     assert_eq!(code, 200, "{trace}");
     assert!(trace.to_string().contains("GET /price"), "{trace}");

@@ -1,11 +1,14 @@
 //! Span store load generator: realistic trace trees (several services, 5-50 spans a
-//! trace, attributes with real cardinality) appended through the store's span contract,
-//! then flushed; prints ingest spans/s, bytes per span on disk, peak RSS, trace-by-id
-//! latency with and without a time range, a selective and a broad scan, and searches with
-//! span predicates against the same searches filtering a full scan (what the store read
-//! for each).
+//! trace, attributes with real cardinality) generated and appended through the store's
+//! span contract a batch at a time (memory stays bounded at any span count: only a sample
+//! of trace ids is kept for the lookups), then flushed; prints a markdown table of ingest
+//! spans/s, bytes per span on disk beside the raw OTLP protobuf bytes per span of the same
+//! batches, peak RSS, trace-by-id latency with and without a time range, a selective and a
+//! broad scan, and searches with span predicates against the same searches filtering a
+//! full scan (what the store read for each); then the same lookups after the store's
+//! compaction has merged each partition's files.
 //!
-//! `cargo run --release -p lookout-bench --bin spanbench -- --spans 1000000`
+//! `cargo run --release -p lookout-bench --bin spanbench -- --spans 10000000`
 
 use std::path::Path;
 use std::time::Instant;
@@ -19,6 +22,8 @@ use lookout_store::{
     StrMatch, TenantId, TraceSelect,
 };
 
+const HOUR_NS: i64 = 3_600_000_000_000;
+
 #[derive(Parser)]
 struct Args {
     /// Spans to generate.
@@ -27,6 +32,12 @@ struct Args {
     /// Spans per append call (about).
     #[arg(long, default_value_t = 2000)]
     batch: usize,
+    /// Trace ids kept (a uniform sample) for the trace-by-id probes.
+    #[arg(long, default_value_t = 10_000)]
+    sample: usize,
+    /// Trace-by-id probes per measurement.
+    #[arg(long, default_value_t = 200)]
+    probes: usize,
 }
 
 const SERVICES: [&str; 8] = [
@@ -169,6 +180,23 @@ fn dir_bytes(p: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+fn file_count(p: &Path) -> usize {
+    std::fs::read_dir(p)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    let p = e.path();
+                    if p.is_dir() {
+                        file_count(&p)
+                    } else {
+                        usize::from(p.extension().is_some_and(|x| x == "parquet"))
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -181,62 +209,181 @@ fn peak_rss_mb() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The report: (measure, value) rows of a markdown table.
+#[derive(Default)]
+struct Table(Vec<(String, String)>);
+
+impl Table {
+    fn row(&mut self, measure: impl Into<String>, value: impl Into<String>) {
+        let (m, v) = (measure.into(), value.into());
+        eprintln!("{m}: {v}");
+        self.0.push((m, v));
+    }
+
+    fn print(&self) {
+        println!("| measure | value |\n|---|---|");
+        for (m, v) in &self.0 {
+            println!("| {m} | {v} |");
+        }
+    }
+}
+
+/// A uniform sample of at most `cap` items (reservoir sampling).
+struct Reservoir<T> {
+    cap: usize,
+    seen: u64,
+    items: Vec<T>,
+}
+
+impl<T> Reservoir<T> {
+    fn push(&mut self, rng: &mut Rng, item: T) {
+        self.seen += 1;
+        if self.items.len() < self.cap {
+            self.items.push(item);
+        } else {
+            let j = rng.below(self.seen) as usize;
+            if j < self.cap {
+                self.items[j] = item;
+            }
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let dir = tempfile::tempdir()?;
     let store = Store::open(dir.path(), StoreOptions::default())?;
     let t = TenantId::default_tenant();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    // Traces spread over the hour that ended 3 h ago, so every partition they land in is
+    // past its head window and the compaction at the end merges it.
     let base: i64 = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_nanos() as i64
-        - 3_600_000_000_000;
-    let (mut total, mut ids, mut batch, mut in_batch) = (0usize, Vec::new(), Vec::new(), 0usize);
+        - 4 * HOUR_NS;
+    let traces_est = (args.spans as i64 / 27).max(1);
+    let mut ids = Reservoir {
+        cap: args.sample.max(1),
+        seen: 0,
+        items: Vec::new(),
+    };
+    let (mut total, mut traces, mut otlp_bytes) = (0usize, 0u64, 0u64);
+    let (mut batch, mut in_batch) = (Vec::new(), 0usize);
+    let mut append_time = std::time::Duration::ZERO;
     let mut k = 0i64;
     let t0 = Instant::now();
+    let mut send = |batch: &mut Vec<ResourceSpans>| -> anyhow::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // An OTLP ExportTraceServiceRequest of the batch is wire-identical to TracesData.
+        otlp_bytes += lookout_query::http::tempo::otlp_proto::trace(batch).len() as u64;
+        let ta = Instant::now();
+        store.append_spans(&t, batch)?;
+        append_time += ta.elapsed();
+        batch.clear();
+        Ok(())
+    };
     while total < args.spans {
-        // Traces spread over an hour.
-        let start = base + (k * 3_600_000_000_000 / (args.spans as i64 / 25).max(1));
+        let start = base + (k * HOUR_NS / traces_est).min(HOUR_NS);
         k += 1;
         let (tid, rs, n) = trace(&mut rng, start);
-        ids.push((tid, start));
+        ids.push(&mut rng, (tid, start));
+        traces += 1;
         batch.extend(rs);
         in_batch += n;
         total += n;
         if in_batch >= args.batch {
-            store.append_spans(&t, &batch)?;
-            batch.clear();
+            send(&mut batch)?;
             in_batch = 0;
         }
     }
-    store.append_spans(&t, &batch)?;
+    send(&mut batch)?;
     let ingest = t0.elapsed();
     let t1 = Instant::now();
     store.flush()?;
     let flush = t1.elapsed();
-    let disk = dir_bytes(
-        &dir.path()
-            .join("tenants")
-            .join(t.as_str())
-            .join("traces")
-            .join("parts"),
+    let parts = dir
+        .path()
+        .join("tenants")
+        .join(t.as_str())
+        .join("traces")
+        .join("parts");
+    let disk = dir_bytes(&parts);
+    let ids = ids.items;
+    let mut table = Table::default();
+    table.row("spans", format!("{total} in {traces} traces"));
+    table.row(
+        "ingest, append calls only (WAL + head)",
+        format!(
+            "{:.0} spans/s ({append_time:.2?})",
+            total as f64 / append_time.as_secs_f64()
+        ),
     );
-    println!("spans                 {total} in {} traces", ids.len());
-    println!(
-        "ingest (WAL + head)   {:.0} spans/s ({ingest:.2?})",
-        total as f64 / ingest.as_secs_f64()
+    table.row(
+        "ingest incl. generation, OTLP encoding and flush",
+        format!(
+            "{:.0} spans/s ({:.2?}, flush {flush:.2?})",
+            total as f64 / (ingest + flush).as_secs_f64(),
+            ingest + flush
+        ),
     );
-    println!(
-        "ingest incl. flush    {:.0} spans/s (flush {flush:.2?})",
-        total as f64 / (ingest + flush).as_secs_f64()
+    table.row(
+        "raw OTLP protobuf bytes/span",
+        format!("{:.1}", otlp_bytes as f64 / total as f64),
     );
-    println!(
-        "bytes/span on disk    {:.1} ({disk} bytes of span files)",
-        disk as f64 / total as f64
+    table.row(
+        "bytes/span on disk (span files, after cuts)",
+        format!(
+            "{:.1} ({disk} bytes in {} files)",
+            disk as f64 / total as f64,
+            file_count(&parts)
+        ),
     );
-    let probes = 200;
-    let mut lat = |range: bool| -> anyhow::Result<f64> {
-        let t = Instant::now();
+    measure(&store, &ids, base, args.probes, &mut rng, &mut table, "")?;
+    let tc = Instant::now();
+    store.maintain();
+    let compact = tc.elapsed();
+    let disk = dir_bytes(&parts);
+    table.row(
+        "compaction (one maintenance round)",
+        format!("{compact:.2?}"),
+    );
+    table.row(
+        "bytes/span on disk (span files, compacted)",
+        format!(
+            "{:.1} ({disk} bytes in {} files)",
+            disk as f64 / total as f64,
+            file_count(&parts)
+        ),
+    );
+    measure(
+        &store,
+        &ids,
+        base,
+        args.probes,
+        &mut rng,
+        &mut table,
+        ", compacted",
+    )?;
+    table.row("peak RSS", format!("{:.0} MB", peak_rss_mb()));
+    table.print();
+    Ok(())
+}
+
+/// Trace-by-id latency, scans and searches, as rows of `table` suffixed with `when`.
+fn measure(
+    store: &Store,
+    ids: &[(TraceId, i64)],
+    base: i64,
+    probes: usize,
+    rng: &mut Rng,
+    table: &mut Table,
+    when: &str,
+) -> anyhow::Result<()> {
+    let t = TenantId::default_tenant();
+    for range in [false, true] {
+        let t0 = Instant::now();
         for _ in 0..probes {
             let (id, s) = ids[rng.below(ids.len() as u64) as usize];
             let (lo, hi) = if range {
@@ -244,23 +391,30 @@ fn main() -> anyhow::Result<()> {
             } else {
                 (i64::MIN, i64::MAX)
             };
-            let got = store.trace_by_id(&TenantId::default_tenant(), &id, lo, hi)?;
+            let got = store.trace_by_id(&t, &id, lo, hi)?;
             anyhow::ensure!(!got.is_empty(), "trace not found");
         }
-        Ok(t.elapsed().as_secs_f64() * 1000.0 / probes as f64)
-    };
-    println!("trace by id, no range {:.2} ms", lat(false)?);
-    println!("trace by id, range    {:.2} ms", lat(true)?);
+        table.row(
+            format!(
+                "trace by id, {}{when}",
+                if range { "±1 min range" } else { "no range" }
+            ),
+            format!(
+                "{:.2} ms",
+                t0.elapsed().as_secs_f64() * 1000.0 / probes.max(1) as f64
+            ),
+        );
+    }
     for (what, lo, hi) in [
         (
             "selective (1 s window)",
-            base + 1_800_000_000_000,
-            base + 1_801_000_000_000,
+            base + HOUR_NS / 2,
+            base + HOUR_NS / 2 + 1_000_000_000,
         ),
         (
             "broad (whole hour, first 20)",
             base,
-            base + 4_000_000_000_000,
+            base + HOUR_NS + HOUR_NS / 10,
         ),
     ] {
         let sel = TraceSelect {
@@ -275,14 +429,14 @@ fn main() -> anyhow::Result<()> {
             n += 1;
             n < 20
         })?;
-        println!(
-            "scan {what:<28} {:.1} ms ({n} traces)",
-            t1.elapsed().as_secs_f64() * 1000.0
+        table.row(
+            format!("scan {what}{when}"),
+            format!("{:.1} ms ({n} traces)", t1.elapsed().as_secs_f64() * 1000.0),
         );
     }
     let searches = [
         (
-            "error POST /api/pay > 190ms",
+            "{ status = error && name = \"POST /api/pay\" && duration > 190ms }",
             vec![SpanPredicate {
                 all: vec![
                     SpanCond::Status(StatusCode::Error),
@@ -292,7 +446,7 @@ fn main() -> anyhow::Result<()> {
             }],
         ),
         (
-            "span.user.id = u42",
+            "{ span.user.id = \"u42\" }",
             vec![SpanPredicate {
                 all: vec![SpanCond::Attr {
                     scope: AttrWhere::Span,
@@ -302,7 +456,7 @@ fn main() -> anyhow::Result<()> {
             }],
         ),
         (
-            "service ads && kind client",
+            "{ resource.service.name = \"ads\" && kind = client }",
             vec![SpanPredicate {
                 all: vec![SpanCond::service("ads"), SpanCond::Kind(SpanKind::Client)],
             }],
@@ -313,7 +467,7 @@ fn main() -> anyhow::Result<()> {
             let stats = std::sync::Arc::new(ScanStats::default());
             let sel = TraceSelect {
                 start_ns: base,
-                end_ns: base + 4_000_000_000_000,
+                end_ns: base + HOUR_NS + HOUR_NS / 10,
                 spans: if pushdown { preds.clone() } else { Vec::new() },
                 stats: Some(stats.clone()),
                 ..Default::default()
@@ -334,13 +488,17 @@ fn main() -> anyhow::Result<()> {
                 true
             })?;
             let (files, groups, rows, bytes) = stats.get();
-            println!(
-                "search {what:<28} {:<11} {:.1} ms ({matched} of {inspected} traces; read {files} files, {groups} row groups, {rows} rows, {bytes} bytes)",
-                if pushdown { "pushdown" } else { "full scan" },
-                t1.elapsed().as_secs_f64() * 1000.0
+            table.row(
+                format!(
+                    "search `{what}`, {}{when}",
+                    if pushdown { "pushdown" } else { "full scan" }
+                ),
+                format!(
+                    "{:.1} ms ({matched} of {inspected} traces; read {files} files, {groups} row groups, {rows} rows, {bytes} bytes)",
+                    t1.elapsed().as_secs_f64() * 1000.0
+                ),
             );
         }
     }
-    println!("peak RSS              {:.0} MB", peak_rss_mb());
     Ok(())
 }

@@ -5,7 +5,17 @@
 //! latency bucket as an exemplar. PromQL then has RED metrics with no second instrumentation.
 //!
 //! Counters live in memory only: a restart starts them again from zero, which PromQL's
-//! `rate()` reads as a counter reset, as it does for a restarted Prometheus target.
+//! `rate()` reads as a counter reset, as it does for a restarted Prometheus target. A
+//! series no span has counted into for `stale_after` (Tempo's `stale_duration`, 15 min)
+//! is forgotten at the next flush: it is no longer written and its memory is freed (if
+//! its spans come back it starts again from zero, a counter reset, as in Tempo).
+//!
+//! An exemplar carries the end time of its span, so Grafana draws it where the request
+//! happened rather than at the flush after it. (Tempo's classic-histogram registry stamps
+//! exemplars with the collection time; the span's own time is the more precise link.) A
+//! span ending after the clock's now or more than `stale_after` before it (a client clock
+//! far off) takes the time it was counted instead, so it stays inside the time range the
+//! metrics store accepts.
 
 mod histogram;
 mod servicegraph;
@@ -40,6 +50,8 @@ pub struct SpanMetricsOptions {
     /// Most unpaired halves kept per tenant.
     pub service_graph_max_items: usize,
     pub service_graph_buckets: Vec<f64>,
+    /// A series no span counted into for this long is dropped, ms.
+    pub stale_after_ms: i64,
 }
 
 impl Default for SpanMetricsOptions {
@@ -52,6 +64,7 @@ impl Default for SpanMetricsOptions {
             service_graph_wait_ms: 10_000,
             service_graph_max_items: 10_000,
             service_graph_buckets: SERVICE_GRAPH_BUCKETS.to_vec(),
+            stale_after_ms: 15 * 60_000,
         }
     }
 }
@@ -69,6 +82,8 @@ struct SpanCounters {
     calls: u64,
     size: u64,
     latency: Histogram,
+    /// When a span last counted into it (clock ms).
+    seen_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -83,6 +98,7 @@ struct EdgeCounters {
     failed: u64,
     client: Histogram,
     server: Histogram,
+    seen_ms: i64,
 }
 
 struct TenantState {
@@ -129,6 +145,7 @@ impl SpanMetrics {
             for sc in &rs.scopes {
                 for span in &sc.spans {
                     let seconds = span.duration_ns() as f64 / 1e9;
+                    let end_ms = exemplar_ms(span.end_ns, now, o.stale_after_ms);
                     let key = SpanKey {
                         service: service.to_string(),
                         span_name: span.name.clone(),
@@ -137,15 +154,16 @@ impl SpanMetrics {
                     };
                     let full = st.spans.len() >= o.max_series;
                     match st.spans.get_mut(&key) {
-                        Some(c) => count_span(c, o, span, seconds),
+                        Some(c) => count_span(c, o, span, seconds, now, end_ms),
                         None if full => st.dropped_series += 1,
                         None => {
                             let mut c = SpanCounters {
                                 calls: 0,
                                 size: 0,
                                 latency: Histogram::new(&o.histogram_buckets),
+                                seen_ms: now,
                             };
-                            count_span(&mut c, o, span, seconds);
+                            count_span(&mut c, o, span, seconds, now, end_ms);
                             st.spans.insert(key, c);
                         }
                     }
@@ -161,6 +179,7 @@ impl SpanMetrics {
                         span.parent_span_id,
                         span.status,
                         seconds,
+                        end_ms,
                     );
                     let Some(e) = edge else { continue };
                     let key = EdgeKey {
@@ -177,14 +196,17 @@ impl SpanMetrics {
                         failed: 0,
                         client: Histogram::new(&o.service_graph_buckets),
                         server: Histogram::new(&o.service_graph_buckets),
+                        seen_ms: now,
                     });
                     c.total += 1;
                     c.failed += u64::from(e.failed);
+                    c.seen_ms = now;
                     let b = &o.service_graph_buckets;
+                    let at = e.client_end_ms;
                     c.client
-                        .observe(b, e.client_seconds, e.trace_id, e.client_span);
+                        .observe(b, e.client_seconds, e.trace_id, e.client_span, at);
                     c.server
-                        .observe(b, e.server_seconds, e.trace_id, e.client_span);
+                        .observe(b, e.server_seconds, e.trace_id, e.client_span, at);
                 }
             }
         }
@@ -196,6 +218,21 @@ impl SpanMetrics {
         let mut batches: Vec<(TenantId, Vec<SeriesSamples>, Vec<SeriesExemplars>)> = Vec::new();
         {
             let mut tenants = self.tenants.lock();
+            if self.opts.stale_after_ms > 0 {
+                let stale = now.saturating_sub(self.opts.stale_after_ms);
+                for st in tenants.values_mut() {
+                    st.forget_older_than(stale);
+                }
+            }
+            // A tenant with nothing left (and no drop to report) is forgotten too.
+            tenants.retain(|_, st| {
+                !(st.spans.is_empty()
+                    && st.edges.is_empty()
+                    && st.graph.is_empty()
+                    && st.dropped_series == 0
+                    && st.graph.expired == 0
+                    && st.graph.dropped == 0)
+            });
             for (tenant, st) in tenants.iter_mut() {
                 st.graph.expire(now);
                 let (mut out, mut ex) = (Vec::new(), Vec::new());
@@ -345,11 +382,53 @@ impl SpanMetrics {
     }
 }
 
-fn count_span(c: &mut SpanCounters, o: &SpanMetricsOptions, span: &Span, seconds: f64) {
+impl TenantState {
+    /// Drops the series no span counted into since `stale_ms`, and frees their memory.
+    fn forget_older_than(&mut self, stale_ms: i64) {
+        let before = self.spans.len() + self.edges.len();
+        self.spans.retain(|_, c| c.seen_ms >= stale_ms);
+        self.edges.retain(|_, c| c.seen_ms >= stale_ms);
+        if self.spans.len() + self.edges.len() < before {
+            self.spans.shrink_to_fit();
+            self.edges.shrink_to_fit();
+        }
+    }
+}
+
+/// The time of a span's exemplar: its end (ns → ms), unless that lies after `now` or more
+/// than `max_age_ms` (15 min when not positive) before it, then `now`.
+fn exemplar_ms(end_ns: i64, now: i64, max_age_ms: i64) -> i64 {
+    let max_age_ms = if max_age_ms > 0 {
+        max_age_ms
+    } else {
+        15 * 60_000
+    };
+    let end = end_ns.div_euclid(1_000_000);
+    if end <= now && end >= now.saturating_sub(max_age_ms) {
+        end
+    } else {
+        now
+    }
+}
+
+fn count_span(
+    c: &mut SpanCounters,
+    o: &SpanMetricsOptions,
+    span: &Span,
+    seconds: f64,
+    now: i64,
+    end_ms: i64,
+) {
     c.calls += 1;
     c.size += approx_size(span);
-    c.latency
-        .observe(&o.histogram_buckets, seconds, span.trace_id, span.span_id);
+    c.seen_ms = now;
+    c.latency.observe(
+        &o.histogram_buckets,
+        seconds,
+        span.trace_id,
+        span.span_id,
+        end_ms,
+    );
 }
 
 /// A span's size as Tempo counts it is its protobuf size; this adds up the same fields'
@@ -523,5 +602,113 @@ mod tests {
             .iter()
             .any(|s| s.exemplars[0].labels.get("trace_id")
                 == Some("09090909090909090909090909090909")));
+    }
+
+    fn named(name: &str, end_ms: i64) -> Span {
+        Span {
+            name: name.into(),
+            kind: SpanKind::Internal,
+            start_ns: (end_ms - 5) * 1_000_000,
+            end_ns: end_ms * 1_000_000,
+            ..span(1, None, SpanKind::Internal, 5)
+        }
+    }
+
+    #[test]
+    fn exemplars_carry_the_span_end_time_unless_it_is_far_off() {
+        let cap = Arc::new(Capture::default());
+        let m = SpanMetrics::new(Default::default(), cap.clone(), Clock::fixed(100_000));
+        let t = TenantId::default_tenant();
+        m.observe(&t, &[rs("web", vec![named("a", 90_123)])]);
+        // Ends in the future of the clock: stamped with the time it was counted.
+        m.observe(&t, &[rs("web", vec![named("b", 500_000)])]);
+        m.flush().unwrap();
+        let ex = cap.1.lock();
+        let ts_of = |name: &str| {
+            ex.iter()
+                .find(|s| s.labels.get("span_name") == Some(name))
+                .map(|s| s.exemplars[0].ts)
+        };
+        assert_eq!(ts_of("a"), Some(90_123));
+        assert_eq!(ts_of("b"), Some(100_000));
+    }
+
+    fn calls(cap: &Capture) -> Vec<(String, f64)> {
+        let mut v: Vec<(String, f64)> = cap
+            .0
+            .lock()
+            .iter()
+            .filter(|s| s.labels.get("__name__") == Some("traces_spanmetrics_calls_total"))
+            .map(|s| {
+                (
+                    s.labels.get("span_name").unwrap_or("").to_string(),
+                    s.samples[0].v,
+                )
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    fn dropped(cap: &Capture) -> Option<f64> {
+        cap.0
+            .lock()
+            .iter()
+            .find(|s| s.labels.get("__name__") == Some("traces_spanmetrics_dropped_series_total"))
+            .map(|s| s.samples[0].v)
+    }
+
+    #[test]
+    fn idle_series_are_forgotten_and_new_ones_are_bounded() {
+        let clock = Clock::fixed(0);
+        let opts = SpanMetricsOptions {
+            max_series: 2,
+            stale_after_ms: 60_000,
+            service_graph: false,
+            ..Default::default()
+        };
+        let t = TenantId::default_tenant();
+        let cap = Arc::new(Capture::default());
+        let m = SpanMetrics::new(opts, cap.clone(), clock.clone());
+        let spans = |names: &[&str]| {
+            vec![rs(
+                "web",
+                names.iter().map(|n| named(n, 1)).collect::<Vec<_>>(),
+            )]
+        };
+        m.observe(&t, &spans(&["a", "b", "c"]));
+        m.flush().unwrap();
+        assert_eq!(
+            calls(&cap),
+            [("a".to_string(), 1.0), ("b".to_string(), 1.0)]
+        );
+        assert_eq!(dropped(&cap), Some(1.0), "c found no room");
+        clock.set(30_000);
+        m.observe(&t, &spans(&["b"]));
+        // 70 s: a is idle for longer than a minute, b only for 40 s.
+        clock.set(70_000);
+        cap.0.lock().clear();
+        m.flush().unwrap();
+        assert_eq!(
+            calls(&cap),
+            [("b".to_string(), 2.0)],
+            "a is no longer written"
+        );
+        assert_eq!(m.tenants.lock()[&t].spans.len(), 1, "a's memory is freed");
+        // Its room takes a new series; a coming back starts from zero.
+        m.observe(&t, &spans(&["c", "a"]));
+        cap.0.lock().clear();
+        m.flush().unwrap();
+        assert_eq!(
+            calls(&cap),
+            [("b".to_string(), 2.0), ("c".to_string(), 1.0)]
+        );
+        assert_eq!(dropped(&cap), Some(2.0));
+        // Everything idle: nothing is written.
+        clock.set(1_000_000);
+        cap.0.lock().clear();
+        m.flush().unwrap();
+        assert_eq!(calls(&cap), Vec::<(String, f64)>::new());
+        assert_eq!(m.tenants.lock()[&t].spans.len(), 0);
     }
 }

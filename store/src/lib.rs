@@ -37,7 +37,7 @@ pub use model::{
 };
 pub use store::{Store, StoreOptions, TenantLimits, TenantStats};
 pub use tenant::TenantId;
-pub use traces::{SpanOptions, TraceStorageStats, SPAN_FORMAT_VERSION};
+pub use traces::{SpanOptions, SpanStats, TraceStorageStats, SPAN_FORMAT_VERSION};
 
 /// Samples for one series in a write batch.
 #[derive(Debug, Clone)]

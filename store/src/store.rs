@@ -606,6 +606,7 @@ impl Append for Store {
 pub struct TenantStats {
     pub metrics: TsdbStats,
     pub logs: LogStats,
+    pub traces: crate::SpanStats,
 }
 
 impl TenantStats {
@@ -613,6 +614,7 @@ impl TenantStats {
         TenantStats {
             metrics: db.metrics.stats(),
             logs: db.logs.stats(),
+            traces: db.traces.stats(),
         }
     }
 }

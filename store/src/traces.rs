@@ -17,9 +17,14 @@
 //! batches. A scan with span predicates first finds, per predicate, the traces with a
 //! matching span in the range (head rows, and the file row groups whose term summaries
 //! do not rule it out), and orders and fetches only the traces every predicate found.
+//!
+//! Maintenance cuts a due head, applies retention, and compacts: a partition whose end is
+//! `compact_after` before the clock's now and that has several files gets them merged
+//! into one (`compact.rs`).
 //! Layout on disk: `store/FORMAT.md`, "Traces".
 
 pub(crate) mod codec;
+mod compact;
 mod file;
 mod head;
 mod row;
@@ -66,6 +71,10 @@ pub struct SpanOptions {
     pub retention_time: i64,
     /// Oldest partitions are dropped while files and WAL exceed this (0: no limit).
     pub retention_size: u64,
+    /// A partition whose end is this long before the clock's now gets its files merged
+    /// into one, ms: two head cut intervals, after which a live span rarely lands in it
+    /// (a late one makes a new small file, merged at the next round).
+    pub compact_after: i64,
     pub clock: Clock,
     pub wal: WalOptions,
 }
@@ -78,6 +87,7 @@ impl Default for SpanOptions {
             cut_interval: 5 * 60_000,
             retention_time: 0,
             retention_size: 0,
+            compact_after: 10 * 60_000,
             clock: Clock::system(),
             wal: WalOptions::default(),
         }
@@ -111,7 +121,22 @@ pub(crate) struct SpanEngine {
     files: RwLock<BTreeMap<i64, Vec<Arc<SpanFile>>>>,
     /// Held while cutting, so cuts do not interleave.
     cutting: Mutex<()>,
+    /// Held by retention and compaction, so neither removes what the other works on.
+    maintaining: Mutex<()>,
     next_seq: AtomicU64,
+}
+
+/// What the span engine holds, for `/metrics`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SpanStats {
+    /// Spans in files and in the head (a span re-sent before its first copy was compacted
+    /// counts twice until then).
+    pub spans: u64,
+    /// Spans in the head, not yet in a file.
+    pub head_spans: u64,
+    pub files: u64,
+    pub partitions: u64,
+    pub file_bytes: u64,
 }
 
 impl Engine for SpanEngine {
@@ -125,7 +150,11 @@ impl Engine for SpanEngine {
         if self.cut_due() {
             self.cut()?;
         }
-        self.apply_retention()?;
+        {
+            let _g = self.maintaining.lock();
+            self.apply_retention()?;
+            self.compact_due()?;
+        }
         self.wal.lock().sync()
     }
     fn flush(&self) -> Result<()> {
@@ -181,6 +210,24 @@ impl SpanEngine {
                 files.entry(f.partition.0).or_default().push(Arc::new(f));
             }
         }
+        // A compaction that crashed after renaming its file into place and before deleting
+        // its inputs: the inputs go now, so no span is counted twice.
+        let replaced: HashSet<u64> = files
+            .values()
+            .flatten()
+            .flat_map(|f| f.replaces.iter().copied())
+            .collect();
+        for fs_of in files.values_mut() {
+            fs_of.retain(|f| {
+                let gone = f.seq.is_some_and(|s| replaced.contains(&s));
+                if gone {
+                    tracing::warn!(path = %f.path.display(), "removing a span file a compaction replaced");
+                    f.retire();
+                }
+                !gone
+            });
+        }
+        files.retain(|_, v| !v.is_empty());
         let now = opts.clock.now_ms();
         let mut head = Head::default();
         let (wal, stats) = Wal::open(&dir.join("wal"), opts.wal.clone(), |rec| {
@@ -199,6 +246,7 @@ impl SpanEngine {
             state: RwLock::new(State { head, frozen: None }),
             files: RwLock::new(files),
             cutting: Mutex::new(()),
+            maintaining: Mutex::new(()),
             next_seq: AtomicU64::new(max_seq + 1),
         })
     }
@@ -342,6 +390,92 @@ impl SpanEngine {
         Ok(())
     }
 
+    /// Merges the files of every partition past its head window that has more than one.
+    /// Returns how many partitions it compacted.
+    pub(crate) fn compact_due(&self) -> Result<usize> {
+        let horizon = self
+            .opts
+            .clock
+            .now_ms()
+            .saturating_sub(self.opts.compact_after.max(0))
+            .saturating_mul(NS_PER_MS);
+        let due: Vec<(i64, Vec<Arc<SpanFile>>)> = self
+            .files
+            .read()
+            .iter()
+            .filter(|(_, fs)| fs.len() > 1 && fs.iter().all(|f| f.partition.1 <= horizon))
+            .map(|(&s, fs)| (s, fs.clone()))
+            .collect();
+        // One partition failing (a damaged file) does not hold back the others.
+        let (mut done, mut first_err) = (0, None);
+        for (start, inputs) in due {
+            match self.compact_partition(start, &inputs) {
+                Ok(()) => done += 1,
+                Err(e) => {
+                    tracing::warn!(start_ns = start, error = %e, "span partition compaction failed; will retry");
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        first_err.map_or(Ok(done), Err)
+    }
+
+    fn compact_partition(&self, start: i64, inputs: &[Arc<SpanFile>]) -> Result<()> {
+        let partition = inputs
+            .first()
+            .map_or((start, start.saturating_add(self.opts.partition)), |f| {
+                f.partition
+            });
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let path = self
+            .dir
+            .join("parts")
+            .join(start.to_string())
+            .join(format!("{seq:020}.parquet"));
+        let merged = compact::merge(inputs, &path, partition)?;
+        tracing::info!(
+            path = %path.display(),
+            inputs = inputs.len(),
+            spans = merged.rows,
+            bytes = merged.bytes,
+            "span partition compacted"
+        );
+        let mut files = self.files.write();
+        let v = files.entry(start).or_default();
+        // Files a cut added meanwhile stay.
+        v.retain(|f| !inputs.iter().any(|i| Arc::ptr_eq(i, f)));
+        v.push(Arc::new(merged));
+        drop(files);
+        for f in inputs {
+            f.retire();
+        }
+        Ok(())
+    }
+
+    /// Spans, files and bytes held.
+    pub(crate) fn stats(&self) -> SpanStats {
+        let (head_spans, files, partitions, file_bytes, file_rows) = {
+            let st = self.state.read();
+            let head = st.head.rows.len() + st.frozen.as_ref().map_or(0, |(h, _)| h.rows.len());
+            let files = self.files.read();
+            let all = files.values().flatten();
+            (
+                head as u64,
+                all.clone().count() as u64,
+                files.len() as u64,
+                all.clone().map(|f| f.bytes).sum::<u64>(),
+                all.map(|f| f.rows).sum::<u64>(),
+            )
+        };
+        SpanStats {
+            spans: head_spans + file_rows,
+            head_spans,
+            files,
+            partitions,
+            file_bytes,
+        }
+    }
+
     fn all_files(&self) -> Vec<Arc<SpanFile>> {
         self.files.read().values().flatten().cloned().collect()
     }
@@ -462,7 +596,7 @@ impl SpanEngine {
                     if sel.cancelled() {
                         return Ok(());
                     }
-                    file.trace_starts(sel.start_ns, sel.end_ns, &mut newest, stats)?;
+                    file.trace_starts(None, sel.start_ns, sel.end_ns, &mut newest, stats)?;
                 }
             }
             Some(c) if !c.is_empty() => {
@@ -472,7 +606,7 @@ impl SpanEngine {
                     if sel.cancelled() {
                         return Ok(());
                     }
-                    file.trace_starts_of(&ids, sel.start_ns, sel.end_ns, &mut newest, stats)?;
+                    file.trace_starts(Some(&ids), sel.start_ns, sel.end_ns, &mut newest, stats)?;
                 }
             }
             Some(_) => {}

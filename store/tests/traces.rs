@@ -1,7 +1,8 @@
 //! The span engine through the store's span contract: traces read back identical from the
 //! head, from files and from both; trace by id with and without a time range across
 //! partitions; scans against a brute-force filter over the same spans; reopen after a
-//! flush and after a crash; retention by the store clock.
+//! flush and after a crash; retention by the store clock; compaction of old partitions,
+//! with the same answers before and after, and recovery from a crash in the middle of one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -682,4 +683,255 @@ fn a_rare_service_is_found_reading_only_its_row_group() {
         all_groups >= 4,
         "a predicate every span meets reads every row group"
     );
+}
+
+/// The span files of the default tenant: (partition directory, file name), sorted.
+fn span_files(root: &Path) -> Vec<(String, String)> {
+    let parts = parts_dir(root);
+    let mut out = Vec::new();
+    for p in std::fs::read_dir(&parts).unwrap().flatten() {
+        for f in std::fs::read_dir(p.path()).unwrap().flatten() {
+            out.push((
+                p.file_name().to_string_lossy().into_owned(),
+                f.file_name().to_string_lossy().into_owned(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn parts_dir(root: &Path) -> std::path::PathBuf {
+    root.join("tenants")
+        .join(TenantId::default_tenant().as_str())
+        .join("traces")
+        .join("parts")
+}
+
+/// Searches with span predicates over the whole corpus: the trace ids and traces found.
+fn corpus_searches(store: &Store) -> Vec<(Vec<TraceId>, Vec<Vec<ResourceSpans>>)> {
+    let searches = [
+        vec![SpanCond::Status(StatusCode::Error)],
+        vec![SpanCond::Name(StrMatch::Eq("op-3".into()))],
+        vec![SpanCond::service("svc-1"), SpanCond::Kind(SpanKind::Client)],
+        vec![SpanCond::Attr {
+            scope: AttrWhere::Span,
+            key: "http.route".into(),
+            value: StrMatch::Eq("/r/2".into()),
+        }],
+    ];
+    searches
+        .into_iter()
+        .map(|all| {
+            let (ids, _, traces) =
+                scan_ids(store, BASE, BASE + 10 * HOUR, vec![SpanPredicate { all }]);
+            (ids, traces.into_iter().map(canon).collect())
+        })
+        .collect()
+}
+
+fn corpus_spans(corpus: &[(u32, Vec<ResourceSpans>)]) -> u64 {
+    corpus.iter().map(|(_, tr)| starts(tr).len() as u64).sum()
+}
+
+#[test]
+fn compaction_merges_each_old_partition_into_one_file_with_the_same_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    // 10 h after BASE: every partition of the corpus is past its head window.
+    let clock = Clock::fixed(BASE / 1_000_000 + 10 * 3_600_000);
+    let t = TenantId::default_tenant();
+    let corpus = corpus();
+    let store = open(dir.path(), clock.clone(), 0);
+    for chunk in corpus.chunks(10) {
+        for (_, tr) in chunk {
+            store.append_spans(&t, tr).unwrap();
+        }
+        store.flush().unwrap();
+    }
+    // A batch re-sent after its first copy went into a file: two copies on disk.
+    store.append_spans(&t, &corpus[3].1).unwrap();
+    store.flush().unwrap();
+    let before = span_files(dir.path());
+    let parts: BTreeSet<String> = before.iter().map(|f| f.0.clone()).collect();
+    assert!(before.len() > 2 * parts.len(), "{before:?}");
+    check_all(&store, &corpus, "before compaction");
+    let searches = corpus_searches(&store);
+    assert!(searches.iter().all(|s| !s.0.is_empty()));
+    let distinct = corpus_spans(&corpus);
+    assert!(store.tenant_stats(&t).traces.spans > distinct);
+
+    store.maintain();
+    let after = span_files(dir.path());
+    let after_parts: BTreeSet<String> = after.iter().map(|f| f.0.clone()).collect();
+    assert_eq!(
+        after.len(),
+        parts.len(),
+        "one file per partition: {after:?}"
+    );
+    assert_eq!(after_parts, parts);
+    assert!(after.iter().all(|f| f.1.ends_with(".parquet")), "{after:?}");
+    check_all(&store, &corpus, "after compaction");
+    assert_eq!(
+        corpus_searches(&store),
+        searches,
+        "searches after compaction"
+    );
+    let stats = store.tenant_stats(&t).traces;
+    assert_eq!(stats.spans, distinct, "the re-sent copy is merged away");
+    assert_eq!(stats.files, parts.len() as u64);
+    // Nothing more to do in a second round.
+    store.maintain();
+    assert_eq!(span_files(dir.path()), after);
+    drop(store);
+    let store = open(dir.path(), clock, 0);
+    check_all(&store, &corpus, "after compaction and reopen");
+    assert_eq!(corpus_searches(&store), searches);
+}
+
+#[test]
+fn young_partitions_are_not_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    // 5 min after the end of the corpus' last partition: inside its head window.
+    let last_end = BASE + 8 * HOUR;
+    let clock = Clock::fixed(last_end / 1_000_000 + 5 * 60_000);
+    let t = TenantId::default_tenant();
+    let corpus = corpus();
+    let store = open(dir.path(), clock.clone(), 0);
+    for chunk in corpus.chunks(5) {
+        for (_, tr) in chunk {
+            store.append_spans(&t, tr).unwrap();
+        }
+        store.flush().unwrap();
+    }
+    let count = |files: &[(String, String)], part: i64| {
+        files.iter().filter(|f| f.0 == part.to_string()).count()
+    };
+    let young = BASE + 6 * HOUR;
+    let before = span_files(dir.path());
+    assert!(count(&before, young) > 1 && count(&before, BASE) > 1);
+    store.maintain();
+    let after = span_files(dir.path());
+    assert_eq!(count(&after, BASE), 1, "an old partition is merged");
+    assert_eq!(count(&after, young), count(&before, young), "{after:?}");
+    check_all(&store, &corpus, "partly compacted");
+}
+
+#[test]
+fn a_compaction_cut_short_by_a_crash_is_recovered_at_open() {
+    let clock = Clock::fixed(BASE / 1_000_000 + 10 * 3_600_000);
+    let t = TenantId::default_tenant();
+    let corpus = corpus();
+    let distinct = corpus_spans(&corpus);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path(), clock.clone(), 0);
+        for chunk in corpus.chunks(20) {
+            for (_, tr) in chunk {
+                store.append_spans(&t, tr).unwrap();
+            }
+            store.flush().unwrap();
+        }
+    }
+    // The inputs, as a crash during the compaction would leave them.
+    let inputs = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), inputs.path());
+    let input_files = span_files(inputs.path());
+    {
+        let store = open(dir.path(), clock.clone(), 0);
+        store.maintain();
+    }
+    let merged = span_files(dir.path());
+    assert!(merged.len() < input_files.len());
+    // The compactions' outputs (a partition of one file keeps it).
+    let new: Vec<(String, String)> = merged
+        .iter()
+        .filter(|f| !input_files.contains(f))
+        .cloned()
+        .collect();
+    assert!(!new.is_empty());
+
+    // Crashed while writing: the inputs and a temporary file.
+    let a = tempfile::tempdir().unwrap();
+    copy_dir(inputs.path(), a.path());
+    for (part, name) in &new {
+        std::fs::copy(
+            parts_dir(dir.path()).join(part).join(name),
+            parts_dir(a.path()).join(part).join(format!("{name}.tmp")),
+        )
+        .unwrap();
+    }
+    let store = open(a.path(), clock.clone(), 0);
+    // (A tenant opens at its first use.)
+    check_all(&store, &corpus, "crash before the rename");
+    assert_eq!(
+        span_files(a.path()),
+        input_files,
+        "the temporary files are gone"
+    );
+    assert_eq!(store.tenant_stats(&t).traces.spans, distinct);
+    // The next round compacts again.
+    store.maintain();
+    assert_eq!(span_files(a.path()).len(), merged.len());
+    check_all(&store, &corpus, "compacted after the crash");
+    drop(store);
+
+    // Crashed after the rename, before the inputs were deleted: both on disk.
+    let b = tempfile::tempdir().unwrap();
+    copy_dir(inputs.path(), b.path());
+    for (part, name) in &new {
+        std::fs::copy(
+            parts_dir(dir.path()).join(part).join(name),
+            parts_dir(b.path()).join(part).join(name),
+        )
+        .unwrap();
+    }
+    assert_eq!(span_files(b.path()).len(), input_files.len() + new.len());
+    let store = open(b.path(), clock.clone(), 0);
+    check_all(&store, &corpus, "crash after the rename");
+    assert_eq!(span_files(b.path()), merged, "the replaced inputs are gone");
+    assert_eq!(
+        store.tenant_stats(&t).traces.spans,
+        distinct,
+        "no span counted twice"
+    );
+}
+
+#[test]
+fn a_compacted_file_keeps_row_group_summaries_that_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TenantId::default_tenant();
+    let clock = Clock::fixed(BASE / 1_000_000 + 10 * 3_600_000);
+    let store = open(dir.path(), clock, 0);
+    // 40,000 one-span traces in four cuts of one partition; trace 30,000 alone is "rare".
+    for cut in 0..4u32 {
+        let batch: Vec<ResourceSpans> = (cut * 10_000..(cut + 1) * 10_000)
+            .flat_map(|n| {
+                let mut tr = random_trace(
+                    n,
+                    BASE + n as i64 * 1_000,
+                    &[(n as usize % 3, 0, 0, 0, 10, 0)],
+                );
+                if n == 30_000 {
+                    tr[0].resource[0].1 = AttrValue::Str("rare".into());
+                }
+                tr
+            })
+            .collect();
+        store.append_spans(&t, &batch).unwrap();
+        store.flush().unwrap();
+    }
+    let rare = vec![SpanPredicate {
+        all: vec![SpanCond::service("rare")],
+    }];
+    let (ids_before, _, traces_before) = scan_ids(&store, BASE, BASE + HOUR, rare.clone());
+    store.maintain();
+    assert_eq!(span_files(dir.path()).len(), 1);
+    assert_eq!(store.tenant_stats(&t).traces.spans, 40_000);
+    let (ids, (files, groups, rows, _), traces) = scan_ids(&store, BASE, BASE + HOUR, rare);
+    assert_eq!(ids, [tid(30_000)]);
+    assert_eq!(ids, ids_before);
+    assert_eq!(traces, traces_before);
+    // 40,000 rows are three row groups; the summaries rule out all but one.
+    assert_eq!((files, groups), (3, 3), "one row group, read three times");
+    assert!(rows <= 3 * 16_384, "{rows} rows");
 }

@@ -14,12 +14,13 @@ pub const SPAN_LATENCY_BUCKETS: [f64; 14] = [
 /// Tempo's service-graph default `histogram_buckets`, seconds.
 pub const SERVICE_GRAPH_BUCKETS: [f64; 8] = [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8];
 
-/// The trace a bucket last saw, and whether it was flushed already.
+/// The trace a bucket last saw, when (ms), and whether it was flushed already.
 #[derive(Debug, Clone)]
 struct BucketExemplar {
     trace_id: TraceId,
     span_id: SpanId,
     value: f64,
+    ts_ms: i64,
     fresh: bool,
 }
 
@@ -42,7 +43,16 @@ impl Histogram {
         }
     }
 
-    pub fn observe(&mut self, bounds: &[f64], v: f64, trace_id: TraceId, span_id: SpanId) {
+    /// Counts `v`; the span (`trace_id`, `span_id`, at `ts_ms`) becomes its bucket's
+    /// exemplar.
+    pub fn observe(
+        &mut self,
+        bounds: &[f64],
+        v: f64,
+        trace_id: TraceId,
+        span_id: SpanId,
+        ts_ms: i64,
+    ) {
         let i = bounds.partition_point(|&b| b < v);
         self.counts[i] += 1;
         self.sum += v;
@@ -51,12 +61,13 @@ impl Histogram {
             trace_id,
             span_id,
             value: v,
+            ts_ms,
             fresh: true,
         });
     }
 
     /// Appends `<name>_bucket`, `_sum` and `_count` at `now` (ms) to `out`, and each bucket
-    /// exemplar not flushed before to `ex`.
+    /// exemplar not flushed before (at its own span's time) to `ex`.
     pub fn emit(
         &mut self,
         name: &str,
@@ -81,7 +92,7 @@ impl Histogram {
                             ("trace_id", hex_id(&e.trace_id)),
                         ]),
                         value: e.value,
-                        ts: now,
+                        ts: e.ts_ms,
                     }],
                 });
             }
@@ -125,9 +136,9 @@ mod tests {
     fn buckets_are_cumulative_and_exemplars_flush_once() {
         let bounds = [0.1, 1.0];
         let mut h = Histogram::new(&bounds);
-        h.observe(&bounds, 0.05, [1; 16], [1; 8]);
-        h.observe(&bounds, 0.1, [2; 16], [2; 8]);
-        h.observe(&bounds, 5.0, [3; 16], [3; 8]);
+        h.observe(&bounds, 0.05, [1; 16], [1; 8], 10);
+        h.observe(&bounds, 0.1, [2; 16], [2; 8], 20);
+        h.observe(&bounds, 5.0, [3; 16], [3; 8], 30);
         let (mut out, mut ex) = (vec![], vec![]);
         h.emit(
             "x",
@@ -162,6 +173,7 @@ mod tests {
             ex[0].exemplars[0].labels.get("trace_id"),
             Some("02020202020202020202020202020202")
         );
+        assert_eq!((ex[0].exemplars[0].ts, ex[1].exemplars[0].ts), (20, 30));
         let (mut out2, mut ex2) = (vec![], vec![]);
         h.emit("x", &[], &bounds, 2000, &mut out2, &mut ex2);
         assert!(ex2.is_empty());

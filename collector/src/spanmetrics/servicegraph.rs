@@ -19,11 +19,13 @@ pub struct Edge {
     pub server_seconds: f64,
     pub trace_id: TraceId,
     pub client_span: SpanId,
+    /// When the client span ended, ms: the time of the edge's exemplars.
+    pub client_end_ms: i64,
 }
 
 #[derive(Debug, Default)]
 struct Half {
-    client: Option<(String, f64, SpanId)>,
+    client: Option<(String, f64, SpanId, i64)>,
     server: Option<(String, f64)>,
     failed: bool,
     messaging: bool,
@@ -63,6 +65,7 @@ impl ServiceGraph {
         parent: Option<SpanId>,
         status: StatusCode,
         seconds: f64,
+        end_ms: i64,
     ) -> Option<Edge> {
         let (key, is_client) = match kind {
             SpanKind::Client | SpanKind::Producer => ((trace_id, span_id), true),
@@ -78,7 +81,7 @@ impl ServiceGraph {
             ..Default::default()
         });
         if is_client {
-            half.client = Some((service.to_string(), seconds, span_id));
+            half.client = Some((service.to_string(), seconds, span_id, end_ms));
         } else {
             half.server = Some((service.to_string(), seconds));
         }
@@ -88,7 +91,7 @@ impl ServiceGraph {
             return None;
         }
         let h = self.pending.remove(&key)?;
-        let (client, client_seconds, client_span) = h.client?;
+        let (client, client_seconds, client_span, client_end_ms) = h.client?;
         let (server, server_seconds) = h.server?;
         Some(Edge {
             client,
@@ -99,6 +102,7 @@ impl ServiceGraph {
             server_seconds,
             trace_id,
             client_span,
+            client_end_ms,
         })
     }
 
@@ -107,6 +111,11 @@ impl ServiceGraph {
         let before = self.pending.len();
         self.pending.retain(|_, h| h.expires_ms > now_ms);
         self.expired += (before - self.pending.len()) as u64;
+    }
+
+    /// Whether no half waits for its other half.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
     }
 
     #[cfg(test)]
@@ -125,7 +134,17 @@ mod tests {
         let t = [7; 16];
         let ok = StatusCode::Unset;
         assert!(g
-            .observe(0, "api", SpanKind::Server, t, [2; 8], Some([1; 8]), ok, 0.5)
+            .observe(
+                0,
+                "api",
+                SpanKind::Server,
+                t,
+                [2; 8],
+                Some([1; 8]),
+                ok,
+                0.5,
+                5
+            )
             .is_none());
         let e = g
             .observe(
@@ -137,22 +156,24 @@ mod tests {
                 None,
                 StatusCode::Error,
                 0.7,
+                9,
             )
             .unwrap();
         assert_eq!((e.client.as_str(), e.server.as_str()), ("web", "api"));
         assert!(e.failed);
         assert_eq!((e.client_seconds, e.server_seconds), (0.7, 0.5));
+        assert_eq!(e.client_end_ms, 9);
         assert_eq!(g.pending(), 0);
         // Internal spans and roots never wait.
         assert!(g
-            .observe(0, "a", SpanKind::Internal, t, [3; 8], None, ok, 1.0)
+            .observe(0, "a", SpanKind::Internal, t, [3; 8], None, ok, 1.0, 0)
             .is_none());
         assert!(g
-            .observe(0, "a", SpanKind::Server, t, [3; 8], None, ok, 1.0)
+            .observe(0, "a", SpanKind::Server, t, [3; 8], None, ok, 1.0, 0)
             .is_none());
         assert_eq!(g.pending(), 0);
         for i in 0..3u8 {
-            g.observe(0, "a", SpanKind::Client, t, [i + 10; 8], None, ok, 1.0);
+            g.observe(0, "a", SpanKind::Client, t, [i + 10; 8], None, ok, 1.0, 0);
         }
         assert_eq!((g.pending(), g.dropped), (2, 1));
         g.expire(10_001);

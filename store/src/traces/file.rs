@@ -5,12 +5,15 @@
 //! filter), trace ids with their newest start in a time range (two columns, row groups
 //! pruned by start time, and by trace id when only some traces are wanted), the traces
 //! with a span satisfying search predicates (row groups pruned by their term summaries,
-//! rows checked on the dedicated columns first), and decoded rows in a time range.
+//! rows checked on the dedicated columns first), decoded rows in a time range, and every
+//! row in file order a batch at a time (what a compaction merges). A file a compaction
+//! replaced is deleted when the last reader lets go of it.
 //! Column layout: `store/FORMAT.md`, "Traces".
 
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arrow_array::{
@@ -19,7 +22,8 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
 };
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -41,6 +45,8 @@ pub const FORMAT_VERSION: u32 = 2;
 pub(crate) const KEY_VERSION: &str = "lookout.traces.format_version";
 const KEY_PARTITION: &str = "lookout.traces.partition";
 const KEY_TERMS: &str = "lookout.traces.row_group_terms";
+/// In a compaction's output: the sequence numbers of the files it replaces.
+const KEY_REPLACES: &str = "lookout.traces.replaces";
 
 /// Rows per row group: small enough that a trace-by-id decodes little beyond its trace,
 /// large enough that dictionaries and zstd have repetition to work with.
@@ -81,7 +87,7 @@ fn schema() -> SchemaRef {
     ]))
 }
 
-fn writer_props(partition: (i64, i64), terms: String) -> Result<WriterProperties> {
+fn writer_props(partition: (i64, i64)) -> Result<WriterProperties> {
     let zstd = ZstdLevel::try_new(3).map_err(|source| Error::Parquet {
         path: PathBuf::new(),
         source,
@@ -100,7 +106,6 @@ fn writer_props(partition: (i64, i64), terms: String) -> Result<WriterProperties
                 KEY_PARTITION.into(),
                 format!("{}-{}", partition.0, partition.1),
             ),
-            KeyValue::new(KEY_TERMS.into(), terms),
         ]));
     // Random ids do not repeat across traces: a dictionary would only cost. (trace_id keeps
     // its dictionary: a trace's rows are adjacent, so its index runs are RLE'd.)
@@ -260,64 +265,214 @@ struct RowGroupRange {
 
 pub(crate) struct SpanFile {
     pub(crate) path: PathBuf,
+    /// The sequence number in its name (`<seq>.parquet`), if it has one.
+    pub(crate) seq: Option<u64>,
     /// The time partition `[start, end)` its spans start in.
     pub(crate) partition: (i64, i64),
     pub(crate) bytes: u64,
     pub(crate) rows: u64,
+    /// For a compaction's output, the sequence numbers of the files it replaced.
+    pub(crate) replaces: Vec<u64>,
+    /// Set once a compaction replaced it: the file is deleted when the last reader drops it.
+    obsolete: AtomicBool,
     meta: ArrowReaderMetadata,
     groups: Vec<RowGroupRange>,
+}
+
+impl Drop for SpanFile {
+    fn drop(&mut self) {
+        if self.obsolete.load(Ordering::Acquire) {
+            match fs::remove_file(&self.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                // The compacted file's `replaces` removes it at the next open.
+                Err(e) => {
+                    tracing::warn!(path = %self.path.display(), error = %e, "cannot remove a compacted span file")
+                }
+            }
+        }
+    }
 }
 
 fn id16(b: &[u8]) -> Option<TraceId> {
     b.try_into().ok()
 }
 
-impl SpanFile {
-    /// Writes `rows` (sorted here by trace id, then start) to `path` through a temporary
-    /// file, fsyncs it and renames it into place, then opens it.
-    pub(crate) fn write(
-        path: &Path,
-        partition: (i64, i64),
-        rows: &mut [SpanRow],
-    ) -> Result<SpanFile> {
-        rows.sort_by(|a, b| {
-            (a.span.trace_id, a.span.start_ns, a.span.span_id).cmp(&(
-                b.span.trace_id,
-                b.span.start_ns,
-                b.span.span_id,
-            ))
-        });
+/// The order of rows in a file.
+pub(crate) fn row_order(r: &SpanRow) -> (TraceId, i64, crate::model::span::SpanId) {
+    (r.span.trace_id, r.span.start_ns, r.span.span_id)
+}
+
+/// Writes a span file from rows pushed in [`row_order`], a row group at a time, into a
+/// temporary file that [`SpanWriter::finish`] fsyncs and renames into place.
+pub(crate) struct SpanWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    w: ArrowWriter<File>,
+    pending: Vec<SpanRow>,
+    terms: Vec<RowGroupTerms>,
+}
+
+impl SpanWriter {
+    pub(crate) fn create(path: &Path, partition: (i64, i64)) -> Result<SpanWriter> {
         let tmp = path.with_extension("parquet.tmp");
         let f = File::create(&tmp).map_err(Error::io("creating a span file", &tmp))?;
-        let perr = |p: &Path| {
-            let p = p.to_path_buf();
-            move |source| Error::Parquet { path: p, source }
-        };
-        // The writer cuts a row group every ROW_GROUP_ROWS rows, so the summaries are of
-        // the same chunks; `open` checks their count against the row groups.
-        let terms: Vec<RowGroupTerms> =
-            rows.chunks(ROW_GROUP_ROWS).map(RowGroupTerms::of).collect();
-        let terms = serde_json::to_string(&terms).map_err(|e| Error::Corrupt {
+        let w = ArrowWriter::try_new(f, schema(), Some(writer_props(partition)?)).map_err(
+            |source| Error::Parquet {
+                path: tmp.clone(),
+                source,
+            },
+        )?;
+        Ok(SpanWriter {
+            path: path.to_path_buf(),
+            tmp,
+            w,
+            pending: Vec::with_capacity(ROW_GROUP_ROWS),
+            terms: Vec::new(),
+        })
+    }
+
+    /// The temporary file being written.
+    pub(crate) fn tmp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Adds a row; rows come in [`row_order`].
+    pub(crate) fn push(&mut self, row: SpanRow) -> Result<()> {
+        self.pending.push(row);
+        if self.pending.len() >= ROW_GROUP_ROWS {
+            write_group(&mut self.w, &mut self.terms, &self.tmp, &self.pending)?;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+
+    /// Adds rows already in [`row_order`] (after any pushed), without copying them.
+    pub(crate) fn extend_sorted(&mut self, rows: &[SpanRow]) -> Result<()> {
+        let mut rows = rows;
+        if !self.pending.is_empty() {
+            let take = (ROW_GROUP_ROWS - self.pending.len()).min(rows.len());
+            for r in &rows[..take] {
+                self.push(r.clone())?;
+            }
+            rows = &rows[take..];
+        }
+        let mut groups = rows.chunks_exact(ROW_GROUP_ROWS);
+        for chunk in &mut groups {
+            write_group(&mut self.w, &mut self.terms, &self.tmp, chunk)?;
+        }
+        self.pending.extend_from_slice(groups.remainder());
+        Ok(())
+    }
+
+    /// Finishes the file (recording the files it `replaces`), fsyncs it, renames it into
+    /// place, fsyncs the directory, and opens it.
+    pub(crate) fn finish(mut self, replaces: &[u64]) -> Result<SpanFile> {
+        write_group(&mut self.w, &mut self.terms, &self.tmp, &self.pending)?;
+        let terms = serde_json::to_string(&self.terms).map_err(|e| Error::Corrupt {
             what: "span file",
-            path: tmp.clone(),
+            path: self.tmp.clone(),
             detail: format!("encoding row group terms: {e}"),
         })?;
-        let mut w = ArrowWriter::try_new(f, schema(), Some(writer_props(partition, terms)?))
-            .map_err(perr(&tmp))?;
-        for chunk in rows.chunks(BATCH_ROWS) {
-            w.write(&batch_of(chunk)?).map_err(perr(&tmp))?;
+        self.w
+            .append_key_value_metadata(KeyValue::new(KEY_TERMS.into(), terms));
+        if !replaces.is_empty() {
+            let list: Vec<String> = replaces.iter().map(|s| s.to_string()).collect();
+            self.w
+                .append_key_value_metadata(KeyValue::new(KEY_REPLACES.into(), list.join(",")));
         }
-        let f = w.into_inner().map_err(perr(&tmp))?;
+        let (tmp, path) = (self.tmp.clone(), self.path.clone());
+        let f = self.w.into_inner().map_err(|source| Error::Parquet {
+            path: tmp.clone(),
+            source,
+        })?;
         f.sync_all()
             .map_err(Error::io("syncing a span file", &tmp))?;
         drop(f);
-        fs::rename(&tmp, path).map_err(Error::io("renaming a span file into place", path))?;
+        fs::rename(&tmp, &path).map_err(Error::io("renaming a span file into place", &path))?;
         if let Some(dir) = path.parent() {
             File::open(dir)
                 .and_then(|d| d.sync_all())
                 .map_err(Error::io("syncing a span partition directory", dir))?;
         }
-        SpanFile::open(path)
+        SpanFile::open(&path)
+    }
+}
+
+/// Writes `rows` as one row group, and its term summary into `terms` (nothing when empty).
+fn write_group(
+    w: &mut ArrowWriter<File>,
+    terms: &mut Vec<RowGroupTerms>,
+    tmp: &Path,
+    rows: &[SpanRow],
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let perr = |source| Error::Parquet {
+        path: tmp.to_path_buf(),
+        source,
+    };
+    terms.push(RowGroupTerms::of(rows));
+    for chunk in rows.chunks(BATCH_ROWS) {
+        w.write(&batch_of(chunk)?).map_err(perr)?;
+    }
+    // Closes the row group here, so summaries and row groups stay one to one.
+    w.flush().map_err(perr)
+}
+
+/// Decoded rows of a file in file order, a batch at a time.
+pub(crate) struct RowBatches {
+    reader: ParquetRecordBatchReader,
+    path: PathBuf,
+}
+
+impl Iterator for RowBatches {
+    type Item = Result<Vec<SpanRow>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let batch = match self.reader.next()? {
+            Ok(b) => b,
+            Err(e) => return Some(Err(e.into())),
+        };
+        let keep: Vec<usize> = (0..batch.num_rows()).collect();
+        let mut out = Vec::with_capacity(keep.len());
+        Some(decode_rows(&batch, &keep, &self.path, &mut out).map(|()| out))
+    }
+}
+
+impl SpanFile {
+    /// Writes `rows` (sorted here into [`row_order`]) to `path` through a temporary file,
+    /// fsyncs it and renames it into place, then opens it.
+    pub(crate) fn write(
+        path: &Path,
+        partition: (i64, i64),
+        rows: &mut [SpanRow],
+    ) -> Result<SpanFile> {
+        rows.sort_by_key(row_order);
+        let mut w = SpanWriter::create(path, partition)?;
+        w.extend_sorted(rows)?;
+        w.finish(&[])
+    }
+
+    /// Marks the file replaced by a compaction: it is deleted once no reader holds it.
+    pub(crate) fn retire(&self) {
+        self.obsolete.store(true, Ordering::Release);
+    }
+
+    /// Every row in file order, `batch_rows` at a time; None when the file is gone.
+    pub(crate) fn row_batches(&self, batch_rows: usize) -> Result<Option<RowBatches>> {
+        let Some(b) = self.builder()? else {
+            return Ok(None);
+        };
+        let reader = b
+            .with_batch_size(batch_rows.max(1))
+            .build()
+            .map_err(self.perr())?;
+        Ok(Some(RowBatches {
+            reader,
+            path: self.path.clone(),
+        }))
     }
 
     /// Opens a file: reads its footer and checks its version.
@@ -403,11 +558,27 @@ impl SpanFile {
             });
         }
         let rows = meta.metadata().file_metadata().num_rows().max(0) as u64;
+        let replaces = match get(KEY_REPLACES) {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(|s| s.parse::<u64>())
+                .collect::<std::result::Result<Vec<u64>, _>>()
+                .map_err(|e| corrupt(format!("{KEY_REPLACES} {list:?}: {e}")))?,
+        };
+        let seq = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".parquet"))
+            .and_then(|n| n.parse::<u64>().ok());
         Ok(SpanFile {
             path: path.to_path_buf(),
+            seq,
             partition,
             bytes,
             rows,
+            replaces,
+            obsolete: AtomicBool::new(false),
             meta,
             groups,
         })
@@ -470,17 +641,17 @@ impl SpanFile {
         Ok(out)
     }
 
-    /// Every row of the traces in `ids` (sorted) this file holds.
-    pub(crate) fn read_traces(
+    /// Of `candidates`, the row groups whose trace-id range and bloom filter say they may
+    /// hold one of `ids` (sorted).
+    fn groups_holding(
         &self,
+        b: &ParquetRecordBatchReaderBuilder<File>,
         ids: &[TraceId],
-        stats: Option<&ScanStats>,
-    ) -> Result<Vec<SpanRow>> {
-        let mut groups = Vec::new();
-        let Some(b) = self.builder()? else {
-            return Ok(Vec::new());
-        };
-        for (i, g) in self.groups.iter().enumerate() {
+        candidates: impl IntoIterator<Item = usize>,
+    ) -> Result<Vec<usize>> {
+        let mut out = Vec::new();
+        for i in candidates {
+            let g = &self.groups[i];
             let lo = ids.partition_point(|id| *id < g.min_id);
             let hi = ids.partition_point(|id| *id <= g.max_id);
             if lo == hi {
@@ -494,9 +665,22 @@ impl SpanFile {
                 None => true,
             };
             if maybe {
-                groups.push(i);
+                out.push(i);
             }
         }
+        Ok(out)
+    }
+
+    /// Every row of the traces in `ids` (sorted) this file holds.
+    pub(crate) fn read_traces(
+        &self,
+        ids: &[TraceId],
+        stats: Option<&ScanStats>,
+    ) -> Result<Vec<SpanRow>> {
+        let Some(b) = self.builder()? else {
+            return Ok(Vec::new());
+        };
+        let groups = self.groups_holding(&b, ids, 0..self.groups.len())?;
         if groups.is_empty() {
             return Ok(Vec::new());
         }
@@ -522,74 +706,30 @@ impl SpanFile {
             .collect()
     }
 
-    /// For each trace with a span starting in `[start_ns, end_ns)`, its newest such start
-    /// (max with what `out` holds). Reads two columns.
+    /// For each trace (of `only`, sorted, when given) with a span starting in
+    /// `[start_ns, end_ns)`, its newest such start (max with what `out` holds). Reads two
+    /// columns of the row groups that overlap the range and, when `only` is given, may hold
+    /// one of its ids by id range and bloom filter.
     pub(crate) fn trace_starts(
         &self,
+        only: Option<&[TraceId]>,
         start_ns: i64,
         end_ns: i64,
         out: &mut HashMap<TraceId, i64>,
         stats: Option<&ScanStats>,
     ) -> Result<()> {
-        let groups = self.groups_in(start_ns, end_ns);
+        let mut groups = self.groups_in(start_ns, end_ns);
         if groups.is_empty() {
             return Ok(());
         }
         let Some(b) = self.builder()? else {
             return Ok(());
         };
-        for batch in self.read_groups(b, groups, Some(&[C_TRACE_ID, C_START]), stats)? {
-            let tids = fsb(&batch, 0, &self.path)?;
-            let starts = col::<Int64Array>(&batch, 1, &self.path)?;
-            for i in 0..batch.num_rows() {
-                let t = starts.value(i);
-                if t < start_ns || t >= end_ns {
-                    continue;
-                }
-                if let Some(id) = id16(tids.value(i)) {
-                    let e = out.entry(id).or_insert(t);
-                    *e = (*e).max(t);
-                }
+        if let Some(ids) = only {
+            groups = self.groups_holding(&b, ids, groups)?;
+            if groups.is_empty() {
+                return Ok(());
             }
-        }
-        Ok(())
-    }
-
-    /// For each trace of `ids` (sorted) with a span starting in `[start_ns, end_ns)`, its
-    /// newest such start (max with what `out` holds). Reads two columns of the row groups
-    /// that overlap the range and, by id range and bloom filter, may hold one of the ids.
-    pub(crate) fn trace_starts_of(
-        &self,
-        ids: &[TraceId],
-        start_ns: i64,
-        end_ns: i64,
-        out: &mut HashMap<TraceId, i64>,
-        stats: Option<&ScanStats>,
-    ) -> Result<()> {
-        let Some(b) = self.builder()? else {
-            return Ok(());
-        };
-        let mut groups = Vec::new();
-        for i in self.groups_in(start_ns, end_ns) {
-            let g = &self.groups[i];
-            let lo = ids.partition_point(|id| *id < g.min_id);
-            let hi = ids.partition_point(|id| *id <= g.max_id);
-            if lo == hi {
-                continue;
-            }
-            let maybe = match b
-                .get_row_group_column_bloom_filter(i, C_TRACE_ID)
-                .map_err(self.perr())?
-            {
-                Some(bloom) => ids[lo..hi].iter().any(|id| bloom.check(&id[..])),
-                None => true,
-            };
-            if maybe {
-                groups.push(i);
-            }
-        }
-        if groups.is_empty() {
-            return Ok(());
         }
         for batch in self.read_groups(b, groups, Some(&[C_TRACE_ID, C_START]), stats)? {
             let tids = fsb(&batch, 0, &self.path)?;
@@ -599,10 +739,14 @@ impl SpanFile {
                 if t < start_ns || t >= end_ns {
                     continue;
                 }
-                if let Some(id) = id16(tids.value(i)).filter(|id| ids.binary_search(id).is_ok()) {
-                    let e = out.entry(id).or_insert(t);
-                    *e = (*e).max(t);
+                let Some(id) = id16(tids.value(i)) else {
+                    continue;
+                };
+                if only.is_some_and(|ids| ids.binary_search(&id).is_err()) {
+                    continue;
                 }
+                let e = out.entry(id).or_insert(t);
+                *e = (*e).max(t);
             }
         }
         Ok(())
@@ -984,7 +1128,7 @@ mod tests {
         assert_eq!(got, want);
         assert!(f.read_traces(&[[77; 16]], None).unwrap().is_empty());
         let mut starts = HashMap::new();
-        f.trace_starts(1000, 1010, &mut starts, None).unwrap();
+        f.trace_starts(None, 1000, 1010, &mut starts, None).unwrap();
         assert_eq!(starts.len(), 10);
         assert_eq!(starts[&[9; 16]], 1009);
         rows.retain(|r| r.span.start_ns >= 1030);

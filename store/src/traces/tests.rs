@@ -140,3 +140,42 @@ fn scan_is_newest_first_and_retention_drops_old_partitions() {
         [1]
     );
 }
+
+#[test]
+fn compaction_keeps_replaced_files_until_their_last_reader_is_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::fixed(0);
+    let e = SpanEngine::open(dir.path(), opts(&clock)).unwrap();
+    e.append(&[batch("a", 1, 1, 100), batch("a", 2, 1, 200)])
+        .unwrap();
+    e.cut().unwrap();
+    e.append(&[batch("b", 1, 2, 300), batch("a", 2, 1, 200)])
+        .unwrap();
+    e.cut().unwrap();
+    assert_eq!(e.file_usage().1, 2);
+    // Not yet past the head window: nothing merged.
+    assert_eq!(e.compact_due().unwrap(), 0);
+    // A reader holds the files while a compaction replaces them.
+    let held = e.all_files();
+    clock.set(e.opts.compact_after + 1);
+    assert_eq!(e.compact_due().unwrap(), 1);
+    assert_eq!(e.file_usage().1, 1);
+    assert!(held.iter().all(|f| f.path.exists()));
+    assert_eq!(held[0].read_traces(&[[1; 16]], None).unwrap().len(), 1);
+    let paths: Vec<PathBuf> = held.iter().map(|f| f.path.clone()).collect();
+    drop(held);
+    assert!(
+        paths.iter().all(|p| !p.exists()),
+        "deleted with the last reader"
+    );
+    // The re-sent span of trace 2 is kept once; both traces read back whole.
+    assert_eq!(e.stats().spans, 3);
+    assert_eq!(
+        span_ids(&e.trace_by_id(&[1; 16], i64::MIN, i64::MAX).unwrap()),
+        [1, 2]
+    );
+    assert_eq!(
+        span_ids(&e.trace_by_id(&[2; 16], i64::MIN, i64::MAX).unwrap()),
+        [1]
+    );
+}
