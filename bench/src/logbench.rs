@@ -320,7 +320,9 @@ fn lookout_query(store: &Store, q: &Query, ing: &Ingest) -> anyhow::Result<usize
                 .entry(std::sync::Arc::as_ptr(&h.stream))
                 .or_insert_with(|| h.stream.get("level").unwrap_or("").to_string())
                 .clone();
-            *counts.entry((level, h.ts_ns.div_euclid(FIVE_MIN_NS))).or_default() += 1;
+            *counts
+                .entry((level, h.ts_ns.div_euclid(FIVE_MIN_NS)))
+                .or_default() += 1;
             true
         })?;
         return Ok(counts.len());
@@ -359,7 +361,10 @@ fn grep_query(raw_dir: &Path, args: &[String], tail: bool) -> anyhow::Result<usi
             .stdin(out)
             .output()
             .context("running tail")?;
-        o.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count()
+        o.stdout
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count()
     } else {
         let mut s = Vec::new();
         std::io::Read::read_to_end(&mut std::io::BufReader::new(out), &mut s)?;
@@ -409,8 +414,15 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let corpus = Corpus::load(&args.corpus)?;
     let tmp = tempfile::tempdir()?;
-    let work = args.work.clone().unwrap_or_else(|| tmp.path().to_path_buf());
-    let (data, raw_dir, tsv) = (work.join("lookout"), work.join("raw"), work.join("clickhouse.tsv"));
+    let work = args
+        .work
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    let (data, raw_dir, tsv) = (
+        work.join("lookout"),
+        work.join("raw"),
+        work.join("clickhouse.tsv"),
+    );
     std::fs::create_dir_all(&raw_dir)?;
     let store = Store::open(&data, StoreOptions::default())?;
     eprintln!(
@@ -451,7 +463,10 @@ fn main() -> anyhow::Result<()> {
     );
     for q in &qs {
         let t = time_runs(args.runs, || lookout_query(&store, q, &ing))?;
-        eprintln!("logbench: lookout {}: {:.1} ms (first {:.1}), {} rows", q.key, t.median, t.first, t.rows);
+        eprintln!(
+            "logbench: lookout {}: {:.1} ms (first {:.1}), {} rows",
+            q.key, t.median, t.first, t.rows
+        );
         lk.timings.insert(q.key, t);
     }
     drop(store);
@@ -464,7 +479,10 @@ fn main() -> anyhow::Result<()> {
         for q in &qs {
             if let Some((a, tail)) = &q.grep {
                 let t = time_runs(args.runs, || grep_query(&raw_dir, a, *tail))?;
-                eprintln!("logbench: grep {}: {:.1} ms (first {:.1}), {} rows", q.key, t.median, t.first, t.rows);
+                eprintln!(
+                    "logbench: grep {}: {:.1} ms (first {:.1}), {} rows",
+                    q.key, t.median, t.first, t.rows
+                );
                 gr.timings.insert(q.key, t);
             }
         }
@@ -484,7 +502,11 @@ fn main() -> anyhow::Result<()> {
         server.query("OPTIMIZE TABLE logs FINAL")?;
         procfs::settle(server.pid(), 60.0);
         let (c2, t2) = (server.cpu(), t0.elapsed().as_secs_f64());
-        let rows: u64 = server.query("SELECT count() FROM logs")?.trim().parse().unwrap_or(0);
+        let rows: u64 = server
+            .query("SELECT count() FROM logs")?
+            .trim()
+            .parse()
+            .unwrap_or(0);
         ch.ingest_per_core = Some(mb(ing.raw) / (c1 - c0));
         ch.ingest_wall = Some(mb(ing.raw) / t1);
         ch.cpu_s = Some(c1 - c0);
@@ -499,9 +521,16 @@ fn main() -> anyhow::Result<()> {
         eprintln!("logbench: clickhouse {}", ch.notes[0]);
         for q in &qs {
             let t = time_runs(args.runs, || {
-                Ok(server.query(&q.sql)?.lines().filter(|l| !l.is_empty()).count())
+                Ok(server
+                    .query(&q.sql)?
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .count())
             })?;
-            eprintln!("logbench: clickhouse {}: {:.1} ms (first {:.1}), {} rows", q.key, t.median, t.first, t.rows);
+            eprintln!(
+                "logbench: clickhouse {}: {:.1} ms (first {:.1}), {} rows",
+                q.key, t.median, t.first, t.rows
+            );
             ch.timings.insert(q.key, t);
         }
     }
@@ -517,26 +546,44 @@ fn main() -> anyhow::Result<()> {
         args.mb,
         st.streams
     );
-    let _ = writeln!(report, "| figure | Lookout | ClickHouse 18.16 | grep -F / -E |");
+    let _ = writeln!(
+        report,
+        "| figure | Lookout | ClickHouse 18.16 | grep -F / -E |"
+    );
     let _ = writeln!(report, "|---|---|---|---|");
     let row = |name: &str, f: &dyn Fn(&Column) -> Option<String>| {
-        let cells: Vec<String> = cols.iter().map(|(_, c)| f(c).unwrap_or_else(|| na.clone())).collect();
+        let cells: Vec<String> = cols
+            .iter()
+            .map(|(_, c)| f(c).unwrap_or_else(|| na.clone()))
+            .collect();
         format!("| {name} | {} |\n", cells.join(" | "))
     };
     report += &row("ingest MB/s per core (raw MB / CPU s)", &|c: &Column| {
         Some(format!("{:.1} ({:.1} CPU s)", c.ingest_per_core?, c.cpu_s?))
     });
-    report += &row("ingest MB/s wall", &|c: &Column| Some(format!("{:.1}", c.ingest_wall?)));
+    report += &row("ingest MB/s wall", &|c: &Column| {
+        Some(format!("{:.1}", c.ingest_wall?))
+    });
     report += &row("bytes on disk per raw byte", &|c: &Column| {
         let b = c.bytes?;
-        Some(format!("{:.3} ({:.1}x, {:.1} MB)", b as f64 / ing.raw as f64, ing.raw as f64 / b as f64, mb(b)))
+        Some(format!(
+            "{:.3} ({:.1}x, {:.1} MB)",
+            b as f64 / ing.raw as f64,
+            ing.raw as f64 / b as f64,
+            mb(b)
+        ))
     });
-    report += &row("peak RSS MiB (ingest)", &|c: &Column| Some(format!("{:.0}", c.peak_rss?)));
+    report += &row("peak RSS MiB (ingest)", &|c: &Column| {
+        Some(format!("{:.0}", c.peak_rss?))
+    });
     for q in &qs {
-        report += &row(&format!("{} {}: median ms (first; rows)", q.key, q.what), &|c: &Column| {
-            let t = c.timings.get(q.key)?;
-            Some(format!("{:.1} ({:.1}; {})", t.median, t.first, t.rows))
-        });
+        report += &row(
+            &format!("{} {}: median ms (first; rows)", q.key, q.what),
+            &|c: &Column| {
+                let t = c.timings.get(q.key)?;
+                Some(format!("{:.1} ({:.1}; {})", t.median, t.first, t.rows))
+            },
+        );
     }
     let _ = writeln!(report);
     for (name, c) in cols {
@@ -548,6 +595,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(&args.out, &report).with_context(|| format!("writing {}", args.out.display()))?;
+    std::fs::write(&args.out, &report)
+        .with_context(|| format!("writing {}", args.out.display()))?;
     Ok(())
 }

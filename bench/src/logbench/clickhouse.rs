@@ -59,7 +59,9 @@ pub fn ensure_installed() -> anyhow::Result<PathBuf> {
         .status()
         .context("running apt-get install clickhouse-server")?;
     if !st.success() {
-        bail!("apt-get install clickhouse-server failed ({st}); install it or pass --no-clickhouse");
+        bail!(
+            "apt-get install clickhouse-server failed ({st}); install it or pass --no-clickhouse"
+        );
     }
     server_path().context("clickhouse-server is still not installed; pass --no-clickhouse")
 }
@@ -161,8 +163,10 @@ impl ClickHouse {
         let url = format!(
             "{}?query={}",
             self.url,
-            form_urlencoded::byte_serialize(format!("INSERT INTO {table} FORMAT TabSeparated").as_bytes())
-                .collect::<String>()
+            form_urlencoded::byte_serialize(
+                format!("INSERT INTO {table} FORMAT TabSeparated").as_bytes()
+            )
+            .collect::<String>()
         );
         loop {
             let mut buf = Vec::with_capacity(batch_bytes + 4096);
@@ -191,6 +195,13 @@ impl ClickHouse {
 
     /// Bytes under the table's data directory.
     pub fn table_bytes(&self, table: &str) -> u64 {
-        procfs::dir_bytes(&self.dir.join("data").join("data").join("default").join(table))
+        procfs::dir_bytes(
+            &self
+                .dir
+                .join("data")
+                .join("data")
+                .join("default")
+                .join(table),
+        )
     }
 }

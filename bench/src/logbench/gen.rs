@@ -363,12 +363,9 @@ impl Template {
                         push_num(out, nanos / 10u64.pow(9 - w as u32), w, Pad::Zero)
                     }
                     Field::EpochS => push_num(out, secs as u64, w, Pad::None),
-                    Field::EpochMs => push_num(
-                        out,
-                        (ts_ns.div_euclid(1_000_000)) as u64,
-                        w,
-                        Pad::None,
-                    ),
+                    Field::EpochMs => {
+                        push_num(out, (ts_ns.div_euclid(1_000_000)) as u64, w, Pad::None)
+                    }
                 },
             }
         }
@@ -380,7 +377,10 @@ mod tests {
     use super::*;
 
     fn render(line: &str, ts_ns: i64) -> String {
-        let patterns: Vec<Regex> = STAMP_PATTERNS.iter().map(|p| Regex::new(p).unwrap()).collect();
+        let patterns: Vec<Regex> = STAMP_PATTERNS
+            .iter()
+            .map(|p| Regex::new(p).unwrap())
+            .collect();
         let (pieces, _) = parse_line(line, &patterns);
         let t = Template { pieces, level: 0 };
         let mut out = String::new();
@@ -396,17 +396,26 @@ mod tests {
         assert_eq!(civil(0), (1970, 1, 1));
         assert_eq!(civil(20_454), (2026, 1, 1));
         let cases = [
-            ("2015-10-18 18:01:47,978 INFO", "2026-12-05 07:08:09,123 INFO"),
+            (
+                "2015-10-18 18:01:47,978 INFO",
+                "2026-12-05 07:08:09,123 INFO",
+            ),
             ("081109 203615 148 INFO", "261205 070809 "),
             ("17/06/09 20:10:40 INFO", "26/12/05 07:08:09 INFO"),
             ("03-17 16:13:38.811  1702", "12-05 07:08:09.123  "),
             ("[10.30 16:49:06] chrome.exe", "[12.05 07:08:09] chrome.exe"),
-            ("[Sun Dec 04 04:47:44 2005] [error]", "[Sat Dec 05 07:08:09 2026] [error]"),
+            (
+                "[Sun Dec 04 04:47:44 2005] [error]",
+                "[Sat Dec 05 07:08:09 2026] [error]",
+            ),
             ("Jul  1 09:00:55 calvisitor", "Dec  5 07:08:09 calvisitor"),
             ("Nov 9 12:01:01 dn228", "Dec 5 07:08:09 dn"),
             ("20171223-22:15:29:606|Step", "20261205-07:08:09:123|Step"),
             ("- 1117838570 2005.06.03 R02", "- 1796454489 2026.12.05 R"),
-            ("2005-06-03-15.42.50.675872 R", "2026-12-05-07.08.09.123456 R"),
+            (
+                "2005-06-03-15.42.50.675872 R",
+                "2026-12-05-07.08.09.123456 R",
+            ),
         ];
         for (line, want) in cases {
             let got = render(line, TS);
@@ -426,9 +435,21 @@ mod tests {
 
     #[test]
     fn levels_are_detected_from_the_first_fields() {
-        assert_eq!(detect_level("2015-10-18 18:01:47,978 INFO [main] x"), "info");
-        assert_eq!(detect_level("[Sun Dec 04 04:47:44 2005] [error] mod_jk"), "error");
-        assert_eq!(detect_level("03-17 16:13:38.811  1702  2395 D WindowManager:"), "debug");
-        assert_eq!(detect_level("Jun 14 15:16:01 combo sshd(pam_unix)[19939]: x"), "unknown");
+        assert_eq!(
+            detect_level("2015-10-18 18:01:47,978 INFO [main] x"),
+            "info"
+        );
+        assert_eq!(
+            detect_level("[Sun Dec 04 04:47:44 2005] [error] mod_jk"),
+            "error"
+        );
+        assert_eq!(
+            detect_level("03-17 16:13:38.811  1702  2395 D WindowManager:"),
+            "debug"
+        );
+        assert_eq!(
+            detect_level("Jun 14 15:16:01 combo sshd(pam_unix)[19939]: x"),
+            "unknown"
+        );
     }
 }

@@ -277,8 +277,7 @@ mod tests {
         for split in [false, true] {
             let got = filter_needs(&LineFilter::Regex("error|warn(ing)?".into()), split).unwrap();
             assert!((2..=3).contains(&got.len()), "{got:?}");
-            let got =
-                filter_needs(&LineFilter::Regex(r"user \d+ logged".into()), split).unwrap();
+            let got = filter_needs(&LineFilter::Regex(r"user \d+ logged".into()), split).unwrap();
             assert!(got.iter().all(|alt| !alt.is_empty()), "{got:?}");
             assert!(filter_needs(&LineFilter::Regex(".*".into()), split).is_none());
             assert!(filter_needs(&LineFilter::Regex("[a-z]+".into()), split).is_none());
@@ -302,7 +301,10 @@ mod tests {
                 (Frags, t("a")),
             ]
         );
-        assert_eq!(substring_needs_split("a1b2c3"), [(Frags, t("b")), (Frags, t("c"))]);
+        assert_eq!(
+            substring_needs_split("a1b2c3"),
+            [(Frags, t("b")), (Frags, t("c"))]
+        );
         assert_eq!(
             substring_needs_split("id blk_12ab3 ok"),
             [

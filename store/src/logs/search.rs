@@ -154,9 +154,9 @@ impl SplitNarrowing {
 fn target_field(fields: Fields, target: Target) -> Result<Field> {
     match target {
         Target::Terms => Ok(fields.terms),
-        Target::Frags => fields.frags.ok_or_else(|| {
-            Error::BadInput("the log index schema lacks the frags field".into())
-        }),
+        Target::Frags => fields
+            .frags
+            .ok_or_else(|| Error::BadInput("the log index schema lacks the frags field".into())),
     }
 }
 
