@@ -1,12 +1,32 @@
-//! Store-level log benchmark: generates realistic lines from the Loghub corpus
-//! (`../shared/logs/`, one stream per system) with their variable parts re-drawn (every
-//! digit, every hex id), so repetition does not flatter compression; ingests them through
-//! the store's `AppendLogs` over a 24 h span; and times searches through `ReadLogs`.
+//! Log benchmark: Lookout's log store against ClickHouse and grep on the same lines, in one
+//! run.
 //!
-//! `cargo run -p lookout-bench --bin logbench -- --mb 256 --corpus ../shared/logs`
-//! (see bench/README.md for the build profile the published figures used).
+//! 1. Generates `--mb` MiB of lines from the Loghub corpus (`gen.rs` says exactly what is
+//!    re-drawn and how), spread evenly over the last 24 h, one stream per (system, level).
+//!    Each batch is appended to a fresh Lookout store through `AppendLogs` (below HTTP), and
+//!    the same lines are written to raw files (one per stream, the grep baseline) and to a
+//!    TabSeparated file for ClickHouse.
+//! 2. Lookout: ingest CPU seconds (the process's, minus the generator thread's own), peak RSS,
+//!    bytes on disk (chunks vs index), and queries (a)-(d) through `ReadLogs`, 5 runs each.
+//! 3. grep over the raw files: `grep -F` / `grep -E` for (a)-(c).
+//! 4. ClickHouse (`clickhouse.rs`): insert, `OPTIMIZE TABLE ... FINAL`, CPU seconds from
+//!    /proc, bytes of the table's directory, peak RSS, and (a)-(d) as SQL.
+//! 5. A markdown table, printed and written to `--out`.
+//!
+//! `cargo build --release --locked -p lookout-bench --bin logbench && target/release/logbench --mb 256`
 
+#[path = "logbench/clickhouse.rs"]
+mod clickhouse;
+#[path = "logbench/gen.rs"]
+mod gen;
+#[path = "logbench/procfs.rs"]
+mod procfs;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -16,131 +36,200 @@ use lookout_store::{
     StoreOptions, TenantId,
 };
 
+use self::gen::{Corpus, Rng};
+
 #[derive(Parser)]
 struct Args {
     /// The corpus directory (Loghub 2k samples).
     #[arg(long, default_value = "../shared/logs")]
     corpus: PathBuf,
-    /// Raw megabytes of lines to generate and ingest.
+    /// Raw MiB of lines to generate and ingest.
     #[arg(long, default_value_t = 256)]
     mb: u64,
-    /// Data directory (a fresh temporary one by default).
+    /// Work directory for the Lookout store, raw files and ClickHouse (a fresh temporary one
+    /// by default, removed at the end).
     #[arg(long)]
-    data: Option<PathBuf>,
+    work: Option<PathBuf>,
     /// Lines per append call.
     #[arg(long, default_value_t = 2000)]
     batch: usize,
+    /// Timed runs per query and system (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Skip the ClickHouse baseline.
+    #[arg(long)]
+    no_clickhouse: bool,
+    /// Skip the grep baseline.
+    #[arg(long)]
+    no_grep: bool,
+    /// Where the markdown report goes.
+    #[arg(long, default_value = "bench/out/logbench.md")]
+    out: PathBuf,
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
-/// `line` with every digit re-drawn, and every hex letter inside a token that holds digits
-/// and is at least 8 chars long (ids, hashes, addresses) re-drawn too.
-fn redraw(line: &str, rng: &mut Rng, out: &mut String) {
-    out.clear();
-    for tok in line.split_inclusive(|c: char| !c.is_ascii_alphanumeric()) {
-        let hexy = tok.len() >= 8
-            && tok.bytes().any(|b| b.is_ascii_digit())
-            && tok
-                .trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b'x');
-        for c in tok.chars() {
-            let r = rng.next();
-            if c.is_ascii_digit() {
-                out.push((b'0' + (r % 10) as u8) as char);
-            } else if hexy && c.is_ascii_hexdigit() {
-                out.push(b"0123456789abcdef"[(r % 16) as usize] as char);
-            } else {
-                out.push(c);
-            }
-        }
-    }
-}
-
-fn load_corpus(dir: &Path) -> anyhow::Result<Vec<(String, Vec<String>)>> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let p = e?.path();
-        let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        let Some(system) = name.strip_suffix("_2k.log") else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(&std::fs::read(&p)?).to_string();
-        let lines: Vec<String> = text.lines().map(str::to_string).collect();
-        out.push((system.to_lowercase(), lines));
-    }
-    out.sort();
-    anyhow::ensure!(!out.is_empty(), "no *_2k.log files in {}", dir.display());
-    Ok(out)
-}
-
-fn dir_bytes(p: &Path) -> u64 {
-    let mut n = 0;
-    if let Ok(rd) = std::fs::read_dir(p) {
-        for e in rd.flatten() {
-            let path = e.path();
-            match e.metadata() {
-                Ok(m) if m.is_dir() => n += dir_bytes(&path),
-                Ok(m) => n += m.len(),
-                Err(_) => {}
-            }
-        }
-    }
-    n
-}
-
+/// A term in exactly 3 lines, with a letter part (`needle`).
 const RARE: &str = "needle7f3a9c";
+/// A hex id in exactly 3 lines (`req=<id>`): no letter-only part to find it by.
+const RARE_ID: &str = "c0ffee42d15ea5e7";
+const FIVE_MIN_NS: i64 = 300_000_000_000;
+const DAY_NS: i64 = 86_400_000_000_000;
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let corpus = load_corpus(&args.corpus)?;
-    let tmp = tempfile::tempdir()?;
-    let data = args
-        .data
-        .clone()
-        .unwrap_or_else(|| tmp.path().to_path_buf());
-    let store = Store::open(&data, StoreOptions::default())?;
+/// One timed figure: first run and median, ms, and the rows it returned.
+#[derive(Clone, Copy, Default)]
+struct Timing {
+    first: f64,
+    median: f64,
+    rows: usize,
+}
+
+fn time_runs(runs: usize, mut f: impl FnMut() -> anyhow::Result<usize>) -> anyhow::Result<Timing> {
+    let mut times = Vec::new();
+    let mut rows = 0;
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        rows = f()?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let first = times[0];
+    times.sort_by(|a, b| a.total_cmp(b));
+    Ok(Timing {
+        first,
+        median: times[times.len() / 2],
+        rows,
+    })
+}
+
+struct Query {
+    key: &'static str,
+    what: String,
+    filter: Option<LineFilter>,
+    /// `grep` arguments before the files, and whether its output goes through `tail -100`.
+    grep: Option<(Vec<String>, bool)>,
+    sql: String,
+}
+
+fn queries() -> Vec<Query> {
+    let sel = |cond: &str| {
+        format!("SELECT ts, job, level, line FROM logs WHERE {cond} ORDER BY ts DESC LIMIT 100")
+    };
+    let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    vec![
+        Query {
+            key: "(a) rare term",
+            what: format!("`|= \"{RARE}\"` (3 lines), limit 100 newest first"),
+            filter: Some(LineFilter::Contains(RARE.into())),
+            grep: Some((s(&["-F", "-h", "--", RARE]), false)),
+            sql: sel(&format!("position(line, '{RARE}') > 0")),
+        },
+        Query {
+            key: "(a') rare hex id",
+            what: format!("`|= \"{RARE_ID}\"` (3 lines), limit 100 newest first"),
+            filter: Some(LineFilter::Contains(RARE_ID.into())),
+            grep: Some((s(&["-F", "-h", "--", RARE_ID]), false)),
+            sql: sel(&format!("position(line, '{RARE_ID}') > 0")),
+        },
+        Query {
+            key: "(b) substring",
+            what: "`|= \"error\"` limit 100 newest first".into(),
+            filter: Some(LineFilter::Contains("error".into())),
+            grep: Some((s(&["-F", "-h", "--", "error"]), true)),
+            sql: sel("position(line, 'error') > 0"),
+        },
+        Query {
+            key: "(c) regex",
+            what: "`|~ \"[Cc]onnection (closed|reset)\"` limit 100 newest first".into(),
+            filter: Some(LineFilter::Regex("[Cc]onnection (closed|reset)".into())),
+            grep: Some((s(&["-E", "-h", "--", "[Cc]onnection (closed|reset)"]), true)),
+            sql: sel("match(line, '[Cc]onnection (closed|reset)')"),
+        },
+        Query {
+            key: "(d) metric",
+            what: "`sum by (level) (count_over_time({env=\"bench\"}[5m]))` over 24 h, step 5m"
+                .into(),
+            filter: None,
+            grep: None,
+            sql: "SELECT level, intDiv(ts, 300000000000) AS b, count() FROM logs GROUP BY level, b"
+                .into(),
+        },
+    ]
+}
+
+/// TabSeparated escaping of a field.
+fn tsv_escape(s: &str, out: &mut Vec<u8>) {
+    for b in s.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// What ingesting into Lookout measured.
+struct Ingest {
+    lines: u64,
+    raw: u64,
+    start_ns: i64,
+    end_ns: i64,
+    wall_s: f64,
+    cpu_s: f64,
+    peak_rss: f64,
+}
+
+/// Generates the lines, appends them to `store`, and writes the raw files and the TSV file.
+fn generate_and_ingest(
+    args: &Args,
+    corpus: &Corpus,
+    store: &Store,
+    raw_dir: &Path,
+    tsv: &Path,
+) -> anyhow::Result<Ingest> {
     let tenant = TenantId::default_tenant();
     let target = args.mb << 20;
-    // Average line length, to spread the lines evenly over 24 h ending now.
-    let avg: f64 = corpus
-        .iter()
-        .flat_map(|(_, l)| l.iter().map(|l| l.len() as f64 + 1.0))
-        .sum::<f64>()
-        / corpus.iter().map(|(_, l)| l.len()).sum::<usize>() as f64;
-    let n_lines = (target as f64 / avg) as u64;
+    let n_lines = (target as f64 / corpus.avg_line_bytes()) as u64;
     let now_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_nanos() as i64;
-    let span = 86_400_000_000_000i64;
-    let step = (span / n_lines.max(1) as i64).max(1);
-    let mut ts = now_ns - span;
+    let step = (DAY_NS / n_lines.max(1) as i64).max(1);
+    let start_ns = now_ns - DAY_NS;
+    let mut ts = start_ns;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut raw = 0u64;
-    let mut lines = 0u64;
-    let mut buf = String::new();
-    let labels: Vec<Labels> = corpus
-        .iter()
-        .map(|(s, _)| Labels::from_pairs([("job", s.as_str()), ("env", "bench")]))
-        .collect();
-    let mut cursor = vec![0usize; corpus.len()];
+    // One stream per (system, level).
+    let mut streams: HashMap<(usize, usize), usize> = HashMap::new();
+    let mut labels: Vec<Labels> = Vec::new();
+    let mut files: Vec<std::io::BufWriter<std::fs::File>> = Vec::new();
+    for (si, s) in corpus.systems.iter().enumerate() {
+        for t in &s.lines {
+            if let std::collections::hash_map::Entry::Vacant(e) = streams.entry((si, t.level)) {
+                let level = &corpus.levels[t.level];
+                e.insert(labels.len());
+                labels.push(Labels::from_pairs([
+                    ("env", "bench"),
+                    ("job", s.name.as_str()),
+                    ("level", level.as_str()),
+                ]));
+                let path = raw_dir.join(format!("{}-{level}.log", s.name));
+                files.push(std::io::BufWriter::with_capacity(
+                    64 << 10,
+                    std::fs::File::create(&path)
+                        .with_context(|| format!("creating {}", path.display()))?,
+                ));
+            }
+        }
+    }
+    let mut tsv_out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(tsv)?);
+    let mut cursor = vec![0usize; corpus.systems.len()];
     let rare_every = n_lines / 3 + 1;
+    let (mut raw, mut lines) = (0u64, 0u64);
+    let mut buf = String::new();
+    let mut row = Vec::new();
+    let cpu0 = procfs::self_cpu();
     let started = Instant::now();
-    let mut gen_time = std::time::Duration::ZERO;
+    let mut gen_cpu = 0.0;
+    let mut gen_wall = 0.0;
     while raw < target {
-        let g = Instant::now();
+        let (g, gc) = (Instant::now(), procfs::thread_cpu());
         let mut batch: Vec<LogStream> = labels
             .iter()
             .map(|l| LogStream {
@@ -149,95 +238,364 @@ fn main() -> anyhow::Result<()> {
             })
             .collect();
         for _ in 0..args.batch {
-            let s = (rng.next() % corpus.len() as u64) as usize;
-            let src = &corpus[s].1;
-            let line = &src[cursor[s] % src.len()];
-            cursor[s] += 1;
-            redraw(line, &mut rng, &mut buf);
+            let si = (rng.next() % corpus.systems.len() as u64) as usize;
+            let sys = &corpus.systems[si];
+            let t = &sys.lines[cursor[si] % sys.lines.len()];
+            cursor[si] += 1;
+            ts += step;
+            t.render(ts, &mut rng, &mut buf);
             if lines % rare_every == rare_every / 2 {
                 buf.push(' ');
                 buf.push_str(RARE);
             }
+            if lines % rare_every == rare_every / 3 {
+                buf.push_str(" req=");
+                buf.push_str(RARE_ID);
+            }
             raw += buf.len() as u64 + 1;
             lines += 1;
-            ts += step;
-            batch[s].records.push(LogRecord {
+            let st = streams[&(si, t.level)];
+            files[st].write_all(buf.as_bytes())?;
+            files[st].write_all(b"\n")?;
+            row.clear();
+            row.extend_from_slice(sys.name.as_bytes());
+            row.push(b'\t');
+            row.extend_from_slice(corpus.levels[t.level].as_bytes());
+            row.push(b'\t');
+            row.extend_from_slice(ts.to_string().as_bytes());
+            row.push(b'\t');
+            tsv_escape(&buf, &mut row);
+            row.push(b'\n');
+            tsv_out.write_all(&row)?;
+            batch[st].records.push(LogRecord {
                 ts_ns: ts,
                 line: buf.clone(),
                 metadata: vec![],
             });
         }
-        gen_time += g.elapsed();
+        gen_cpu += procfs::thread_cpu() - gc;
+        gen_wall += g.elapsed().as_secs_f64();
         store.append_logs(&tenant, &batch)?;
     }
+    let (g, gc) = (Instant::now(), procfs::thread_cpu());
+    for f in &mut files {
+        f.flush()?;
+    }
+    tsv_out.flush()?;
+    gen_cpu += procfs::thread_cpu() - gc;
+    gen_wall += g.elapsed().as_secs_f64();
     store.flush()?;
-    let ingest = started.elapsed() - gen_time;
-    let disk = dir_bytes(&data.join("tenants").join("default").join("logs"));
-    let mb = raw as f64 / (1u64 << 20) as f64;
-    println!("lines            {lines}");
-    println!("raw              {mb:.1} MiB");
-    println!(
-        "ingest           {:.1} MiB/s ({:.2} s, generation excluded)",
-        mb / ingest.as_secs_f64(),
-        ingest.as_secs_f64()
-    );
-    println!(
-        "on disk          {:.1} MiB, {:.3} bytes per raw byte ({:.1}x)",
-        disk as f64 / (1u64 << 20) as f64,
-        disk as f64 / raw as f64,
-        raw as f64 / disk as f64
-    );
-    let st = store.log_stats(&tenant);
-    println!(
-        "partitions       {}, streams {}",
-        st.partitions.len(),
-        st.streams
-    );
-    let queries: [(&str, LineFilter, usize); 4] = [
-        ("rare term", LineFilter::Contains(RARE.into()), 100),
-        (
-            "|= \"error\" limit 100 backward",
-            LineFilter::Contains("error".into()),
-            100,
-        ),
-        (
-            "|= \"Failed password\" limit 100",
-            LineFilter::Contains("Failed password".into()),
-            100,
-        ),
-        (
-            "|~ \"(?i)connection (closed|reset)\" limit 100",
-            LineFilter::Regex("(?i)connection (closed|reset)".into()),
-            100,
-        ),
-    ];
-    for (name, filter, limit) in queries {
+    // Background index merges are ingest work too.
+    procfs::settle(std::process::id(), 60.0);
+    let wall_s = started.elapsed().as_secs_f64() - gen_wall;
+    let cpu_s = procfs::self_cpu() - cpu0 - gen_cpu;
+    Ok(Ingest {
+        lines,
+        raw,
+        start_ns,
+        end_ns: ts + 1,
+        wall_s,
+        cpu_s,
+        peak_rss: procfs::status_mib(std::process::id(), "VmHWM").unwrap_or(0.0),
+    })
+}
+
+/// Lookout's answer to a query: rows returned (lines, or series x steps for (d)).
+fn lookout_query(store: &Store, q: &Query, ing: &Ingest) -> anyhow::Result<usize> {
+    let tenant = TenantId::default_tenant();
+    let Some(filter) = &q.filter else {
+        // (d): every line of the 24 h read once through the store, counted per level and
+        // 5-minute bucket, which is the read `count_over_time` by level does.
         let sel = LogSelect {
-            start_ns: now_ns - span - 1,
-            end_ns: now_ns + 1,
-            filters: vec![filter],
-            label_eq: Vec::new(),
-            direction: Direction::Backward,
-            limit,
+            start_ns: ing.start_ns,
+            end_ns: ing.end_ns,
+            direction: Direction::Forward,
+            limit: 0,
             ..Default::default()
         };
-        let mut times = Vec::new();
-        let mut n = 0;
-        for _ in 0..5 {
-            let t = Instant::now();
-            n = 0;
-            store.select_logs(&tenant, &sel, &mut |_| {
-                n += 1;
-                true
-            })?;
-            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        let mut counts: HashMap<(String, i64), u64> = HashMap::new();
+        let mut levels: HashMap<*const Labels, String> = HashMap::new();
+        store.select_logs(&tenant, &sel, &mut |h| {
+            let level = levels
+                .entry(std::sync::Arc::as_ptr(&h.stream))
+                .or_insert_with(|| h.stream.get("level").unwrap_or("").to_string())
+                .clone();
+            *counts
+                .entry((level, h.ts_ns.div_euclid(FIVE_MIN_NS)))
+                .or_default() += 1;
+            true
+        })?;
+        return Ok(counts.len());
+    };
+    let sel = LogSelect {
+        start_ns: ing.start_ns,
+        end_ns: ing.end_ns,
+        filters: vec![filter.clone()],
+        direction: Direction::Backward,
+        limit: 100,
+        ..Default::default()
+    };
+    let mut n = 0;
+    store.select_logs(&tenant, &sel, &mut |_| {
+        n += 1;
+        true
+    })?;
+    Ok(n)
+}
+
+fn grep_query(raw_dir: &Path, args: &[String], tail: bool) -> anyhow::Result<usize> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(raw_dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    let mut grep = Command::new("grep")
+        .args(args)
+        .args(&files)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("running grep")?;
+    let out = grep.stdout.take().context("grep stdout")?;
+    let rows = if tail {
+        let o = Command::new("tail")
+            .args(["-n", "100"])
+            .stdin(out)
+            .output()
+            .context("running tail")?;
+        o.stdout
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count()
+    } else {
+        let mut s = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::BufReader::new(out), &mut s)?;
+        s.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count()
+    };
+    grep.wait()?;
+    Ok(rows)
+}
+
+/// Bytes of the Lookout store: (chunks.bin, index files, WAL).
+fn lookout_bytes(data: &Path) -> (u64, u64, u64) {
+    let logs = data.join("tenants").join("default").join("logs");
+    let (mut chunks, mut index) = (0, 0);
+    if let Ok(rd) = std::fs::read_dir(logs.join("partitions")) {
+        for p in rd.flatten() {
+            for f in std::fs::read_dir(p.path()).into_iter().flatten().flatten() {
+                let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+                if f.file_name() == "chunks.bin" {
+                    chunks += len;
+                } else {
+                    index += len;
+                }
+            }
         }
-        let first = times[0];
-        times.sort_by(|a, b| a.total_cmp(b));
-        println!(
-            "{name:<48} {n:>4} hits  first {first:>8.1} ms  median {:>8.1} ms",
-            times[2]
+    }
+    (chunks, index, procfs::dir_bytes(&logs.join("wal")))
+}
+
+/// One system's column of the table.
+#[derive(Default)]
+struct Column {
+    ingest_per_core: Option<f64>,
+    ingest_wall: Option<f64>,
+    cpu_s: Option<f64>,
+    bytes: Option<u64>,
+    peak_rss: Option<f64>,
+    timings: BTreeMap<&'static str, Timing>,
+    notes: Vec<String>,
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let args = Args::parse();
+    let corpus = Corpus::load(&args.corpus)?;
+    let tmp = tempfile::tempdir()?;
+    let work = args
+        .work
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    let (data, raw_dir, tsv) = (
+        work.join("lookout"),
+        work.join("raw"),
+        work.join("clickhouse.tsv"),
+    );
+    std::fs::create_dir_all(&raw_dir)?;
+    let store = Store::open(&data, StoreOptions::default())?;
+    eprintln!(
+        "logbench: {} corpus lines ({} with a timestamp rewritten), {} levels; generating {} MiB",
+        corpus.total_lines,
+        corpus.stamped_lines,
+        corpus.levels.len(),
+        args.mb
+    );
+    let ing = generate_and_ingest(&args, &corpus, &store, &raw_dir, &tsv)?;
+    let qs = queries();
+    let mut report = String::new();
+    let st = store.log_stats(&TenantId::default_tenant());
+    let (chunks, index, wal) = lookout_bytes(&data);
+    let mut lk = Column {
+        ingest_per_core: Some(mb(ing.raw) / ing.cpu_s),
+        ingest_wall: Some(mb(ing.raw) / ing.wall_s),
+        cpu_s: Some(ing.cpu_s),
+        bytes: Some(chunks + index + wal),
+        peak_rss: Some(ing.peak_rss),
+        ..Default::default()
+    };
+    lk.notes.push(format!(
+        "chunks.bin {:.1} MB, index {:.1} MB, WAL {:.1} MB; {} partitions, {} streams",
+        mb(chunks),
+        mb(index),
+        mb(wal),
+        st.partitions.len(),
+        st.streams
+    ));
+    eprintln!(
+        "logbench: lookout ingested {} lines, {:.1} MB in {:.1} s wall, {:.1} CPU s; {}",
+        ing.lines,
+        mb(ing.raw),
+        ing.wall_s,
+        ing.cpu_s,
+        lk.notes[0]
+    );
+    for q in &qs {
+        let t = time_runs(args.runs, || lookout_query(&store, q, &ing))?;
+        eprintln!(
+            "logbench: lookout {}: {:.1} ms (first {:.1}), {} rows",
+            q.key, t.median, t.first, t.rows
+        );
+        lk.timings.insert(q.key, t);
+    }
+    drop(store);
+
+    let mut gr = Column {
+        bytes: Some(ing.raw),
+        ..Default::default()
+    };
+    if !args.no_grep {
+        for q in &qs {
+            if let Some((a, tail)) = &q.grep {
+                let t = time_runs(args.runs, || grep_query(&raw_dir, a, *tail))?;
+                eprintln!(
+                    "logbench: grep {}: {:.1} ms (first {:.1}), {} rows",
+                    q.key, t.median, t.first, t.rows
+                );
+                gr.timings.insert(q.key, t);
+            }
+        }
+    }
+
+    let mut ch = Column::default();
+    if !args.no_clickhouse {
+        let bin = clickhouse::ensure_installed()?;
+        let server = clickhouse::ClickHouse::start(&bin, &work.join("clickhouse"))?;
+        server.query(
+            "CREATE TABLE logs (job String, level String, ts UInt64, line String) \
+             ENGINE = MergeTree ORDER BY (job, level, ts)",
+        )?;
+        let (c0, t0) = (server.cpu(), Instant::now());
+        server.insert_tsv("logs", &tsv, 16 << 20)?;
+        let (c1, t1) = (server.cpu(), t0.elapsed().as_secs_f64());
+        server.query("OPTIMIZE TABLE logs FINAL")?;
+        procfs::settle(server.pid(), 60.0);
+        let (c2, t2) = (server.cpu(), t0.elapsed().as_secs_f64());
+        let rows: u64 = server
+            .query("SELECT count() FROM logs")?
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        ch.ingest_per_core = Some(mb(ing.raw) / (c1 - c0));
+        ch.ingest_wall = Some(mb(ing.raw) / t1);
+        ch.cpu_s = Some(c1 - c0);
+        ch.bytes = Some(server.table_bytes("logs"));
+        ch.peak_rss = procfs::status_mib(server.pid(), "VmHWM");
+        ch.notes.push(format!(
+            "{rows} rows; insert {t1:.1} s wall, {:.1} CPU s; OPTIMIZE FINAL {:.1} s wall, {:.1} CPU s more",
+            c1 - c0,
+            t2 - t1,
+            c2 - c1
+        ));
+        eprintln!("logbench: clickhouse {}", ch.notes[0]);
+        for q in &qs {
+            let t = time_runs(args.runs, || {
+                Ok(server
+                    .query(&q.sql)?
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .count())
+            })?;
+            eprintln!(
+                "logbench: clickhouse {}: {:.1} ms (first {:.1}), {} rows",
+                q.key, t.median, t.first, t.rows
+            );
+            ch.timings.insert(q.key, t);
+        }
+    }
+
+    // The report.
+    let na = "—".to_string();
+    let cols = [("Lookout", &lk), ("ClickHouse 18.16", &ch), ("grep", &gr)];
+    let _ = writeln!(
+        report,
+        "{} lines, {:.1} MB raw ({} MiB asked), over 24 h, {} streams (system x level).\n",
+        ing.lines,
+        mb(ing.raw),
+        args.mb,
+        st.streams
+    );
+    let _ = writeln!(
+        report,
+        "| figure | Lookout | ClickHouse 18.16 | grep -F / -E |"
+    );
+    let _ = writeln!(report, "|---|---|---|---|");
+    let row = |name: &str, f: &dyn Fn(&Column) -> Option<String>| {
+        let cells: Vec<String> = cols
+            .iter()
+            .map(|(_, c)| f(c).unwrap_or_else(|| na.clone()))
+            .collect();
+        format!("| {name} | {} |\n", cells.join(" | "))
+    };
+    report += &row("ingest MB/s per core (raw MB / CPU s)", &|c: &Column| {
+        Some(format!("{:.1} ({:.1} CPU s)", c.ingest_per_core?, c.cpu_s?))
+    });
+    report += &row("ingest MB/s wall", &|c: &Column| {
+        Some(format!("{:.1}", c.ingest_wall?))
+    });
+    report += &row("bytes on disk per raw byte", &|c: &Column| {
+        let b = c.bytes?;
+        Some(format!(
+            "{:.3} ({:.1}x, {:.1} MB)",
+            b as f64 / ing.raw as f64,
+            ing.raw as f64 / b as f64,
+            mb(b)
+        ))
+    });
+    report += &row("peak RSS MiB (ingest)", &|c: &Column| {
+        Some(format!("{:.0}", c.peak_rss?))
+    });
+    for q in &qs {
+        report += &row(
+            &format!("{} {}: median ms (first; rows)", q.key, q.what),
+            &|c: &Column| {
+                let t = c.timings.get(q.key)?;
+                Some(format!("{:.1} ({:.1}; {})", t.median, t.first, t.rows))
+            },
         );
     }
+    let _ = writeln!(report);
+    for (name, c) in cols {
+        for n in &c.notes {
+            let _ = writeln!(report, "- {name}: {n}");
+        }
+    }
+    println!("{report}");
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.out, &report)
+        .with_context(|| format!("writing {}", args.out.display()))?;
     Ok(())
 }

@@ -12,6 +12,7 @@
 //!
 //! Read path: `search.rs`. Layout on disk: `store/FORMAT.md`, "Logs".
 
+mod bloom;
 mod chunk;
 mod filter;
 mod head;
@@ -482,7 +483,7 @@ impl LogEngine {
             return Ok(());
         }
         let (_, fields) = schema::schema();
-        let q = Compiled::new(sel, fields.terms)?;
+        let q = Compiled::new(sel, fields)?;
         let dir = sel.direction;
         let limit = if sel.limit == 0 {
             usize::MAX
@@ -665,6 +666,25 @@ fn write_chunks(
             }
             let part = &recs[from..to];
             from = to;
+            let mut doc = TantivyDocument::default();
+            doc.add_text(f.stream, &s.term);
+            let lines = part.iter().map(|r| r.line.as_str());
+            // Partitions from before format 4 keep every token in `terms`; from it, the
+            // chunk's bloom filter goes just before the chunk, so the chunk ends the file.
+            let (mut terms, ids) = match (f.frags, f.ids_offset, f.ids_len) {
+                (Some(frags), Some(io), Some(il))
+                    if p.meta.format_version >= schema::FRAGS_VERSION =>
+                {
+                    let (fr, ids) = schema::chunk_terms_split(lines);
+                    doc.add_text(frags, fr);
+                    let filter = bloom::build(ids.iter().copied());
+                    let at = p.chunks.append(&filter)?;
+                    doc.add_u64(io, at);
+                    doc.add_u64(il, filter.len() as u64);
+                    (String::new(), Some((at, filter.len() as u64)))
+                }
+                _ => (schema::chunk_terms(lines), None),
+            };
             let raw = chunk::encode(part);
             let blob =
                 chunk::compress(&raw).map_err(Error::io("compressing a log chunk", &p.dir))?;
@@ -677,10 +697,8 @@ fn write_chunks(
                 len: blob.len() as u64,
                 raw: raw.len() as u64,
                 lines: part.len() as u64,
+                ids,
             };
-            let mut doc = TantivyDocument::default();
-            doc.add_text(f.stream, &s.term);
-            let mut terms = schema::chunk_terms(part.iter().map(|r| r.line.as_str()));
             terms.push(' ');
             terms.push_str(&schema::chunk_label_terms(
                 &s.labels,

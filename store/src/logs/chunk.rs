@@ -301,7 +301,8 @@ impl Chunk {
     }
 }
 
-/// A partition's `chunks.bin`: the header, then compressed chunk blobs back to back.
+/// A partition's `chunks.bin`: the header, then compressed chunk blobs back to back (from
+/// format 4 each preceded by its bloom filter).
 /// Written only by the (serialized) commit; read by any number of readers with positioned
 /// reads.
 pub(super) struct ChunkFile {
@@ -390,6 +391,15 @@ impl ChunkFile {
         self.file
             .sync_data()
             .map_err(Error::io("syncing a log chunk file", &self.path))
+    }
+
+    /// Reads `len` bytes at `offset` (a chunk's bloom filter).
+    pub(super) fn read_bytes(&self, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; len as usize];
+        self.file
+            .read_exact_at(&mut buf, offset)
+            .map_err(Error::io("reading a log chunk's bloom filter", &self.path))?;
+        Ok(buf)
     }
 
     /// Reads and decodes the chunk at `offset`.

@@ -10,11 +10,21 @@
 //! the literals every match must start (or end) with, extracted by `regex-syntax`: the line
 //! contains one of them. Negated filters never narrow. Narrowing is only ever a superset:
 //! every candidate is checked against the stored line.
+//!
+//! Format 4 indexes differently (`schema.rs`): every digit-free token and the digit-free
+//! runs of id-like tokens (a digit and a non-digit) are terms of the `frags` field, and the
+//! id-like tokens themselves are only in each chunk's bloom filter. A token of `s` without
+//! digits then needs what it needs above, from `frags` (the run of the line token it falls
+//! in is digit-free too, so it has the same edges). A token with digits needs, when it is
+//! whole in `s`, to be in the chunk's bloom filter, and for each digit-free run in it a need
+//! from `frags` (a run bounded by a digit in `s` is bounded there in the line too). `frags`
+//! is a small dictionary (words and short letter runs), so its suffix and infix walks are
+//! cheap, and there is no dictionary of every id to walk.
 
 use regex::Regex;
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
 
-use super::schema::{is_unindexed, tokens, truncate, MAX_TOKEN_BYTES};
+use super::schema::{fragments, has_digit, is_unindexed, tokens, truncate, MAX_TOKEN_BYTES};
 use crate::error::{Error, Result};
 use crate::model::LineFilter;
 
@@ -69,6 +79,16 @@ impl Need {
     }
 }
 
+/// Where a need is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// The `terms` field: every token before format 4. From format 4, a `Term` need here
+    /// is a whole id-like token, answered by the chunks' bloom filters.
+    Terms,
+    /// `frags` (format 4): digit-free tokens and runs.
+    Frags,
+}
+
 /// Shortest prefix worth a term range: shorter ones expand to too many terms.
 const MIN_PREFIX: usize = 2;
 /// Shortest infix or suffix worth a term dictionary walk.
@@ -86,17 +106,8 @@ pub(crate) fn substring_needs(s: &str) -> Vec<Need> {
         if is_unindexed(t) {
             continue;
         }
-        let (open_left, open_right) = (from == 0, to == s.len());
-        let need = match (open_left, open_right) {
-            (false, false) => Need::Term(truncate(t, MAX_TOKEN_BYTES).to_string()),
-            // A cut line token keeps at least MAX_TOKEN_BYTES - 3 bytes (a char is at most
-            // 4), so a prefix cut to MAX_TOKEN_BYTES - 4 is always still a prefix of it.
-            (false, true) if t.len() >= MIN_PREFIX => {
-                Need::Prefix(truncate(t, MAX_TOKEN_BYTES - 4).to_string())
-            }
-            (true, false) if t.chars().count() >= MIN_INFIX => Need::Suffix(t.to_string()),
-            (true, true) if t.chars().count() >= MIN_INFIX => Need::Infix(t.to_string()),
-            _ => continue,
+        let Some(need) = token_need(t, from == 0, to == s.len()) else {
+            continue;
         };
         if !out.contains(&need) {
             out.push(need);
@@ -109,21 +120,88 @@ pub(crate) fn substring_needs(s: &str) -> Vec<Need> {
     out
 }
 
-/// What a line a filter keeps must hold: one of the alternatives (each all of its needs).
-/// None when the filter does not narrow.
-pub(crate) fn filter_needs(f: &LineFilter) -> Option<Vec<Vec<Need>>> {
+/// What a line token holding `t` must be, given whether `t` may continue on the left and on
+/// the right (open) or ends there (a non-token char next to it).
+fn token_need(t: &str, open_left: bool, open_right: bool) -> Option<Need> {
+    Some(match (open_left, open_right) {
+        (false, false) => Need::Term(truncate(t, MAX_TOKEN_BYTES).to_string()),
+        // A cut line token keeps at least MAX_TOKEN_BYTES - 3 bytes (a char is at most
+        // 4), so a prefix cut to MAX_TOKEN_BYTES - 4 is always still a prefix of it.
+        (false, true) if t.len() >= MIN_PREFIX => {
+            Need::Prefix(truncate(t, MAX_TOKEN_BYTES - 4).to_string())
+        }
+        (true, false) if t.chars().count() >= MIN_INFIX => Need::Suffix(t.to_string()),
+        (true, true) if t.chars().count() >= MIN_INFIX => Need::Infix(t.to_string()),
+        _ => return None,
+    })
+}
+
+/// Format 4: what a line containing `s` must hold, each need with where it is answered
+/// (see the module doc). Empty when nothing useful is required.
+pub(crate) fn substring_needs_split(s: &str) -> Vec<(Target, Need)> {
+    let mut out = Vec::new();
+    let mut push = |n: (Target, Need)| {
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    };
+    for (from, to) in tokens(s) {
+        let t = &s[from..to];
+        let (open_left, open_right) = (from == 0, to == s.len());
+        if !has_digit(t) {
+            if let Some(n) = token_need(t, open_left, open_right) {
+                push((Target::Frags, n));
+            }
+            continue;
+        }
+        if is_unindexed(t) {
+            continue;
+        }
+        if !open_left && !open_right {
+            push((
+                Target::Terms,
+                Need::Term(truncate(t, MAX_TOKEN_BYTES).to_string()),
+            ));
+        }
+        for (a, b) in fragments(t) {
+            let edge = (open_left && a == 0, open_right && b == t.len());
+            if let Some(n) = token_need(&t[a..b], edge.0, edge.1) {
+                push((Target::Frags, n));
+            }
+        }
+    }
+    out
+}
+
+/// What a line containing `s` must hold in a partition with (`split`) or without the
+/// `frags` field.
+fn needs_of(s: &str, split: bool) -> Vec<(Target, Need)> {
+    if split {
+        substring_needs_split(s)
+    } else {
+        substring_needs(s)
+            .into_iter()
+            .map(|n| (Target::Terms, n))
+            .collect()
+    }
+}
+
+/// What a line a filter keeps must hold: one of the alternatives (each all of its needs),
+/// for a partition with (`split`, format 4) or without the `frags` field. None when the
+/// filter does not narrow.
+pub(crate) fn filter_needs(f: &LineFilter, split: bool) -> Option<Vec<Vec<(Target, Need)>>> {
     match f {
         LineFilter::Contains(s) => {
-            let needs = substring_needs(s);
+            let needs = needs_of(s, split);
             (!needs.is_empty()).then(|| vec![needs])
         }
-        LineFilter::Regex(p) => regex_needs(p),
+        LineFilter::Regex(p) => regex_needs(p, split),
         LineFilter::NotContains(_) | LineFilter::NotRegex(_) => None,
     }
 }
 
 /// The literals every match of `pattern` starts (or ends) with, as substring needs.
-fn regex_needs(pattern: &str) -> Option<Vec<Vec<Need>>> {
+fn regex_needs(pattern: &str, split: bool) -> Option<Vec<Vec<(Target, Need)>>> {
     let hir = regex_syntax::ParserBuilder::new()
         .build()
         .parse(pattern)
@@ -137,10 +215,10 @@ fn regex_needs(pattern: &str) -> Option<Vec<Vec<Need>>> {
         })
         .filter(|seq| seq.is_finite())
         .max_by_key(|seq| seq.min_literal_len().unwrap_or(0))?;
-    literal_needs(&best)
+    literal_needs(&best, split)
 }
 
-fn literal_needs(seq: &Seq) -> Option<Vec<Vec<Need>>> {
+fn literal_needs(seq: &Seq, split: bool) -> Option<Vec<Vec<(Target, Need)>>> {
     let lits = seq.literals()?;
     if lits.is_empty() || lits.len() > MAX_ALTERNATIVES {
         return None;
@@ -148,7 +226,7 @@ fn literal_needs(seq: &Seq) -> Option<Vec<Vec<Need>>> {
     let mut alts = Vec::with_capacity(lits.len());
     for lit in lits {
         let s = std::str::from_utf8(lit.as_bytes()).ok()?;
-        let needs = substring_needs(s);
+        let needs = needs_of(s, split);
         // One alternative that requires nothing makes the whole set require nothing.
         if needs.is_empty() {
             return None;
@@ -196,13 +274,46 @@ mod tests {
 
     #[test]
     fn regexes_need_their_literals() {
-        let got = filter_needs(&LineFilter::Regex("error|warn(ing)?".into())).unwrap();
-        assert!((2..=3).contains(&got.len()), "{got:?}");
-        let got = filter_needs(&LineFilter::Regex(r"user \d+ logged".into())).unwrap();
-        assert!(got.iter().all(|alt| !alt.is_empty()), "{got:?}");
-        assert!(filter_needs(&LineFilter::Regex(".*".into())).is_none());
-        assert!(filter_needs(&LineFilter::Regex("[a-z]+".into())).is_none());
-        assert!(filter_needs(&LineFilter::NotContains("x y z".into())).is_none());
-        assert!(filter_needs(&LineFilter::Regex("(".into())).is_none());
+        for split in [false, true] {
+            let got = filter_needs(&LineFilter::Regex("error|warn(ing)?".into()), split).unwrap();
+            assert!((2..=3).contains(&got.len()), "{got:?}");
+            let got = filter_needs(&LineFilter::Regex(r"user \d+ logged".into()), split).unwrap();
+            assert!(got.iter().all(|alt| !alt.is_empty()), "{got:?}");
+            assert!(filter_needs(&LineFilter::Regex(".*".into()), split).is_none());
+            assert!(filter_needs(&LineFilter::Regex("[a-z]+".into()), split).is_none());
+            assert!(filter_needs(&LineFilter::NotContains("x y z".into()), split).is_none());
+            assert!(filter_needs(&LineFilter::Regex("(".into()), split).is_none());
+        }
+    }
+
+    #[test]
+    fn split_needs_take_words_and_id_letters_from_frags_and_whole_ids_from_blooms() {
+        use Target::*;
+        assert_eq!(
+            substring_needs_split("error"),
+            [(Frags, Need::Infix("error".into()))]
+        );
+        assert_eq!(
+            substring_needs_split("needle7f3a9c"),
+            [
+                (Frags, Need::Suffix("needle".into())),
+                (Frags, t("f")),
+                (Frags, t("a")),
+            ]
+        );
+        assert_eq!(
+            substring_needs_split("a1b2c3"),
+            [(Frags, t("b")), (Frags, t("c"))]
+        );
+        assert_eq!(
+            substring_needs_split("id blk_12ab3 ok"),
+            [
+                (Terms, t("blk_12ab3")),
+                (Frags, t("blk_")),
+                (Frags, t("ab")),
+                (Frags, Need::Prefix("ok".into())),
+            ]
+        );
+        assert!(substring_needs_split("12 34").is_empty());
     }
 }

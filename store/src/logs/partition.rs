@@ -40,6 +40,8 @@ pub(super) struct ChunkRef {
     pub len: u64,
     pub raw: u64,
     pub lines: u64,
+    /// Where the chunk's bloom filter of ids is in `chunks.bin`, and its length (format 4).
+    pub ids: Option<(u64, u64)>,
 }
 
 pub(super) struct Partition {
@@ -252,6 +254,9 @@ fn fields_of(index: &Index, dir: &Path) -> Result<Fields> {
         len: get("len")?,
         raw: get("raw")?,
         lines: get("lines")?,
+        frags: schema.get_field("frags").ok(),
+        ids_offset: schema.get_field("ids_offset").ok(),
+        ids_len: schema.get_field("ids_len").ok(),
     })
 }
 
@@ -281,6 +286,8 @@ fn load_catalog(searcher: &Searcher, dir: &Path) -> Result<Vec<ChunkRef>> {
             u64_col("raw")?,
             u64_col("lines")?,
         );
+        // Format 4 only.
+        let (ids_offset, ids_len) = (ff.u64("ids_offset").ok(), ff.u64("ids_len").ok());
         let stream = ff
             .str("stream")
             .map_err(|e| corrupt(format!("fast field stream: {e}")))?
@@ -311,6 +318,10 @@ fn load_catalog(searcher: &Searcher, dir: &Path) -> Result<Vec<ChunkRef>> {
                     len: len.first(doc).ok_or_else(missing)?,
                     raw: raw.first(doc).ok_or_else(missing)?,
                     lines: lines.first(doc).ok_or_else(missing)?,
+                    ids: match (&ids_offset, &ids_len) {
+                        (Some(o), Some(l)) => o.first(doc).zip(l.first(doc)),
+                        _ => None,
+                    },
                 });
             }
         }

@@ -14,7 +14,13 @@ use crate::model::{Label, Labels};
 
 /// Version of the partition layout (schema, chunk file, tokenizer, stream term encoding),
 /// written to each partition's `partition.json`.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
+
+/// First version with the `frags` field (digit-free tokens and the digit-free fragments of
+/// id-like tokens) and per-chunk bloom filters of the id-like tokens
+/// ([`chunk_terms_split`]); `terms` then holds only label terms. Older partitions hold every
+/// token in `terms` ([`chunk_terms`]) and are searched that way.
+pub const FRAGS_VERSION: u32 = 4;
 
 /// Oldest partition layout still read. Version 2 lacks the label terms
 /// ([`label_term`]): its chunks are read, but never narrowed by label equalities.
@@ -55,6 +61,13 @@ pub(crate) struct Fields {
     pub len: Field,
     pub raw: Field,
     pub lines: Field,
+    /// Format 4: the chunk's distinct digit-free fragments ([`chunk_terms_split`]), doc ids
+    /// only; and where the bloom filter of its id-like tokens is in `chunks.bin`, and its
+    /// length (fast fields). Absent from older partitions; last in the schema, so the
+    /// other fields keep their ids.
+    pub frags: Option<Field>,
+    pub ids_offset: Option<Field>,
+    pub ids_len: Option<Field>,
 }
 
 pub(crate) fn schema() -> (Schema, Fields) {
@@ -86,6 +99,17 @@ pub(crate) fn schema() -> (Schema, Fields) {
     let len = b.add_u64_field("len", fast());
     let raw = b.add_u64_field("raw", fast());
     let lines = b.add_u64_field("lines", fast());
+    let frags = b.add_text_field(
+        "frags",
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(TERMS_TOKENIZER)
+                .set_fieldnorms(false)
+                .set_index_option(IndexRecordOption::Basic),
+        ),
+    );
+    let ids_offset = b.add_u64_field("ids_offset", fast());
+    let ids_len = b.add_u64_field("ids_len", fast());
     (
         b.build(),
         Fields {
@@ -97,6 +121,9 @@ pub(crate) fn schema() -> (Schema, Fields) {
             len,
             raw,
             lines,
+            frags: Some(frags),
+            ids_offset: Some(ids_offset),
+            ids_len: Some(ids_len),
         },
     )
 }
@@ -278,6 +305,92 @@ pub(crate) fn chunk_terms<'a>(lines: impl Iterator<Item = &'a str>) -> String {
     out
 }
 
+/// Whether a token holds an ASCII digit. With [`is_unindexed`] false too, it is id-like
+/// (letters and digits: ids, hashes, hostnames, `blk_123`).
+#[inline]
+pub(crate) fn has_digit(token: &str) -> bool {
+    token.bytes().any(|b| b.is_ascii_digit())
+}
+
+/// The byte ranges of the maximal digit-free runs of `token`.
+pub(crate) fn fragments(token: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let b = token.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i >= b.len() {
+            return None;
+        }
+        let start = i;
+        while i < b.len() && !b[i].is_ascii_digit() {
+            i += 1;
+        }
+        Some((start, i))
+    })
+}
+
+/// A set of index terms joined as one text (single spaces), with the [`LONG_TOKEN`] marker
+/// when a term was cut.
+#[derive(Default)]
+struct TermSet<'a> {
+    seen: FxHashSet<&'a str>,
+    long: bool,
+}
+
+impl<'a> TermSet<'a> {
+    fn add(&mut self, t: &'a str) {
+        if t.len() > MAX_TOKEN_BYTES {
+            self.long = true;
+        }
+        self.seen.insert(truncate(t, MAX_TOKEN_BYTES));
+    }
+
+    fn text(&self) -> String {
+        let mut out =
+            String::with_capacity(self.seen.iter().map(|t| t.len() + 1).sum::<usize>() + 8);
+        for t in &self.seen {
+            out.push_str(t);
+            out.push(' ');
+        }
+        if self.long {
+            out.push_str(LONG_TOKEN);
+        }
+        out
+    }
+}
+
+/// Format 4's terms of a chunk: the `frags` text and the id-like tokens for its bloom
+/// filter. Ids are the distinct tokens with a digit and a non-digit, cut to
+/// [`MAX_TOKEN_BYTES`]; fragments the distinct digit-free tokens and the digit-free runs of
+/// the ids (`blk_`, `ffee` of `c0ffee42`), cut likewise, with [`LONG_TOKEN`] when a cut
+/// happened. A word search walks only the small `frags` dictionary, and an id is found by
+/// its letters or, whole, by the chunks' bloom filters, without a dictionary of every id.
+pub(crate) fn chunk_terms_split<'a>(
+    lines: impl Iterator<Item = &'a str>,
+) -> (String, FxHashSet<&'a str>) {
+    let mut frags = TermSet::default();
+    let mut ids: FxHashSet<&str> = FxHashSet::default();
+    for line in lines {
+        for (from, to) in tokens(line) {
+            let t = &line[from..to];
+            if !has_digit(t) {
+                frags.add(t);
+                continue;
+            }
+            if is_unindexed(t) {
+                continue;
+            }
+            ids.insert(truncate(t, MAX_TOKEN_BYTES));
+            for (a, b) in fragments(t) {
+                frags.add(&t[a..b]);
+            }
+        }
+    }
+    (frags.text(), ids)
+}
+
 /// A stream's labels as one exact term: JSON `[[name, value], ...]` in label order.
 pub(crate) fn stream_term(labels: &Labels) -> String {
     let pairs: Vec<(&str, &str)> = labels
@@ -344,6 +457,25 @@ mod tests {
         assert_eq!(got[1], truncate(&long, MAX_TOKEN_BYTES));
         assert!(got[1].len() <= MAX_TOKEN_BYTES);
         assert_eq!(got[3], LONG_TOKEN);
+    }
+
+    #[test]
+    fn split_terms_put_id_like_tokens_in_the_bloom_and_every_fragment_in_frags() {
+        let (frags, ids) =
+            chunk_terms_split(["GET blk_12ab3 c0ffee42 v1 10.0.0.1 ok_"].into_iter());
+        let mut t: Vec<&str> = ids.into_iter().collect();
+        let mut f: Vec<&str> = frags.split(' ').filter(|t| !t.is_empty()).collect();
+        t.sort();
+        f.sort();
+        assert_eq!(t, ["blk_12ab3", "c0ffee42", "v1"]);
+        assert_eq!(f, ["GET", "ab", "blk_", "c", "ffee", "ok_", "v"]);
+        let long = "a".repeat(100);
+        let line = format!("{long} x1 {long}1");
+        let (frags, ids) = chunk_terms_split(std::iter::once(line.as_str()));
+        assert!(frags.contains(LONG_TOKEN));
+        assert!(ids.contains("x1") && ids.contains(&line[104..184]));
+        assert_eq!(fragments("12ab3c").collect::<Vec<_>>(), [(2, 4), (5, 6)]);
+        assert_eq!(fragments("123").count(), 0);
     }
 
     proptest! {

@@ -21,10 +21,11 @@ use tantivy::query::{BooleanQuery, Occur, Query, RegexQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::Term;
 
-use super::filter::{filter_needs, Filter, Need};
+use super::bloom;
+use super::filter::{filter_needs, Filter, Need, Target};
 use super::head::stream_matches;
 use super::partition::{ChunkRef, Partition};
-use super::schema::{self, LONG_TOKEN};
+use super::schema::{self, Fields, FRAGS_VERSION, LONG_TOKEN};
 use super::ReadCounters;
 use crate::error::{Error, Result};
 use crate::model::{Direction, Labels, LogHit, LogSelect, Matcher};
@@ -46,23 +47,31 @@ pub(super) fn cmp_hits(a: &LogHit, b: &LogHit, dir: Direction) -> Ordering {
 pub(super) struct Compiled<'a> {
     pub sel: &'a LogSelect,
     pub filters: Vec<Filter>,
-    /// One index query per narrowing filter; a candidate must match all.
+    /// One index query per narrowing filter; a candidate must match all. For partitions
+    /// before [`FRAGS_VERSION`].
     narrowing: Vec<Box<dyn Query>>,
+    /// The same for partitions from [`FRAGS_VERSION`] on.
+    split: Vec<SplitNarrowing>,
     /// One index query per narrowing label equality, for partitions with label terms.
     label_narrowing: Vec<Box<dyn Query>>,
 }
 
 impl<'a> Compiled<'a> {
-    pub(super) fn new(sel: &'a LogSelect, line: Field) -> Result<Compiled<'a>> {
+    pub(super) fn new(sel: &'a LogSelect, fields: Fields) -> Result<Compiled<'a>> {
+        let line = fields.terms;
         let filters = sel
             .filters
             .iter()
             .map(Filter::compile)
             .collect::<Result<Vec<_>>>()?;
         let mut narrowing = Vec::new();
+        let mut split = Vec::new();
         for f in &sel.filters {
-            if let Some(alts) = filter_needs(f) {
-                narrowing.push(alternatives_query(line, &alts)?);
+            if let Some(alts) = filter_needs(f, false) {
+                narrowing.push(alternatives_query(fields, &alts)?);
+            }
+            if let Some(alts) = filter_needs(f, true) {
+                split.push(SplitNarrowing::new(fields, &alts)?);
             }
         }
         let mut label_narrowing = Vec::new();
@@ -92,8 +101,62 @@ impl<'a> Compiled<'a> {
             sel,
             filters,
             narrowing,
+            split,
             label_narrowing,
         })
+    }
+}
+
+/// Format 4's narrowing by one filter: an index query over `frags`, and the whole id-like
+/// tokens a chunk's bloom filter must hold; each None when some alternative needs nothing
+/// of it. A chunk must pass both (when present); passing them through different
+/// alternatives only keeps a few more candidates, which the exact check removes.
+struct SplitNarrowing {
+    query: Option<Box<dyn Query>>,
+    /// Per alternative, the ids it needs.
+    ids: Option<Vec<Vec<String>>>,
+}
+
+impl SplitNarrowing {
+    fn new(fields: Fields, alts: &[Vec<(Target, Need)>]) -> Result<SplitNarrowing> {
+        let frags: Vec<Vec<(Target, Need)>> = alts
+            .iter()
+            .map(|a| {
+                a.iter()
+                    .filter(|(t, _)| *t == Target::Frags)
+                    .cloned()
+                    .collect()
+            })
+            .collect();
+        let ids: Vec<Vec<String>> = alts
+            .iter()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|(t, n)| match (t, n) {
+                        (Target::Terms, Need::Term(id)) => Some(id.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(SplitNarrowing {
+            query: if frags.iter().all(|a| !a.is_empty()) {
+                Some(alternatives_query(fields, &frags)?)
+            } else {
+                None
+            },
+            ids: ids.iter().all(|a| !a.is_empty()).then_some(ids),
+        })
+    }
+}
+
+/// The index field of a need's target.
+fn target_field(fields: Fields, target: Target) -> Result<Field> {
+    match target {
+        Target::Terms => Ok(fields.terms),
+        Target::Frags => fields
+            .frags
+            .ok_or_else(|| Error::BadInput("the log index schema lacks the frags field".into())),
     }
 }
 
@@ -124,12 +187,12 @@ fn need_query(line: Field, need: &Need) -> Result<Box<dyn Query>> {
 }
 
 /// A line matching one of `alts` (each: all of its needs).
-fn alternatives_query(line: Field, alts: &[Vec<Need>]) -> Result<Box<dyn Query>> {
+fn alternatives_query(fields: Fields, alts: &[Vec<(Target, Need)>]) -> Result<Box<dyn Query>> {
     let mut should = Vec::with_capacity(alts.len());
     for needs in alts {
         let must = needs
             .iter()
-            .map(|n| Ok((Occur::Must, need_query(line, n)?)))
+            .map(|(t, n)| Ok((Occur::Must, need_query(target_field(fields, *t)?, n)?)))
             .collect::<Result<Vec<_>>>()?;
         should.push((
             Occur::Should,
@@ -160,16 +223,25 @@ impl Ord for Next {
 }
 
 /// The partition's chunks that may hold a hit of `q` in `[lo, hi)`: matching stream,
-/// overlapping time range, and (when the filters require tokens) the tokens indexed.
+/// overlapping time range, (when the filters require tokens) the tokens indexed, and (from
+/// format 4, when they require whole ids) the ids in the chunks' bloom filters.
 fn candidates(p: &Partition, q: &Compiled<'_>, lo: i64, hi: i64) -> Result<Vec<ChunkRef>> {
     let keep = |c: &ChunkRef| {
         c.min_ts < hi && lo <= c.max_ts && stream_matches(&c.stream, &q.sel.matchers)
     };
-    let mut narrowing: Vec<(Occur, Box<dyn Query>)> = q
-        .narrowing
-        .iter()
-        .map(|b| (Occur::Must, b.box_clone()))
-        .collect();
+    let split = p.meta.format_version >= FRAGS_VERSION;
+    let mut narrowing: Vec<(Occur, Box<dyn Query>)> = if split {
+        q.split
+            .iter()
+            .filter_map(|n| n.query.as_ref())
+            .map(|b| (Occur::Must, b.box_clone()))
+            .collect()
+    } else {
+        q.narrowing
+            .iter()
+            .map(|b| (Occur::Must, b.box_clone()))
+            .collect()
+    };
     if p.meta.format_version >= schema::LABEL_TERMS_VERSION {
         narrowing.extend(
             q.label_narrowing
@@ -177,6 +249,37 @@ fn candidates(p: &Partition, q: &Compiled<'_>, lo: i64, hi: i64) -> Result<Vec<C
                 .map(|b| (Occur::Must, b.box_clone())),
         );
     }
+    let mut cands = index_candidates(p, narrowing, &keep)?;
+    if split {
+        let ids: Vec<&Vec<Vec<String>>> = q.split.iter().filter_map(|n| n.ids.as_ref()).collect();
+        if !ids.is_empty() {
+            let mut kept = Vec::with_capacity(cands.len());
+            for c in cands {
+                let Some((offset, len)) = c.ids else {
+                    kept.push(c);
+                    continue;
+                };
+                let filter = p.chunks.read_bytes(offset, len)?;
+                let holds = |alts: &&Vec<Vec<String>>| {
+                    alts.iter()
+                        .any(|a| a.iter().all(|id| bloom::may_contain(&filter, id)))
+                };
+                if ids.iter().all(holds) {
+                    kept.push(c);
+                }
+            }
+            cands = kept;
+        }
+    }
+    Ok(cands)
+}
+
+/// The partition's chunks that `keep` keeps and that match every query of `narrowing`.
+fn index_candidates(
+    p: &Partition,
+    narrowing: Vec<(Occur, Box<dyn Query>)>,
+    keep: &dyn Fn(&ChunkRef) -> bool,
+) -> Result<Vec<ChunkRef>> {
     if narrowing.is_empty() {
         return Ok(p
             .catalog
