@@ -63,10 +63,29 @@ pub struct AgentConfig {
     pub queue: QueueConfig,
     /// Log files to tail.
     pub logs: Vec<LogsConfig>,
+    /// How tailing looks for changes besides inotify.
+    pub tail: TailConfig,
     /// The systemd journal (read through journalctl); off unless the section is present.
     pub journal: Option<JournalConfig>,
     /// The local OTLP receiver: OTLP/HTTP is always on `--listen`; gRPC where this says.
     pub otlp: OtlpConfig,
+}
+
+/// `tail: {poll_interval: 1s}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TailConfig {
+    /// Tailed files are read at once when inotify reports a change, and every this long in
+    /// any case (globs rescanned then): the fallback for filesystems without inotify.
+    pub poll_interval: Duration,
+}
+
+impl Default for TailConfig {
+    fn default() -> Self {
+        TailConfig {
+            poll_interval: Duration(1_000),
+        }
+    }
 }
 
 /// `otlp: {grpc_listen: 127.0.0.1:4317}`.
@@ -193,6 +212,7 @@ impl Default for AgentConfig {
             authorization: None,
             queue: QueueConfig::default(),
             logs: Vec::new(),
+            tail: TailConfig::default(),
             journal: None,
             otlp: OtlpConfig::default(),
         }
@@ -354,10 +374,11 @@ async fn agent(args: AgentArgs, cfg: AgentConfig) -> anyhow::Result<()> {
         let tailer = Tailer::open(sources, logs_writer.clone(), tail_stats.clone())
             .context("cannot start tailing")?;
         let stop = tail_stop.clone();
+        let every = StdDuration::from_millis(cfg.tail.poll_interval.0.max(10) as u64);
         Some(
             std::thread::Builder::new()
                 .name("tail".into())
-                .spawn(move || tailer.run(StdDuration::from_millis(250), stop))
+                .spawn(move || tailer.run(every, stop))
                 .context("cannot start the tail thread")?,
         )
     };

@@ -1,8 +1,10 @@
 //! `lookout agent` tailing log files end to end: every line reaches the server exactly once
 //! and in order across a server outage, a rename rotation and an agent SIGKILL (with host
 //! metrics collected meanwhile and no gap in them), across copy-truncate and a graceful
-//! restart; multiline events are joined. The server answers through its Loki API. Only
-//! loopback; every wait is bounded.
+//! restart; multiline events are joined; inotify delivers appends, new files and rotations
+//! with the poll an hour apart; a kill between the server's acknowledgement and the queue
+//! cursor (a debug-build hook) sends a batch twice and the server still returns each line
+//! once. The server answers through its Loki API. Only loopback; every wait is bounded.
 
 mod common;
 
@@ -266,4 +268,113 @@ fn positions_survive_a_graceful_restart() {
     });
     assert_eq!(server_lines(&srv, "{job=\"app\"}"), expected(0..400));
     assert!(agent.metric("lookout_agent_tail_files").unwrap_or(0.0) >= 1.0);
+}
+
+/// With the poll an hour apart, only inotify can deliver what changes after the start: an
+/// append, a new file, and a rotation by rename.
+#[test]
+fn inotify_delivers_between_polls() {
+    let dir = TestDir::new();
+    let logs = dir.tmp.path().join("logs");
+    std::fs::create_dir(&logs).expect("logs dir");
+    let app = logs.join("app.log");
+    append(&app, 0..50);
+    let srv = Server::start_real_clock(&dir.data(), Some("scrape_configs: []\n"));
+    let cfg = format!(
+        "host_metrics: false\ntail: {{poll_interval: 1h}}\nlogs:\n  - paths: ['{}/*.log']\n    labels: {{job: app}}\n",
+        logs.display()
+    );
+    let agent = Agent::start(
+        &format!("http://{}", srv.addr),
+        &dir.tmp.path().join("agent"),
+        &cfg,
+    );
+    let app_sel = format!("{{job=\"app\", filename=\"{}\"}}", app.display());
+    assert_eq!(wait_lines(&srv, &app_sel, 50), expected(0..50));
+
+    append(&app, 50..100);
+    assert_eq!(wait_lines(&srv, &app_sel, 100), expected(0..100));
+
+    let other = logs.join("other.log");
+    append(&other, 100..110);
+    let other_sel = format!("{{job=\"app\", filename=\"{}\"}}", other.display());
+    assert_eq!(wait_lines(&srv, &other_sel, 10), expected(100..110));
+
+    std::fs::rename(&app, logs.join("app.log.1")).expect("rotate");
+    append(&app, 110..120);
+    let app_lines: Vec<String> = (0..100).chain(110..120).map(line).collect();
+    assert_eq!(wait_lines(&srv, &app_sel, 110), app_lines);
+    wait_for(WAIT, "the logs queue to drain", || {
+        (agent.metric("lookout_agent_queue_records{signal=\"logs\"}") == Some(0.0)).then_some(())
+    });
+    assert_eq!(server_lines(&srv, &app_sel), app_lines);
+    assert_eq!(server_lines(&srv, &other_sel), expected(100..110));
+}
+
+/// A sample of the server's own /metrics.
+fn server_metric(srv: &Server, name: &str) -> f64 {
+    let (code, body) = srv.get("/metrics", None);
+    assert_eq!(code, 200);
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in the server's /metrics"))
+}
+
+/// The agent dies right after the server acknowledged a batch and before its queue cursor
+/// moved (the debug build's `LOOKOUT_DEBUG_AGENT_KILL_AFTER_SEND`), so after the restart it
+/// sends that batch again: the server receives its lines twice and returns each once,
+/// also after it restarts itself.
+#[test]
+fn a_kill_between_the_ack_and_the_cursor_returns_no_line_twice() {
+    let dir = TestDir::new();
+    let logs = dir.tmp.path().join("logs");
+    std::fs::create_dir(&logs).expect("logs dir");
+    let app = logs.join("app.log");
+    std::fs::write(&app, b"").expect("create app.log");
+    let listen = format!("127.0.0.1:{}", free_tcp_port());
+    let mut srv = Server::start_real_clock_on(&dir.data(), Some("scrape_configs: []\n"), &listen);
+    let server = format!("http://{listen}");
+    let agent_dir = dir.tmp.path().join("agent");
+    let cfg = format!(
+        "host_metrics: false\nlogs:\n  - paths: ['{}/*.log']\n    labels: {{job: app}}\n",
+        logs.display()
+    );
+    let mut agent = Agent::start_env(
+        &server,
+        &agent_dir,
+        &cfg,
+        &[("LOOKOUT_DEBUG_AGENT_KILL_AFTER_SEND", "logs")],
+    );
+    // Appended once the agent is up, so it dies after its listening line.
+    append(&app, 0..100);
+    let st = agent.wait_exit(WAIT);
+    assert!(!st.success(), "the agent killed itself: {st}");
+    // One batch went through (all 100 lines unless the read met the append half done).
+    let first = server_lines(&srv, "{job=\"app\"}");
+    let n = first.len();
+    assert!(n > 0);
+    assert_eq!(first, expected(0..n));
+    assert_eq!(
+        server_metric(&srv, "loki_distributor_lines_received_total"),
+        n as f64
+    );
+
+    let agent = Agent::start(&server, &agent_dir, &cfg);
+    wait_for(WAIT, "the batch to be sent again", || {
+        (agent.metric("lookout_agent_queue_records{signal=\"logs\"}") == Some(0.0)
+            && agent.metric("lookout_agent_sent_batches_total{signal=\"logs\"}") >= Some(1.0))
+        .then_some(())
+    });
+    assert_eq!(
+        server_metric(&srv, "loki_distributor_lines_received_total"),
+        (100 + n) as f64,
+        "the server got the first batch twice"
+    );
+    assert_eq!(server_lines(&srv, "{job=\"app\"}"), expected(0..100));
+
+    // After a restart of the server (its WAL replayed) too.
+    srv.kill9();
+    drop(srv);
+    let srv = Server::start_real_clock_on(&dir.data(), Some("scrape_configs: []\n"), &listen);
+    assert_eq!(server_lines(&srv, "{job=\"app\"}"), expected(0..100));
 }

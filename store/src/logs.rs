@@ -33,7 +33,7 @@ use tantivy::{IndexWriter, TantivyDocument};
 
 use self::head::{Head, Stream};
 use self::partition::{ChunkRef, Partition, META_FILE};
-use self::search::{cmp_hits, Compiled};
+use self::search::{cmp_hits, same_entry, Compiled, Repeats};
 use crate::clock::Clock;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -499,7 +499,10 @@ impl LogEngine {
             }
         }
         head_hits.sort_by(|a, b| cmp_hits(a, b, dir));
+        head_hits.dedup_by(|a, b| same_entry(a, b));
         head_hits.truncate(limit);
+        // An entry may be both in the head and in a partition (sent again after a commit).
+        let mut repeats = Repeats::default();
         let mut head_hits = head_hits.into_iter().peekable();
         let mut parts: Vec<Arc<Partition>> = self
             .partitions
@@ -521,11 +524,17 @@ impl LogEngine {
                         break;
                     }
                     let Some(x) = head_hits.next() else { break };
+                    if repeats.repeat(&x) {
+                        continue;
+                    }
                     emitted += 1;
                     if !f(x) || emitted >= limit {
                         stopped = true;
                         return false;
                     }
+                }
+                if repeats.repeat(&h) {
+                    return true;
                 }
                 emitted += 1;
                 if !f(h) || emitted >= limit {
@@ -541,6 +550,9 @@ impl LogEngine {
         for h in head_hits {
             if sel.cancelled() || emitted >= limit {
                 break;
+            }
+            if repeats.repeat(&h) {
+                continue;
             }
             emitted += 1;
             if !f(h) {
@@ -656,6 +668,9 @@ fn write_chunks(
             continue;
         };
         recs.sort_by(|a, b| a.ts_ns.cmp(&b.ts_ns).then_with(|| a.line.cmp(&b.line)));
+        // A batch sent again (see `search::Repeats`) is stored once when both copies are
+        // committed together.
+        recs.dedup_by(|a, b| a.ts_ns == b.ts_ns && a.line == b.line);
         let mut from = 0;
         while from < recs.len() {
             let mut to = from;

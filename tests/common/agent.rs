@@ -18,9 +18,16 @@ pub struct Agent {
 impl Agent {
     /// Starts `lookout agent --server server --data data` with `config` as its config file.
     pub fn start(server: &str, data: &Path, config: &str) -> Agent {
+        Agent::start_env(server, data, config, &[])
+    }
+
+    /// [`Agent::start`] with extra environment variables (e.g. the debug build's
+    /// `LOOKOUT_DEBUG_AGENT_KILL_AFTER_SEND`).
+    pub fn start_env(server: &str, data: &Path, config: &str, env: &[(&str, &str)]) -> Agent {
         let cfg = data.with_extension("agent.yaml");
         std::fs::write(&cfg, config).expect("write agent config");
         let mut child = Command::new(BIN)
+            .envs(env.iter().copied())
             .args(["agent", "--server", server, "--listen", "127.0.0.1:0"])
             .arg("--data")
             .arg(data)
@@ -74,6 +81,21 @@ impl Agent {
             })
             .and_then(|l| l.rsplit(' ').next())
             .and_then(|v| v.parse().ok())
+    }
+
+    /// Waits (bounded) for the agent to end by itself; its exit status.
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("wait agent") {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the agent did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn kill9(&mut self) {

@@ -9,6 +9,13 @@
 //! server will never take it (a sample out of bounds, a refused label), so it is counted
 //! as rejected and skipped, as Prometheus' remote_write does; anything else (connection
 //! refused, 5xx, 429) is retried with exponential backoff, keeping the order.
+//!
+//! A crash after the server's 2xx but before the cursor moves sends that record once more
+//! after the restart. Every resend is byte for byte the same request, which the server
+//! absorbs: a remote_write sample again at the same timestamp with the same value is a
+//! no-op, and the log store returns entries equal in stream, timestamp and line once (as
+//! Loki does); the tailer gives every line of a stream its own timestamp, so only a resend
+//! is ever such a repeat.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -180,6 +187,32 @@ impl Signal {
     }
 }
 
+/// Debug builds only: with `LOOKOUT_DEBUG_AGENT_KILL_AFTER_SEND=<signal>` (`logs`,
+/// `metrics`, `traces`) the agent SIGKILLs itself right after the server acknowledged a
+/// record of that signal and before the queue cursor moves past it: the window in which a
+/// crash sends a batch twice, which end-to-end tests cannot hit by timing. Release builds
+/// compile this to nothing.
+fn crash_after_send_for_tests(signal: Signal) {
+    #[cfg(debug_assertions)]
+    {
+        static KILL: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+        let target = KILL.get_or_init(|| std::env::var("LOOKOUT_DEBUG_AGENT_KILL_AFTER_SEND").ok());
+        if target.as_deref() == Some(signal.name()) {
+            tracing::warn!(
+                signal = signal.name(),
+                "LOOKOUT_DEBUG_AGENT_KILL_AFTER_SEND: killing the agent before the queue cursor moves"
+            );
+            // SAFETY: getpid and kill have no memory effects; SIGKILL ends the process
+            // like `kill -9`, without unwinding or flushing anything.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = signal;
+}
+
 /// Ships `queue` to the server until `stop` is set: oldest record first, the next only
 /// after the server acknowledged (or refused) the previous, so the order holds. The
 /// cursor moves past a record (durably) right after its 2xx, so an acknowledged record is
@@ -239,6 +272,7 @@ pub async fn send(
                 }
                 match req.send().await {
                     Ok(r) if r.status().is_success() => {
+                        crash_after_send_for_tests(signal);
                         stats.sent_records.fetch_add(1, Ordering::Relaxed);
                         stats
                             .sent_bytes

@@ -1,43 +1,51 @@
 //! Log tailing for the agent: files matching the configured globs are followed (new
-//! files are picked up at the next scan), read line by line, joined into multiline events
-//! where configured, and pushed to the logs [`Queue`] as Loki push requests, each record
-//! carrying the positions after it (see [`positions`] for the formats and why that makes
-//! delivery into the queue exactly once across a SIGKILL).
+//! files are picked up at once, or at the next scan), read line by line, joined into
+//! multiline events where configured, and pushed to the logs [`Queue`] as Loki push
+//! requests, each record carrying the positions after it (see [`positions`] for the
+//! formats and why that makes delivery into the queue exactly once across a SIGKILL).
 //!
 //! Rotation by rename: the old inode no longer matches a glob, so it is read to its end
-//! through the open descriptor and then dropped, while the new file at the path is read
+//! through the open descriptor and dropped once it has been quiet for a grace period
+//! (writers keep writing to it a moment before they reopen the path), while the new file at the path is read
 //! from its start. Copy-truncate: see [`file`]. Compressed rotated files (`.gz`, `.bz2`,
 //! `.xz`, `.zst`, …) are never followed. Timestamps are the time a line was read, made
 //! strictly increasing per stream so a forward query returns lines in file order.
 //!
-//! Tailing runs on its own thread with plain blocking reads: polling a few files every
-//! quarter second costs less than an inotify watcher would save, and it sees files on
-//! network filesystems too.
+//! Tailing runs on its own thread with plain blocking reads. It reads when inotify reports
+//! a change in a watched directory ([`watch`]), at most once per [`MIN_GAP`] so a writer
+//! appending line by line costs one batch per gap rather than one per line, and in any
+//! case every poll interval (one second by default), when it also rescans the globs: the
+//! poll is the fallback for what inotify does not see (network filesystems, an overflowed
+//! event queue).
 
 pub mod file;
 pub mod journal;
 pub mod multiline;
 pub mod positions;
+pub mod watch;
 pub mod writer;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lookout_store::Result;
 
-use self::file::{Followed, Line};
+use self::file::{Followed, Line, DRAIN_GRACE};
 use self::multiline::Multiline;
 use self::positions::{Body, FilePos, Positions};
+use self::watch::DirWatcher;
 use self::writer::LogsWriter;
 use crate::loki_push::{encode, EntryAdapter, PushRequest, StreamAdapter, Timestamp};
 
 /// Rotated files in these formats are skipped, whatever the glob says.
 const COMPRESSED: &[&str] = &["gz", "bz2", "xz", "zst", "zstd", "lz4", "z", "zip"];
-/// Globs are re-scanned every this many polls.
-const SCAN_EVERY: u32 = 4;
+/// Least time between two reads woken by inotify events.
+pub const MIN_GAP: Duration = Duration::from_millis(100);
+/// How often the tail thread looks at its stop flag while it waits.
+const STOP_CHECK: Duration = Duration::from_millis(250);
 
 /// A stream's selector text and its events (line, file offset after it).
 type StreamEvents = (String, Vec<(Vec<u8>, u64)>);
@@ -85,6 +93,8 @@ pub struct Tailer {
     /// Positions recovered at start, for files seen for the first time since.
     recovered: Positions,
     files: Vec<Followed>,
+    /// The read buffer, kept across polls.
+    buf: Vec<u8>,
     /// Last timestamp given per stream (its selector text).
     last_ts: HashMap<String, i64>,
     stats: Arc<TailStats>,
@@ -130,6 +140,7 @@ impl Tailer {
             writer,
             recovered,
             files: Vec::new(),
+            buf: Vec::new(),
             last_ts: HashMap::new(),
             stats,
         };
@@ -158,7 +169,7 @@ impl Tailer {
                 let source = self.source_of(&k.path).unwrap_or(0);
                 match Followed::open(&p, source, Some(&k)) {
                     Ok(mut f) if f.offset() == k.offset => {
-                        f.draining = true;
+                        f.draining = Some(Instant::now());
                         tracing::info!(path = %p.display(), was = %k.path.display(), "reading a file rotated while the agent was down");
                         self.files.push(f);
                     }
@@ -214,9 +225,10 @@ impl Tailer {
                 }
             }
         }
+        let now = Instant::now();
         for f in &mut self.files {
             if !seen.contains(&(f.dev, f.ino)) {
-                f.draining = true;
+                f.draining.get_or_insert(now);
             }
         }
         self.stats
@@ -242,7 +254,7 @@ impl Tailer {
                 f.joiner = Default::default();
             }
             lines.clear();
-            let n = f.read_lines(src.max_line_size, &mut lines)?;
+            let n = f.read_lines(src.max_line_size, &mut self.buf, &mut lines)?;
             self.stats.bytes_read.fetch_add(n, Ordering::Relaxed);
             self.stats
                 .lines_read
@@ -259,7 +271,10 @@ impl Tailer {
             if let Some(m) = &src.multiline {
                 f.joiner.flush_idle(m, now, &mut events);
             }
-            if f.draining && n == 0 {
+            if n == 0
+                && f.draining
+                    .is_some_and(|t| now.duration_since(t) >= DRAIN_GRACE)
+            {
                 f.joiner.flush(&mut events);
                 drop.push(idx);
             }
@@ -320,18 +335,82 @@ impl Tailer {
         req
     }
 
-    /// Polls every `interval` until `stop` is set.
+    /// Whether a file has more to read than the last poll took.
+    fn backlog(&self) -> bool {
+        self.files.iter().any(|f| f.backlog)
+    }
+
+    /// When the first file renamed away may be dropped.
+    fn drain_deadline(&self) -> Option<Instant> {
+        self.files
+            .iter()
+            .filter_map(|f| f.draining)
+            .min()
+            .map(|t| t + DRAIN_GRACE)
+    }
+
+    /// When the first unfinished multiline event times out.
+    fn multiline_deadline(&self) -> Option<Instant> {
+        self.files
+            .iter()
+            .filter_map(|f| {
+                let m = self.sources[f.source].multiline.as_ref()?;
+                f.joiner.idle_deadline(m)
+            })
+            .min()
+    }
+
+    /// The directories to watch: each glob's fixed leading one and each followed file's.
+    fn watch_dirs(&self) -> BTreeSet<PathBuf> {
+        let globs = self
+            .sources
+            .iter()
+            .flat_map(|s| s.paths.iter())
+            .filter_map(|g| watch::fixed_dir(g));
+        let files = self
+            .files
+            .iter()
+            .filter_map(|f| f.path.parent().map(Path::to_path_buf));
+        globs.chain(files).collect()
+    }
+
+    /// Reads what the files gain until `stop` is set: at once when inotify reports a
+    /// change (at most once per [`MIN_GAP`]), and every `interval` in any case, rescanning
+    /// the globs then and whenever a file was created, removed or renamed.
     pub fn run(mut self, interval: Duration, stop: Arc<AtomicBool>) {
-        let mut n: u32 = 0;
-        while !stop.load(Ordering::Relaxed) {
-            n = n.wrapping_add(1);
-            match self.poll(n.is_multiple_of(SCAN_EVERY)) {
-                // More may be waiting: poll again at once.
-                Ok(e) if e > 0 => continue,
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "tailing failed; retrying"),
+        let stopped = || stop.load(Ordering::Relaxed);
+        let mut watch = DirWatcher::new();
+        let mut scan = true;
+        let mut last_scan = Instant::now();
+        while !stopped() {
+            let started = Instant::now();
+            if scan {
+                last_scan = started;
+                // Watch before reading: a change after the read is then always reported.
+                self.scan();
+                watch.set(self.watch_dirs());
             }
-            std::thread::sleep(interval);
+            let read = self.poll(false);
+            if let Err(e) = &read {
+                tracing::warn!(error = %e, "tailing failed; retrying");
+            }
+            if read.is_ok() && self.backlog() {
+                // More is waiting: read on at once.
+                scan = false;
+                continue;
+            }
+            let far = Instant::now() + Duration::from_secs(86_400);
+            let mut until = last_scan.checked_add(interval).unwrap_or(far).min(far);
+            if let Some(d) = self.drain_deadline() {
+                until = until.min(d);
+            }
+            if let Some(d) = self.multiline_deadline() {
+                until = until.min(d);
+            }
+            let wake = watch.wait(until, STOP_CHECK, &stopped);
+            // Let a burst of writes land, then take all their events at once.
+            std::thread::sleep(MIN_GAP.saturating_sub(started.elapsed()));
+            scan = wake.rescan || watch.drain().rescan || last_scan.elapsed() >= interval;
         }
     }
 }
@@ -401,6 +480,45 @@ mod tests {
         let mut t = open(vec![source(&logs)], &q, &pos, stats);
         t.poll(true).unwrap();
         assert_eq!(queued(&q), ["1", "2", "3", "4", "5", "6"]);
+    }
+
+    /// Polls `f` until it is true, for at most 30 s.
+    fn eventually(what: &str, f: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn inotify_reads_between_polls_an_hour_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        let app = logs.join("app.log");
+        std::fs::write(&app, b"1\n").unwrap();
+        let q = Arc::new(Queue::open(&dir.path().join("q"), 1 << 30).unwrap());
+        let pos = dir.path().join("positions.json");
+        let t = open(
+            vec![source(&logs)],
+            &q,
+            &pos,
+            Arc::new(TailStats::default()),
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || t.run(Duration::from_secs(3600), stop))
+        };
+        eventually("the first line", || queued(&q) == ["1"]);
+        let mut w = std::fs::OpenOptions::new().append(true).open(&app).unwrap();
+        w.write_all(b"2\n").unwrap();
+        eventually("the appended line", || queued(&q) == ["1", "2"]);
+        std::fs::write(logs.join("new.log"), b"3\n").unwrap();
+        eventually("the new file's line", || queued(&q) == ["1", "2", "3"]);
+        stop.store(true, Ordering::Relaxed);
+        thread.join().unwrap();
     }
 
     #[test]

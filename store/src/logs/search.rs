@@ -9,7 +9,9 @@
 //! one before it, so a limit-100 read opens the few newest chunks, not the partition.
 //!
 //! Order: time, then stream labels, then the line (all reversed for backward), so equal
-//! timestamps come out the same way every time.
+//! timestamps come out the same way every time, and entries equal in all three (a batch a
+//! client sent again because it crashed before it saw the acknowledgement) come out next
+//! to each other, where [`Repeats`] drops all but the first, as Loki's querier does.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -40,6 +42,41 @@ pub(super) fn cmp_hits(a: &LogHit, b: &LogHit, dir: Direction) -> Ordering {
     match dir {
         Direction::Forward => o,
         Direction::Backward => o.reverse(),
+    }
+}
+
+/// Whether two hits are the same entry: stream, timestamp and line (Loki's identity of an
+/// entry; structured metadata is not part of it).
+pub(super) fn same_entry(a: &LogHit, b: &LogHit) -> bool {
+    a.ts_ns == b.ts_ns
+        && a.line == b.line
+        && (Arc::ptr_eq(&a.stream, &b.stream) || a.stream == b.stream)
+}
+
+/// The last hit emitted, to drop its repeats: a stream in order holds an entry's copies
+/// next to each other. The line is copied into a buffer kept across hits, so this costs
+/// no allocation per hit.
+#[derive(Default)]
+pub(super) struct Repeats {
+    last: Option<(i64, Arc<Labels>)>,
+    line: String,
+}
+
+impl Repeats {
+    /// True when `h` repeats the hit before it; otherwise remembers `h`.
+    pub(super) fn repeat(&mut self, h: &LogHit) -> bool {
+        if let Some((ts, stream)) = &self.last {
+            if *ts == h.ts_ns
+                && self.line == h.line
+                && (Arc::ptr_eq(stream, &h.stream) || **stream == *h.stream)
+            {
+                return true;
+            }
+        }
+        self.last = Some((h.ts_ns, h.stream.clone()));
+        self.line.clear();
+        self.line.push_str(&h.line);
+        false
     }
 }
 

@@ -120,6 +120,54 @@ fn selects_from_the_head_and_from_partitions_alike() {
 }
 
 #[test]
+fn an_entry_sent_again_is_returned_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = LogEngine::open(dir.path(), opts()).unwrap();
+    let batch = [LogStream {
+        labels: Labels::from_pairs([("job", "a")]),
+        records: vec![rec(10, "one"), rec(20, "two"), rec(20, "two, again")],
+    }];
+    let fwd = LogSelect {
+        start_ns: 0,
+        end_ns: 1000,
+        direction: Direction::Forward,
+        ..Default::default()
+    };
+    let want = ["one", "two", "two, again"];
+    // Twice in the head; committed together (stored once); then once more in the head
+    // while the first copies are in a partition.
+    logs.append(&batch).unwrap();
+    logs.append(&batch).unwrap();
+    assert_eq!(lines(&logs, &fwd), want);
+    logs.commit().unwrap();
+    assert_eq!(logs.stats().lines, 3, "the copies are stored once");
+    logs.append(&batch).unwrap();
+    assert_eq!(lines(&logs, &fwd), want);
+    let back = LogSelect {
+        direction: Direction::Backward,
+        limit: 2,
+        ..fwd.clone()
+    };
+    assert_eq!(lines(&logs, &back), ["two, again", "two"]);
+    // The same line at another time, or in another stream, is another entry.
+    logs.append(&[
+        LogStream {
+            labels: Labels::from_pairs([("job", "a")]),
+            records: vec![rec(30, "one")],
+        },
+        LogStream {
+            labels: Labels::from_pairs([("job", "b")]),
+            records: vec![rec(10, "one")],
+        },
+    ])
+    .unwrap();
+    assert_eq!(
+        lines(&logs, &fwd),
+        ["one", "one", "two", "two, again", "one"]
+    );
+}
+
+#[test]
 fn restart_and_replay_keep_everything_once() {
     let dir = tempfile::tempdir().unwrap();
     {

@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use lookout_store::{Error, Result};
 
@@ -15,6 +16,9 @@ use super::positions::{FilePos, FINGERPRINT_BYTES};
 
 /// Most bytes read from one file in one poll.
 pub const READ_CHUNK: usize = 1 << 20;
+/// How long a file renamed away (or deleted) is still followed: writers often keep
+/// writing to the renamed file a moment before they reopen the path.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
 /// A complete line read: its bytes (without the newline), start and end offsets, and
 /// whether it was cut at the line size limit.
@@ -40,8 +44,11 @@ pub struct Followed {
     /// Offset after the last line handed on (before a multiline event still open).
     pub committed: u64,
     pub joiner: Joiner,
-    /// No glob matches it any more (renamed away or deleted): read to the end, then drop.
-    pub draining: bool,
+    /// Since when no glob matches it any more (renamed away or deleted): it is read to its
+    /// end, then dropped once [`DRAIN_GRACE`] has passed with nothing more in it.
+    pub draining: Option<Instant>,
+    /// The last read stopped at [`READ_CHUNK`] with more possibly behind it.
+    pub backlog: bool,
 }
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
@@ -76,7 +83,8 @@ impl Followed {
             offset: 0,
             committed: 0,
             joiner: Joiner::default(),
-            draining: false,
+            draining: None,
+            backlog: false,
         };
         if let Some(k) = known.filter(|k| k.dev == f.dev && k.ino == f.ino) {
             let same = fingerprint(&f.file, k.fp_len as usize) == Some(k.fp);
@@ -135,20 +143,29 @@ impl Followed {
         Ok(rewritten)
     }
 
-    /// Reads the complete lines after the offset (at most [`READ_CHUNK`] bytes); a line
+    /// Reads the complete lines after the offset (at most [`READ_CHUNK`] bytes, through
+    /// `buf`, which is kept between calls so a poll allocates no read buffer); a line
     /// longer than `max_line` is cut there, and its rest is read as further lines.
-    pub fn read_lines(&mut self, max_line: usize, out: &mut Vec<Line>) -> Result<u64> {
-        let mut buf = vec![0u8; READ_CHUNK];
+    pub fn read_lines(
+        &mut self,
+        max_line: usize,
+        buf: &mut Vec<u8>,
+        out: &mut Vec<Line>,
+    ) -> Result<u64> {
+        if buf.len() < READ_CHUNK {
+            buf.resize(READ_CHUNK, 0);
+        }
         let n = self
             .file
-            .read_at(&mut buf, self.offset)
+            .read_at(&mut buf[..READ_CHUNK], self.offset)
             .map_err(io("reading a tailed file", &self.path))?;
-        buf.truncate(n);
+        self.backlog = n == READ_CHUNK;
+        let buf = &buf[..n];
         let max_line = max_line.clamp(1, READ_CHUNK);
         let mut pos = 0usize;
         while pos < buf.len() {
             let rest = &buf[pos..];
-            let (len, used, truncated) = match rest.iter().position(|&b| b == b'\n') {
+            let (len, used, truncated) = match memchr::memchr(b'\n', rest) {
                 Some(i) if i <= max_line => (i, i + 1, false),
                 Some(_) => (max_line, max_line, true),
                 None if rest.len() >= max_line => (max_line, max_line, true),
@@ -184,7 +201,7 @@ mod tests {
 
     fn lines(f: &mut Followed) -> Vec<String> {
         let mut out = Vec::new();
-        f.read_lines(1 << 10, &mut out).unwrap();
+        f.read_lines(1 << 10, &mut Vec::new(), &mut out).unwrap();
         out.into_iter()
             .map(|l| String::from_utf8(l.bytes).unwrap())
             .collect()
@@ -232,7 +249,7 @@ mod tests {
         std::fs::write(&path, b"abcdefgh\nxy\n").unwrap();
         let mut f = Followed::open(&path, 0, None).unwrap();
         let mut out = Vec::new();
-        f.read_lines(5, &mut out).unwrap();
+        f.read_lines(5, &mut Vec::new(), &mut out).unwrap();
         let got: Vec<(&[u8], bool)> = out.iter().map(|l| (&l.bytes[..], l.truncated)).collect();
         assert_eq!(
             got,

@@ -103,6 +103,11 @@ impl Joiner {
         }
     }
 
+    /// When the unfinished event, if there is one, is complete for want of more lines.
+    pub fn idle_deadline(&self, cfg: &Multiline) -> Option<Instant> {
+        (self.lines > 0).then(|| self.last + cfg.timeout)
+    }
+
     /// Where the unfinished event starts, if there is one.
     pub fn pending_start(&self) -> Option<u64> {
         (self.lines > 0).then_some(self.start)
