@@ -214,7 +214,8 @@ wait "$GEN" || true
 WRITTEN=$(cat "$TMP/written")
 READ_OK=yes; wait_drained logs || READ_OK=no
 TAIL_Q=$(enc 'sum(count_over_time({job="bench_tail"}[1h]))')
-ARRIVED=$(query_value "/loki/api/v1/query?query=$TAIL_Q&time=$(date +%s)")
+# One second ahead: `date +%s` floors, and lines read in this second are stamped after it.
+ARRIVED=$(query_value "/loki/api/v1/query?query=$TAIL_Q&time=$(($(date +%s) + 1))")
 ARRIVED=${ARRIVED%.*}
 [ "$ARRIVED" = "$WRITTEN" ] && TAIL_CHECK="all $WRITTEN lines on the server" \
   || TAIL_CHECK="MISSING: wrote $WRITTEN lines, the server has $ARRIVED (queue drained: $READ_OK)"

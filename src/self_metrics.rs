@@ -7,7 +7,6 @@
 //! their dashboards work.
 
 use std::collections::BTreeMap;
-use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -98,21 +97,11 @@ struct Histogram {
 /// A gauge family: name, help, and its value from a tenant's stats.
 type Gauge<S> = (&'static str, &'static str, fn(&S) -> u64);
 
-/// Compacted blocks seen by `/metrics` (tenant, block name), and how many there were.
-#[derive(Default)]
-struct Compactions {
-    seen: BTreeSet<(String, String)>,
-    total: u64,
-}
-
 #[derive(Clone)]
 pub struct SelfMetrics {
     store: Arc<Store>,
     scrape: Manager,
     http: Arc<Mutex<BTreeMap<(&'static str, u16), Histogram>>>,
-    /// Compacted blocks (level > 1) seen so far, per tenant: each new one is a compaction
-    /// (`prometheus_tsdb_compactions_total`, counted as `/metrics` sees them).
-    compacted: Arc<Mutex<Compactions>>,
     rules: Option<(
         lookout_query::rules::Manager,
         lookout_query::rules::notify::Notifier,
@@ -125,7 +114,6 @@ impl SelfMetrics {
             store,
             scrape,
             http: Arc::default(),
-            compacted: Arc::default(),
             rules: None,
         }
     }
@@ -263,22 +251,29 @@ impl SelfMetrics {
                 let _ = writeln!(out, "{name}{{tenant=\"{}\"}} {}", escape(t), f(s));
             }
         }
-        let total = {
-            let mut c = self.compacted.lock();
-            for (t, s) in stats {
-                for b in s.blocks.iter().filter(|b| b.level > 1) {
-                    if c.seen.insert((t.clone(), b.name.clone())) {
-                        c.total += 1;
-                    }
-                }
-            }
-            c.total
-        };
-        let name = "prometheus_tsdb_compactions_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Compactions done since start (compacted blocks seen by /metrics).\n# TYPE {name} counter\n{name} {total}"
-        );
+        let c = lookout_store::metrics::activity::compactions();
+        for (name, help, v) in [
+            (
+                "prometheus_tsdb_compactions_total",
+                "Compactions of metrics blocks done since start.",
+                c.done as f64,
+            ),
+            (
+                "prometheus_tsdb_compactions_failed_total",
+                "Compactions of metrics blocks that failed since start.",
+                c.failed as f64,
+            ),
+            (
+                "lookout_tsdb_compaction_seconds_total",
+                "Seconds spent compacting metrics blocks since start.",
+                c.seconds,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
+        }
     }
 
     /// Spans received (Lookout's and Tempo's names), the span store's bytes on disk and

@@ -320,6 +320,24 @@ fn server_metric(srv: &Server, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {name} in the server's /metrics"))
 }
 
+/// `sum(count_over_time(selector[1h]))` now, as a Loki metric query answers it.
+fn count_lines(srv: &Server, selector: &str) -> f64 {
+    let q = format!("sum(count_over_time({selector}[1h]))");
+    let (code, body) = srv.get_json(
+        &format!(
+            "/loki/api/v1/query?query={}&time={}",
+            enc(&q),
+            now_ns() / 1_000_000_000 + 1
+        ),
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    body["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// The agent dies right after the server acknowledged a batch and before its queue cursor
 /// moved (the debug build's `LOOKOUT_DEBUG_AGENT_KILL_AFTER_SEND`), so after the restart it
 /// sends that batch again: the server receives its lines twice and returns each once,
@@ -371,10 +389,12 @@ fn a_kill_between_the_ack_and_the_cursor_returns_no_line_twice() {
         "the server got the first batch twice"
     );
     assert_eq!(server_lines(&srv, "{job=\"app\"}"), expected(0..100));
+    assert_eq!(count_lines(&srv, "{job=\"app\"}"), 100.0);
 
     // After a restart of the server (its WAL replayed) too.
     srv.kill9();
     drop(srv);
     let srv = Server::start_real_clock_on(&dir.data(), Some("scrape_configs: []\n"), &listen);
     assert_eq!(server_lines(&srv, "{job=\"app\"}"), expected(0..100));
+    assert_eq!(count_lines(&srv, "{job=\"app\"}"), 100.0);
 }

@@ -1145,3 +1145,40 @@ fn self_metrics_under_upstream_names() {
         assert!(m.contains(&format!("# HELP {name} ")), "{name}");
     }
 }
+
+/// `prometheus_tsdb_compactions_total` is counted by the compactor: two overlapping blocks
+/// (a backfill) are merged by the next maintenance round, and the counter says so.
+#[test]
+fn compactions_are_counted_by_the_compactor() {
+    let dir = TestDir::new();
+    let srv = Server::start(&dir.data(), Some("maintenance_interval: 200ms\n"));
+    let (_, m) = srv.get("/metrics", None);
+    assert_eq!(total(&m, "prometheus_tsdb_compactions_total"), 0.0, "{m}");
+    assert_eq!(total(&m, "prometheus_tsdb_compactions_failed_total"), 0.0);
+    let pts: Vec<(i64, f64)> = (0..SAMPLES).map(|i| (BASE_MS + i * STEP_MS, 1.0)).collect();
+    for job in ["first", "backfill"] {
+        srv.write_ok(&request(vec![series(
+            &[("__name__", "compacted"), ("job", job)],
+            &pts,
+        )]));
+        srv.flush();
+    }
+    let m = wait_for(std::time::Duration::from_secs(30), "a compaction", || {
+        let (_, m) = srv.get("/metrics", None);
+        (total(&m, "prometheus_tsdb_compactions_total") >= 1.0).then_some(m)
+    });
+    assert_eq!(total(&m, "prometheus_tsdb_compactions_total"), 1.0, "{m}");
+    assert_eq!(total(&m, "prometheus_tsdb_compactions_failed_total"), 0.0);
+    assert_eq!(total(&m, "prometheus_tsdb_blocks_loaded"), 1.0, "{m}");
+    assert!(
+        total(&m, "lookout_tsdb_compaction_seconds_total") > 0.0,
+        "{m}"
+    );
+    // Both series survive the merge.
+    let t = BASE_S + 300;
+    let v = srv.api_data(
+        &format!("/api/v1/query?query=count(compacted)&time={t}"),
+        None,
+    );
+    assert_eq!(v["result"][0]["value"][1], "2", "{v}");
+}

@@ -1,6 +1,7 @@
 //! The metrics engine: an in-memory head of compressed chunks fed through the WAL, cut into
 //! immutable Parquet blocks that are compacted and dropped at retention.
 
+pub mod activity;
 pub mod block;
 pub mod chunk;
 pub mod compact;

@@ -586,7 +586,17 @@ impl Tsdb {
                 self.cut_head()?;
             }
         }
-        while self.compact_once()? {}
+        loop {
+            let start = std::time::Instant::now();
+            match self.compact_once() {
+                Ok(false) => break,
+                Ok(true) => super::activity::record_compaction(true, start.elapsed()),
+                Err(e) => {
+                    super::activity::record_compaction(false, start.elapsed());
+                    return Err(e);
+                }
+            }
+        }
         self.apply_retention()?;
         self.wal.lock().sync()
     }
