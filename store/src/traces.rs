@@ -39,7 +39,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use self::file::SpanFile;
+use self::file::{Part, SpanFile};
 use self::head::Head;
 use self::row::{assemble, rows_of, SpanRow};
 use crate::clock::Clock;
@@ -56,6 +56,39 @@ const NS_PER_MS: i64 = 1_000_000;
 const HOUR_NS: i64 = 3_600 * 1_000_000_000;
 /// Traces a scan fetches at a time: amortizes the per-file row-group reads.
 const SCAN_BATCH: usize = 64;
+/// Below this many stored rows a read stays on one thread: a thread costs tens of
+/// microseconds, a row group of the files hundreds.
+const PARALLEL_ROWS: u64 = 1 << 17;
+
+/// Runs `f` over a read of about `rows` rows: as one share on one thread when it is small,
+/// else split into as many shares as the machine has cores (at most 8), each on its own
+/// thread; the shares' results in order.
+fn in_parts<R: Send>(rows: u64, f: impl Fn(Part) -> Result<R> + Sync) -> Result<Vec<R>> {
+    let n = if rows < PARALLEL_ROWS {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(8)
+    };
+    if n == 1 {
+        return Ok(vec![f(Part::ALL)?]);
+    }
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = (0..n)
+            .map(|k| scope.spawn(move || f(Part { k, n })))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+fn stored_rows(files: &[Arc<SpanFile>]) -> u64 {
+    files.iter().map(|f| f.rows).sum()
+}
 
 /// The span engine's knobs.
 #[derive(Debug, Clone)]
@@ -511,9 +544,14 @@ impl SpanEngine {
     ) -> Result<Vec<SpanRow>> {
         let mut rows = Vec::new();
         self.head_rows(ids, &mut rows);
-        for f in files {
-            rows.extend(f.read_traces(ids, stats)?);
-        }
+        let parts = in_parts(stored_rows(files), |part| {
+            let mut rows = Vec::new();
+            for f in files {
+                rows.extend(f.read_traces(ids, part, stats)?);
+            }
+            Ok(rows)
+        })?;
+        rows.extend(parts.into_iter().flatten());
         Ok(rows)
     }
 
@@ -541,7 +579,7 @@ impl SpanEngine {
             }
             for f in self.all_files() {
                 if !near.iter().any(|n| Arc::ptr_eq(n, &f)) {
-                    rows.extend(f.read_traces(&ids, None)?);
+                    rows.extend(f.read_traces(&ids, Part::ALL, None)?);
                 }
             }
             rows
@@ -590,26 +628,43 @@ impl SpanEngine {
                 }
             }
         }
-        match &candidates {
-            None => {
-                for file in self.files_in(sel.start_ns, sel.end_ns) {
-                    if sel.cancelled() {
-                        return Ok(());
-                    }
-                    file.trace_starts(None, sel.start_ns, sel.end_ns, &mut newest, stats)?;
-                }
-            }
-            Some(c) if !c.is_empty() => {
+        let only: Option<Vec<TraceId>> = match &candidates {
+            None => None,
+            Some(c) if c.is_empty() => Some(Vec::new()),
+            Some(c) => {
                 let mut ids: Vec<TraceId> = c.iter().copied().collect();
                 ids.sort_unstable();
-                for file in self.files_in(sel.start_ns, sel.end_ns) {
+                Some(ids)
+            }
+        };
+        if only.as_ref().is_none_or(|ids| !ids.is_empty()) {
+            let files = self.files_in(sel.start_ns, sel.end_ns);
+            let parts = in_parts(stored_rows(&files), |part| {
+                let mut newest = HashMap::new();
+                for file in &files {
                     if sel.cancelled() {
-                        return Ok(());
+                        break;
                     }
-                    file.trace_starts(Some(&ids), sel.start_ns, sel.end_ns, &mut newest, stats)?;
+                    file.trace_starts(
+                        only.as_deref(),
+                        sel.start_ns,
+                        sel.end_ns,
+                        part,
+                        &mut newest,
+                        stats,
+                    )?;
+                }
+                Ok(newest)
+            })?;
+            for part in parts {
+                for (id, t) in part {
+                    let e = newest.entry(id).or_insert(t);
+                    *e = (*e).max(t);
                 }
             }
-            Some(_) => {}
+            if sel.cancelled() {
+                return Ok(());
+            }
         }
         let mut order: Vec<(i64, TraceId)> = newest.into_iter().map(|(id, t)| (t, id)).collect();
         order.sort_by(|a, b| b.cmp(a));
@@ -661,11 +716,21 @@ impl SpanEngine {
                 }
             }
         }
-        for file in self.files_in(sel.start_ns, sel.end_ns) {
-            if sel.cancelled() {
-                break;
+        let files = self.files_in(sel.start_ns, sel.end_ns);
+        let parts = in_parts(stored_rows(&files), |part| {
+            let mut found: Vec<HashSet<TraceId>> = vec![HashSet::new(); preds.len()];
+            for file in &files {
+                if sel.cancelled() {
+                    break;
+                }
+                file.match_traces(sel.start_ns, sel.end_ns, preds, part, &mut found, stats)?;
             }
-            file.match_traces(sel.start_ns, sel.end_ns, preds, &mut found, stats)?;
+            Ok(found)
+        })?;
+        for part in parts {
+            for (all, some) in found.iter_mut().zip(part) {
+                all.extend(some);
+            }
         }
         found.sort_by_key(|s| s.len());
         let mut sets = found.into_iter();

@@ -5,7 +5,8 @@
 //! filter), trace ids with their newest start in a time range (two columns, row groups
 //! pruned by start time, and by trace id when only some traces are wanted), the traces
 //! with a span satisfying search predicates (row groups pruned by their term summaries,
-//! rows checked on the dedicated columns first), decoded rows in a time range, and every
+//! rows filtered on the dedicated columns before the rest is decoded), decoded rows in a
+//! time range, and every
 //! row in file order a batch at a time (what a compaction merges). A file a compaction
 //! replaced is deleted when the last reader lets go of it.
 //! Column layout: `store/FORMAT.md`, "Traces".
@@ -17,17 +18,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arrow_array::{
-    Array, ArrayRef, BinaryArray, FixedSizeBinaryArray, Int64Array, Int8Array, RecordBatch,
-    StringArray,
+    Array, ArrayRef, BinaryArray, BooleanArray, FixedSizeBinaryArray, Int64Array, Int8Array,
+    RecordBatch, StringArray,
 };
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
+use memchr::memmem;
 use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
-    ParquetRecordBatchReaderBuilder,
+    ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder, RowFilter,
 };
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::metadata::KeyValue;
+use parquet::file::metadata::{KeyValue, PageIndexPolicy};
 use parquet::file::properties::WriterProperties;
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnPath;
@@ -37,7 +39,7 @@ use super::row::SpanRow;
 use super::terms::RowGroupTerms;
 use crate::error::{Error, Result};
 use crate::model::span::{AttrValue, Attributes, Scope, Span, TraceId};
-use crate::{ScanStats, SpanPredicate};
+use crate::{AttrWhere, ScanStats, SpanPredicate};
 
 /// Version of the span file layout, in every file's key-value metadata. Version 2 adds
 /// per-row-group term summaries ([`RowGroupTerms`]); version 1 files are read without them.
@@ -48,10 +50,36 @@ const KEY_TERMS: &str = "lookout.traces.row_group_terms";
 /// In a compaction's output: the sequence numbers of the files it replaces.
 const KEY_REPLACES: &str = "lookout.traces.replaces";
 
+/// Which share of its row groups a read takes: chunk `k` of `n` contiguous, near-equal
+/// chunks, so `n` threads can split one file's read between them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Part {
+    pub k: usize,
+    pub n: usize,
+}
+
+impl Part {
+    pub(crate) const ALL: Part = Part { k: 0, n: 1 };
+
+    fn of(self, mut groups: Vec<usize>) -> Vec<usize> {
+        if self.n <= 1 {
+            return groups;
+        }
+        let len = groups.len();
+        let (lo, hi) = (len * self.k / self.n, len * (self.k + 1) / self.n);
+        groups.truncate(hi);
+        groups.drain(..lo);
+        groups
+    }
+}
+
 /// Rows per row group: small enough that a trace-by-id decodes little beyond its trace,
 /// large enough that dictionaries and zstd have repetition to work with.
 const ROW_GROUP_ROWS: usize = 1 << 14;
 const BATCH_ROWS: usize = 8192;
+/// Rows per data page at most: with the offset index, a read that wants a few rows of a
+/// row group (one trace's, a search's matches) decompresses only the pages holding them.
+const PAGE_ROWS: usize = 2048;
 
 // Column positions; the schema is flat, so these are also Parquet leaf indices.
 const C_TRACE_ID: usize = 0;
@@ -96,7 +124,8 @@ fn writer_props(partition: (i64, i64)) -> Result<WriterProperties> {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(zstd))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_write_batch_size(BATCH_ROWS)
+        .set_write_batch_size(PAGE_ROWS)
+        .set_data_page_row_count_limit(PAGE_ROWS)
         .set_column_bloom_filter_enabled(tid.clone(), true)
         .set_column_bloom_filter_fpp(tid.clone(), 0.01)
         .set_column_bloom_filter_max_ndv(tid, ROW_GROUP_ROWS as u64)
@@ -112,7 +141,14 @@ fn writer_props(partition: (i64, i64)) -> Result<WriterProperties> {
     for col in ["span_id", "parent_span_id", "start_ns", "duration_ns"] {
         b = b.set_column_dictionary_enabled(ColumnPath::from(col), false);
     }
-    b = b.set_column_encoding(ColumnPath::from("start_ns"), Encoding::DELTA_BINARY_PACKED);
+    // The columns every search filters on first stay uncompressed: delta and RLE
+    // encodings already pack them, and a search decodes them for every row it considers.
+    for col in ["start_ns", "duration_ns"] {
+        b = b.set_column_encoding(ColumnPath::from(col), Encoding::DELTA_BINARY_PACKED);
+    }
+    for col in ["start_ns", "duration_ns", "kind", "status_code"] {
+        b = b.set_column_compression(ColumnPath::from(col), Compression::UNCOMPRESSED);
+    }
     Ok(b.build())
 }
 
@@ -482,11 +518,10 @@ impl SpanFile {
             .metadata()
             .map_err(Error::io("reading a span file's size", path))?
             .len();
-        let meta = ArrowReaderMetadata::load(&f, ArrowReaderOptions::new()).map_err(|source| {
-            Error::Parquet {
-                path: path.to_path_buf(),
-                source,
-            }
+        let opts = ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Optional);
+        let meta = ArrowReaderMetadata::load(&f, opts).map_err(|source| Error::Parquet {
+            path: path.to_path_buf(),
+            source,
         })?;
         let corrupt = |detail: String| Error::Corrupt {
             what: "span file",
@@ -604,12 +639,14 @@ impl SpanFile {
     }
 
     /// Reads `groups` of the file (all columns unless `columns`), in order, counting what
-    /// it decodes into `stats`.
+    /// it reads into `stats`. With a `filter`, only the rows it passes come out, and the
+    /// other columns are decoded for those rows only.
     fn read_groups(
         &self,
         b: ParquetRecordBatchReaderBuilder<File>,
         groups: Vec<usize>,
         columns: Option<&[usize]>,
+        filter: Option<RowFilter>,
         stats: Option<&ScanStats>,
     ) -> Result<Vec<RecordBatch>> {
         if let Some(st) = stats {
@@ -632,6 +669,9 @@ impl SpanFile {
         if let Some(cols) = columns {
             let mask = ProjectionMask::leaves(b.parquet_schema(), cols.iter().copied());
             b = b.with_projection(mask);
+        }
+        if let Some(f) = filter {
+            b = b.with_row_filter(f);
         }
         let reader = b.build().map_err(self.perr())?;
         let mut out = Vec::new();
@@ -675,21 +715,42 @@ impl SpanFile {
     pub(crate) fn read_traces(
         &self,
         ids: &[TraceId],
+        part: Part,
         stats: Option<&ScanStats>,
     ) -> Result<Vec<SpanRow>> {
         let Some(b) = self.builder()? else {
             return Ok(Vec::new());
         };
-        let groups = self.groups_holding(&b, ids, 0..self.groups.len())?;
+        let groups = part.of(self.groups_holding(&b, ids, 0..self.groups.len())?);
         if groups.is_empty() {
             return Ok(Vec::new());
         }
+        // Only the trace id column is decoded for every row; the rest for the rows of
+        // `ids`, not for the other traces that share their row groups.
+        let wanted: Arc<[TraceId]> = ids.into();
+        let mask = ProjectionMask::leaves(b.parquet_schema(), [C_TRACE_ID]);
+        let filter = RowFilter::new(vec![Box::new(ArrowPredicateFn::new(
+            mask,
+            move |batch: RecordBatch| {
+                let tids = batch
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<FixedSizeBinaryArray>()
+                    .ok_or_else(|| {
+                        ArrowError::SchemaError("trace_id is not a fixed-size binary".into())
+                    })?;
+                Ok((0..batch.num_rows())
+                    .map(|i| {
+                        Some(
+                            id16(tids.value(i)).is_some_and(|id| wanted.binary_search(&id).is_ok()),
+                        )
+                    })
+                    .collect::<BooleanArray>())
+            },
+        ))]);
         let mut out = Vec::new();
-        for batch in self.read_groups(b, groups, None, stats)? {
-            let tids = fsb(&batch, C_TRACE_ID, &self.path)?;
-            let keep: Vec<usize> = (0..batch.num_rows())
-                .filter(|&i| id16(tids.value(i)).is_some_and(|id| ids.binary_search(&id).is_ok()))
-                .collect();
+        for batch in self.read_groups(b, groups, None, Some(filter), stats)? {
+            let keep: Vec<usize> = (0..batch.num_rows()).collect();
             if !keep.is_empty() {
                 decode_rows(&batch, &keep, &self.path, &mut out)?;
             }
@@ -715,6 +776,7 @@ impl SpanFile {
         only: Option<&[TraceId]>,
         start_ns: i64,
         end_ns: i64,
+        part: Part,
         out: &mut HashMap<TraceId, i64>,
         stats: Option<&ScanStats>,
     ) -> Result<()> {
@@ -727,11 +789,16 @@ impl SpanFile {
         };
         if let Some(ids) = only {
             groups = self.groups_holding(&b, ids, groups)?;
-            if groups.is_empty() {
-                return Ok(());
-            }
         }
-        for batch in self.read_groups(b, groups, Some(&[C_TRACE_ID, C_START]), stats)? {
+        let groups = part.of(groups);
+        if groups.is_empty() {
+            return Ok(());
+        }
+        // Rows come in trace id order, so `only` is walked alongside them; `at` is where
+        // the last row's id is or would be in it.
+        let mut at = 0usize;
+        let mut last: TraceId = [0; 16];
+        for batch in self.read_groups(b, groups, Some(&[C_TRACE_ID, C_START]), None, stats)? {
             let tids = fsb(&batch, 0, &self.path)?;
             let starts = col::<Int64Array>(&batch, 1, &self.path)?;
             for i in 0..batch.num_rows() {
@@ -742,8 +809,17 @@ impl SpanFile {
                 let Some(id) = id16(tids.value(i)) else {
                     continue;
                 };
-                if only.is_some_and(|ids| ids.binary_search(&id).is_err()) {
-                    continue;
+                if let Some(ids) = only {
+                    if id < last {
+                        at = ids.partition_point(|x| *x < id);
+                    }
+                    last = id;
+                    while at < ids.len() && ids[at] < id {
+                        at += 1;
+                    }
+                    if at == ids.len() || ids[at] != id {
+                        continue;
+                    }
                 }
                 let e = out.entry(id).or_insert(t);
                 *e = (*e).max(t);
@@ -762,6 +838,7 @@ impl SpanFile {
         start_ns: i64,
         end_ns: i64,
         preds: &[SpanPredicate],
+        part: Part,
         found: &mut [std::collections::HashSet<TraceId>],
         stats: Option<&ScanStats>,
     ) -> Result<()> {
@@ -779,6 +856,7 @@ impl SpanFile {
                 groups.push(i);
             }
         }
+        let groups = part.of(groups);
         if groups.is_empty() {
             return Ok(());
         }
@@ -791,12 +869,20 @@ impl SpanFile {
             .any(|(p, a)| *a && p.all.iter().any(|c| c.reads_attributes()));
         let cheap = [C_TRACE_ID, C_START, 4, 5, 6, 7, 10];
         let columns = (!full).then_some(&cheap[..]);
-        for batch in self.read_groups(b, groups, columns, stats)? {
+        let live: Vec<SpanPredicate> = preds
+            .iter()
+            .zip(&active)
+            .filter(|(_, a)| **a)
+            .map(|(p, _)| p.clone())
+            .collect();
+        let filter = search_filter(&b, live, start_ns, end_ns, &self.path);
+        for batch in self.read_groups(b, groups, columns, Some(filter), stats)? {
             let view = ColumnView::new(&batch, &self.path)?;
+            let tids = named::<FixedSizeBinaryArray>(&batch, "trace_id", &self.path)?;
             // Rows a predicate needs decoded for: (row, predicate).
             let mut undecided: Vec<(usize, usize)> = Vec::new();
             for i in 0..batch.num_rows() {
-                if !(start_ns..end_ns).contains(&view.starts.value(i)) {
+                if !view.in_range(i, start_ns, end_ns) {
                     continue;
                 }
                 for (pi, p) in preds.iter().enumerate() {
@@ -805,7 +891,7 @@ impl SpanFile {
                     }
                     match view.matches(p, i) {
                         Some(true) => {
-                            if let Some(id) = id16(view.tids.value(i)) {
+                            if let Some(id) = id16(tids.value(i)) {
                                 found[pi].insert(id);
                             }
                         }
@@ -844,7 +930,7 @@ impl SpanFile {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        for batch in self.read_groups(b, groups, None, None)? {
+        for batch in self.read_groups(b, groups, None, None, None)? {
             let starts = col::<Int64Array>(&batch, C_START, &self.path)?;
             let keep: Vec<usize> = (0..batch.num_rows())
                 .filter(|&i| (start_ns..end_ns).contains(&starts.value(i)))
@@ -855,66 +941,186 @@ impl SpanFile {
     }
 }
 
-/// The dedicated columns of a batch (full or projected), by name.
+/// The dedicated columns of a batch (full or projected), by name; a filter stage's batch
+/// holds only some of them.
 struct ColumnView<'a> {
-    tids: &'a FixedSizeBinaryArray,
-    starts: &'a Int64Array,
-    durs: &'a Int64Array,
-    names: &'a StringArray,
-    kinds: &'a Int8Array,
-    statuses: &'a Int8Array,
-    services: &'a StringArray,
+    starts: Option<&'a Int64Array>,
+    durs: Option<&'a Int64Array>,
+    names: Option<&'a StringArray>,
+    kinds: Option<&'a Int8Array>,
+    statuses: Option<&'a Int8Array>,
+    services: Option<&'a StringArray>,
 }
 
 impl<'a> ColumnView<'a> {
+    /// The columns `batch` holds; one present with another type is corrupt.
     fn new(batch: &'a RecordBatch, path: &Path) -> Result<ColumnView<'a>> {
-        fn named<'a, T: 'static>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T> {
-            batch
-                .column_by_name(name)
-                .and_then(|c| c.as_any().downcast_ref::<T>())
-                .ok_or_else(|| Error::Corrupt {
-                    what: "span file",
-                    path: path.to_path_buf(),
-                    detail: format!("column {name} is missing or has an unexpected type"),
-                })
+        fn some<'a, T: 'static>(
+            batch: &'a RecordBatch,
+            name: &str,
+            path: &Path,
+        ) -> Result<Option<&'a T>> {
+            match batch.column_by_name(name) {
+                None => Ok(None),
+                Some(_) => named(batch, name, path).map(Some),
+            }
         }
         Ok(ColumnView {
-            tids: named(batch, "trace_id", path)?,
-            starts: named(batch, "start_ns", path)?,
-            durs: named(batch, "duration_ns", path)?,
-            names: named(batch, "name", path)?,
-            kinds: named(batch, "kind", path)?,
-            statuses: named(batch, "status_code", path)?,
-            services: named(batch, "service_name", path)?,
+            starts: some(batch, "start_ns", path)?,
+            durs: some(batch, "duration_ns", path)?,
+            names: some(batch, "name", path)?,
+            kinds: some(batch, "kind", path)?,
+            statuses: some(batch, "status_code", path)?,
+            services: some(batch, "service_name", path)?,
         })
     }
 
-    /// Whether row `i` satisfies `p`, or None when that takes its attributes.
+    /// Whether row `i` starts in `[start_ns, end_ns)` (true without the column).
+    fn in_range(&self, i: usize, start_ns: i64, end_ns: i64) -> bool {
+        self.starts
+            .is_none_or(|s| (start_ns..end_ns).contains(&s.value(i)))
+    }
+
+    /// Whether row `i` satisfies `p`, or None when that takes its attributes or a column
+    /// the view does not hold.
     fn matches(&self, p: &SpanPredicate, i: usize) -> Option<bool> {
         use crate::{SpanCond, StrMatch};
         let mut undecided = false;
         for c in &p.all {
             let ok = match c {
-                SpanCond::Name(m) => m.matches_str(self.names.value(i)),
-                SpanCond::Status(s) => self.statuses.value(i) == *s as i8,
-                SpanCond::Kind(k) => self.kinds.value(i) == *k as i8,
-                SpanCond::MinDuration(d) => self.durs.value(i) >= *d,
-                SpanCond::MaxDuration(d) => self.durs.value(i) <= *d,
+                SpanCond::Name(m) => self.names.map(|a| m.matches_str(a.value(i))),
+                SpanCond::Status(s) => self.statuses.map(|a| a.value(i) == *s as i8),
+                SpanCond::Kind(k) => self.kinds.map(|a| a.value(i) == *k as i8),
+                SpanCond::MinDuration(d) => self.durs.map(|a| a.value(i) >= *d),
+                SpanCond::MaxDuration(d) => self.durs.map(|a| a.value(i) <= *d),
                 SpanCond::Attr {
                     value: StrMatch::Eq(v),
                     ..
-                } if !c.reads_attributes() => opt_str(self.services, i) == Some(v.as_str()),
-                SpanCond::Attr { .. } => {
-                    undecided = true;
-                    continue;
+                } if !c.reads_attributes() => {
+                    self.services.map(|a| opt_str(a, i) == Some(v.as_str()))
                 }
+                SpanCond::Attr { .. } => None,
             };
-            if !ok {
-                return Some(false);
+            match ok {
+                Some(false) => return Some(false),
+                Some(true) => {}
+                None => undecided = true,
             }
         }
         (!undecided).then_some(true)
     }
+}
+
+fn named<'a, T: 'static>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| Error::Corrupt {
+            what: "span file",
+            path: path.to_path_buf(),
+            detail: format!("column {name} is missing or has an unexpected type"),
+        })
+}
+
+/// The row filter of a search, in stages that each decode their columns only for the rows
+/// the stages before passed (cheapest first: the kind and status flags, then start and
+/// duration, then name and service): a row passes when it starts in `[start_ns, end_ns)`
+/// and the dedicated columns do not rule out every predicate; and, when every predicate
+/// asks for an attribute to equal a string, only when some predicate's strings all occur
+/// in the encoded attributes they would be in (a byte search, before anything is decoded).
+/// What passes is a superset of the matches; the caller decides each row exactly.
+fn search_filter(
+    b: &ParquetRecordBatchReaderBuilder<File>,
+    preds: Vec<SpanPredicate>,
+    start_ns: i64,
+    end_ns: i64,
+    path: &Path,
+) -> RowFilter {
+    let needles: Vec<Vec<(AttrWhere, memmem::Finder<'static>)>> =
+        preds.iter().map(attribute_needles).collect();
+    let mut filters: Vec<Box<dyn parquet::arrow::arrow_reader::ArrowPredicate>> = Vec::new();
+    // Integer columns first: each stage decodes its columns only for the rows the stages
+    // before it passed, and strings cost the most.
+    let preds = Arc::new(preds);
+    let names = preds.iter().flat_map(|p| &p.all).any(|c| {
+        matches!(c, crate::SpanCond::Name(_))
+            || matches!(c, crate::SpanCond::Attr { .. }) && !c.reads_attributes()
+    });
+    let flags = preds
+        .iter()
+        .flat_map(|p| &p.all)
+        .any(|c| matches!(c, crate::SpanCond::Kind(_) | crate::SpanCond::Status(_)));
+    let mut stages = Vec::new();
+    if flags {
+        stages.push(vec![6, 7]);
+    }
+    stages.push(vec![C_START, 4]);
+    if names {
+        stages.push(vec![5, 10]);
+    }
+    for cols in stages {
+        let mask = ProjectionMask::leaves(b.parquet_schema(), cols);
+        let (p, preds) = (path.to_path_buf(), preds.clone());
+        filters.push(Box::new(ArrowPredicateFn::new(
+            mask,
+            move |batch: RecordBatch| {
+                let view = ColumnView::new(&batch, &p)
+                    .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+                Ok(BooleanArray::from(
+                    (0..batch.num_rows())
+                        .map(|i| {
+                            view.in_range(i, start_ns, end_ns)
+                                && preds.iter().any(|pr| view.matches(pr, i) != Some(false))
+                        })
+                        .collect::<Vec<bool>>(),
+                ))
+            },
+        )));
+    }
+    if !needles.is_empty() && needles.iter().all(|n| !n.is_empty()) {
+        let blobs = ProjectionMask::leaves(b.parquet_schema(), [14, 15]);
+        let p = path.to_path_buf();
+        filters.push(Box::new(ArrowPredicateFn::new(
+            blobs,
+            move |batch: RecordBatch| {
+                let err = |e: Error| ArrowError::ExternalError(Box::new(e));
+                let attrs = named::<BinaryArray>(&batch, "attributes", &p).map_err(err)?;
+                let res = named::<BinaryArray>(&batch, "resource", &p).map_err(err)?;
+                Ok((0..batch.num_rows())
+                    .map(|i| {
+                        let (a, r) = (attrs.value(i), res.value(i));
+                        Some(needles.iter().any(|all| {
+                            all.iter().all(|(w, f)| match w {
+                                AttrWhere::Span => f.find(a).is_some(),
+                                AttrWhere::Resource => f.find(r).is_some(),
+                                AttrWhere::Either => f.find(a).is_some() || f.find(r).is_some(),
+                            })
+                        }))
+                    })
+                    .collect::<BooleanArray>())
+            },
+        )));
+    }
+    RowFilter::new(filters)
+}
+
+/// The strings a span satisfying `p` must hold in its encoded attributes: the values of
+/// its string-equality conditions on keys without a dedicated column.
+fn attribute_needles(p: &SpanPredicate) -> Vec<(AttrWhere, memmem::Finder<'static>)> {
+    let dedicated = |k: &str| {
+        METHOD_KEYS.contains(&k) || STATUS_KEYS.contains(&k) || k == ROUTE_KEY || k == SERVICE_KEY
+    };
+    p.all
+        .iter()
+        .filter_map(|c| match c {
+            crate::SpanCond::Attr {
+                scope,
+                key,
+                value: crate::StrMatch::Eq(v),
+            } if !dedicated(key) => Some((*scope, memmem::Finder::new(v.as_bytes()).into_owned())),
+            _ => None,
+        })
+        .collect()
 }
 
 fn col<'a, T: 'static>(batch: &'a RecordBatch, i: usize, path: &Path) -> Result<&'a T> {
@@ -1117,7 +1323,7 @@ mod tests {
         assert_eq!(f.rows, 40);
         let f = SpanFile::open(&path).unwrap();
         assert_eq!(f.partition, (0, 1 << 40));
-        let mut got = f.read_traces(&[[3; 16]], None).unwrap();
+        let mut got = f.read_traces(&[[3; 16]], Part::ALL, None).unwrap();
         let mut want: Vec<SpanRow> = rows
             .iter()
             .filter(|r| r.span.trace_id == [3; 16])
@@ -1126,9 +1332,13 @@ mod tests {
         got.sort_by_key(|r| r.span.span_id);
         want.sort_by_key(|r| r.span.span_id);
         assert_eq!(got, want);
-        assert!(f.read_traces(&[[77; 16]], None).unwrap().is_empty());
+        assert!(f
+            .read_traces(&[[77; 16]], Part::ALL, None)
+            .unwrap()
+            .is_empty());
         let mut starts = HashMap::new();
-        f.trace_starts(None, 1000, 1010, &mut starts, None).unwrap();
+        f.trace_starts(None, 1000, 1010, Part::ALL, &mut starts, None)
+            .unwrap();
         assert_eq!(starts.len(), 10);
         assert_eq!(starts[&[9; 16]], 1009);
         rows.retain(|r| r.span.start_ns >= 1030);
@@ -1136,5 +1346,127 @@ mod tests {
         got.sort_by_key(|r| r.span.start_ns);
         rows.sort_by_key(|r| r.span.start_ns);
         assert_eq!(got, rows);
+    }
+
+    /// Every search path (the staged row filter, the attribute byte search, dedicated
+    /// columns, a read split in shares) finds exactly the traces a filter over the decoded
+    /// spans finds.
+    #[test]
+    fn searches_find_what_a_filter_over_every_span_finds() {
+        use crate::model::span::{SpanKind, StatusCode};
+        use crate::{SpanCond, StrMatch};
+        use std::collections::HashSet;
+        let kinds = [SpanKind::Internal, SpanKind::Server, SpanKind::Client];
+        let statuses = [StatusCode::Unset, StatusCode::Ok, StatusCode::Error];
+        let mut batch = Vec::new();
+        for t in 0..60u8 {
+            let spans = (0..20u8)
+                .map(|s| {
+                    let start_ns = 1000 + (t as i64) * 100 + s as i64;
+                    let mut attributes = vec![
+                        (
+                            "user.id".into(),
+                            AttrValue::Str(format!("u{}", (t as usize * 7 + s as usize) % 13)),
+                        ),
+                        ("http.route".into(), AttrValue::Str(format!("/r{}", s % 3))),
+                        ("n".into(), AttrValue::Int(s as i64)),
+                    ];
+                    if s % 4 == 0 {
+                        attributes.push(("region".into(), AttrValue::Str("eu".into())));
+                    }
+                    Span {
+                        trace_id: [t; 16],
+                        span_id: [s; 8],
+                        name: format!("op{}", s % 5),
+                        kind: kinds[(s as usize + t as usize) % 3],
+                        status: statuses[(s as usize * 5 + t as usize) % 3],
+                        start_ns,
+                        end_ns: start_ns + (s as i64 * 37 + t as i64 * 11) % 500,
+                        attributes,
+                        ..Default::default()
+                    }
+                })
+                .collect();
+            batch.push(ResourceSpans {
+                resource: vec![
+                    (
+                        "service.name".into(),
+                        AttrValue::Str(format!("svc{}", t % 3)),
+                    ),
+                    (
+                        "region".into(),
+                        AttrValue::Str(if t % 2 == 0 { "us" } else { "ap" }.into()),
+                    ),
+                ],
+                scopes: vec![ScopeSpans {
+                    scope: Scope::default(),
+                    spans,
+                }],
+            });
+        }
+        let rows = rows_of(&batch);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.parquet");
+        SpanFile::write(&path, (0, 1 << 40), &mut rows.clone()).unwrap();
+        let f = SpanFile::open(&path).unwrap();
+        let attr = |scope, key: &str, v: &str| SpanCond::Attr {
+            scope,
+            key: key.into(),
+            value: StrMatch::Eq(v.into()),
+        };
+        let cases: Vec<Vec<SpanCond>> = vec![
+            vec![attr(AttrWhere::Span, "user.id", "u1")],
+            vec![attr(AttrWhere::Either, "region", "eu")],
+            vec![
+                attr(AttrWhere::Resource, "region", "us"),
+                SpanCond::Status(StatusCode::Error),
+            ],
+            vec![
+                attr(AttrWhere::Span, "http.route", "/r1"),
+                SpanCond::Kind(SpanKind::Client),
+            ],
+            vec![attr(AttrWhere::Either, "service.name", "svc1")],
+            vec![SpanCond::service("svc2"), SpanCond::MinDuration(300)],
+            vec![
+                SpanCond::Name(StrMatch::Eq("op2".into())),
+                SpanCond::MaxDuration(200),
+                SpanCond::Status(StatusCode::Ok),
+            ],
+            vec![SpanCond::Attr {
+                scope: AttrWhere::Either,
+                key: "user.id".into(),
+                value: StrMatch::ContainsFold("u1".into()),
+            }],
+            vec![attr(AttrWhere::Span, "user.id", "nobody")],
+        ];
+        let (lo, hi) = (1500, 5000);
+        let brute = |p: &SpanPredicate| -> HashSet<TraceId> {
+            rows.iter()
+                .filter(|r| (lo..hi).contains(&r.span.start_ns))
+                .filter(|r| p.matches(&r.resource, &r.span))
+                .map(|r| r.span.trace_id)
+                .collect()
+        };
+        let preds: Vec<SpanPredicate> =
+            cases.into_iter().map(|all| SpanPredicate { all }).collect();
+        // One predicate at a time, then all together (each found on its own).
+        for p in &preds {
+            let mut found = vec![HashSet::new()];
+            f.match_traces(lo, hi, std::slice::from_ref(p), Part::ALL, &mut found, None)
+                .unwrap();
+            let want = brute(p);
+            assert_eq!(found[0], want, "{p:?}");
+        }
+        for n in [1, 3] {
+            let mut found = vec![HashSet::new(); preds.len()];
+            for k in 0..n {
+                f.match_traces(lo, hi, &preds, Part { k, n }, &mut found, None)
+                    .unwrap();
+            }
+            for (p, got) in preds.iter().zip(&found) {
+                assert_eq!(*got, brute(p), "{p:?} in {n} shares");
+            }
+        }
+        assert!(!brute(&preds[0]).is_empty() && brute(&preds[8]).is_empty());
     }
 }

@@ -161,7 +161,13 @@ fn compaction_keeps_replaced_files_until_their_last_reader_is_done() {
     assert_eq!(e.compact_due().unwrap(), 1);
     assert_eq!(e.file_usage().1, 1);
     assert!(held.iter().all(|f| f.path.exists()));
-    assert_eq!(held[0].read_traces(&[[1; 16]], None).unwrap().len(), 1);
+    assert_eq!(
+        held[0]
+            .read_traces(&[[1; 16]], super::file::Part::ALL, None)
+            .unwrap()
+            .len(),
+        1
+    );
     let paths: Vec<PathBuf> = held.iter().map(|f| f.path.clone()).collect();
     drop(held);
     assert!(
