@@ -9,7 +9,7 @@ use lookout_store::{Labels, Matcher};
 
 use super::eval::{to_labels, to_map, write_with_staleness, Env, Health, RuleStatus};
 use super::expr::RuleExpr;
-use super::template::expand_alert_text;
+use super::template::{alert_dot, expand_alert_text};
 
 /// How long a resolved alert is still sent to Alertmanager, so it learns of the resolution
 /// even if a send failed (Prometheus' `resolvedRetention`).
@@ -111,19 +111,12 @@ impl AlertingRule {
         self.generation += 1;
         let generation = self.generation;
         let mut found: BTreeMap<BTreeMap<String, String>, Alert> = BTreeMap::new();
+        let external = std::sync::Arc::new(env.external_labels.clone());
         for s in &vector {
             let smap = to_map(&s.labels);
-            let expand = |text: &str| {
-                expand_alert_text(
-                    text,
-                    &smap,
-                    env.external_labels,
-                    env.external_url,
-                    s.v,
-                    &query,
-                )
-            };
             let mut labels = smap.clone();
+            let dot = alert_dot(smap, &external, env.external_url, s.v);
+            let expand = |text: &str| expand_alert_text(text, &dot, env.external_url, &query);
             labels.remove("__name__");
             for (k, v) in &self.labels {
                 let e = expand(v);

@@ -293,6 +293,9 @@ async fn run(
         let restore_now = restore && iteration == 1;
         let (g, inn) = (group.clone(), inner.clone());
         let due = tokio::task::spawn_blocking(move || {
+            // A group's rules are queries back to back: freed buffers are worth keeping
+            // for the next rule rather than faulting them in again.
+            let _memory = lookout_store::memory::Hint::query();
             let settings = inn.settings.read().clone();
             let storage = StoreQueryable {
                 store: inn.store.clone(),

@@ -14,6 +14,7 @@ pub mod gofmt;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// A value inside a template.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,13 +24,14 @@ pub enum Value {
     Int(i64),
     Num(f64),
     Str(String),
-    Map(BTreeMap<String, String>),
+    /// Shared: templates read `$labels` and the dot's fields many times per expansion.
+    Map(Arc<BTreeMap<String, String>>),
     /// A `query` result: each sample's labels and value.
     Samples(Vec<QuerySample>),
     Sample(QuerySample),
     List(Vec<Value>),
     /// A struct of named fields: the alert template's dot (`.Labels`, `.Value`, …).
-    Struct(BTreeMap<String, Value>),
+    Struct(Arc<BTreeMap<String, Value>>),
 }
 
 /// One sample of a `query` result, as templates see it (`.Labels`, `.Value`).
@@ -94,7 +96,7 @@ impl fmt::Display for Value {
             Value::Sample(s) => write!(
                 f,
                 "{{{} {}}}",
-                Value::Map(s.labels.clone()),
+                Value::Map(Arc::new(s.labels.clone())),
                 gofmt::format_g(s.value, None)
             ),
             Value::Samples(v) => {
@@ -220,29 +222,39 @@ impl Template {
 /// `$value` bound from the dot.
 pub const PREAMBLE: &str = "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}";
 
-/// Expands one alert label or annotation the way Prometheus does: the preamble, then the
-/// text; an error becomes the text `<error expanding template: …>`.
-pub fn expand_alert_text(
-    text: &str,
-    labels: &BTreeMap<String, String>,
-    external_labels: &BTreeMap<String, String>,
+/// What an alert's label and annotation templates see as their dot (`.Labels`,
+/// `.ExternalLabels`, `.ExternalURL`, `.Value`), built once per alert for all its texts.
+pub fn alert_dot(
+    labels: BTreeMap<String, String>,
+    external_labels: &Arc<BTreeMap<String, String>>,
     external_url: &str,
     value: f64,
-    query: &dyn Fn(&str) -> Result<Vec<QuerySample>, String>,
-) -> String {
-    if !text.contains("{{") {
-        return text.to_string();
-    }
+) -> Value {
     let mut dot = BTreeMap::new();
-    dot.insert("Labels".to_string(), Value::Map(labels.clone()));
+    dot.insert("Labels".to_string(), Value::Map(Arc::new(labels)));
     dot.insert(
         "ExternalLabels".to_string(),
         Value::Map(external_labels.clone()),
     );
     dot.insert("ExternalURL".to_string(), Value::Str(external_url.into()));
     dot.insert("Value".to_string(), Value::Num(value));
+    Value::Struct(Arc::new(dot))
+}
+
+/// Expands one alert label or annotation the way Prometheus does: the preamble, then the
+/// text, with `dot` from [`alert_dot`]; an error becomes the text
+/// `<error expanding template: …>`.
+pub fn expand_alert_text(
+    text: &str,
+    dot: &Value,
+    external_url: &str,
+    query: &dyn Fn(&str) -> Result<Vec<QuerySample>, String>,
+) -> String {
+    if !text.contains("{{") {
+        return text.to_string();
+    }
     let ctx = Context {
-        dot: Value::Struct(dot),
+        dot: dot.clone(),
         query,
         external_url,
     };
@@ -824,8 +836,8 @@ impl Exec<'_, '_> {
                         .map(|(i, v)| (Value::Int(i as i64), v))
                         .collect(),
                     Value::Map(m) => m
-                        .into_iter()
-                        .map(|(k, v)| (Value::Str(k), Value::Str(v)))
+                        .iter()
+                        .map(|(k, v)| (Value::Str(k.clone()), Value::Str(v.clone())))
                         .collect(),
                     Value::Int(n) => (0..n.max(0))
                         .map(|i| (Value::Int(i), Value::Int(i)))
@@ -960,12 +972,13 @@ fn walk(mut v: Value, path: &[String]) -> Result<Value, String> {
         v = match v {
             Value::Map(m) => Value::Str(m.get(f).cloned().unwrap_or_default()),
             Value::Sample(s) => match f.as_str() {
-                "Labels" => Value::Map(s.labels),
+                "Labels" => Value::Map(Arc::new(s.labels)),
                 "Value" => Value::Num(s.value),
                 _ => return Err(format!("can't evaluate field {f} in type *template.sample")),
             },
-            Value::Struct(mut m) => m
-                .remove(f)
+            Value::Struct(m) => m
+                .get(f)
+                .cloned()
                 .ok_or_else(|| format!("can't evaluate field {f} in type struct"))?,
             Value::Nil => Value::Nil,
             other => {

@@ -349,7 +349,7 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &Context<'_>) -> Result<Value, St
             for (i, a) in args.iter().enumerate() {
                 m.insert(format!("arg{i}"), to_str(a));
             }
-            Ok(Value::Map(m))
+            Ok(Value::Map(std::sync::Arc::new(m)))
         }
         "pathPrefix" => {
             let u = ctx.external_url;

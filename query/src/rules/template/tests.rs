@@ -14,14 +14,14 @@ fn no_query(_: &str) -> Result<Vec<QuerySample>, String> {
 }
 
 fn alert(text: &str, value: f64) -> String {
-    expand_alert_text(
-        text,
-        &labels(&[("instance", "host:9100"), ("job", "node")]),
-        &labels(&[("cluster", "eu1")]),
-        "http://lookout:9700/prefix",
+    let url = "http://lookout:9700/prefix";
+    let dot = alert_dot(
+        labels(&[("instance", "host:9100"), ("job", "node")]),
+        &std::sync::Arc::new(labels(&[("cluster", "eu1")])),
+        url,
         value,
-        &no_query,
-    )
+    );
+    expand_alert_text(text, &dot, url, &no_query)
 }
 
 #[test]
@@ -136,7 +136,8 @@ fn query_results() {
             },
         ])
     };
-    let run = |t: &str| expand_alert_text(t, &BTreeMap::new(), &BTreeMap::new(), "", 0.0, &q);
+    let dot = alert_dot(BTreeMap::new(), &std::sync::Arc::default(), "", 0.0);
+    let run = |t: &str| expand_alert_text(t, &dot, "", &q);
     assert_eq!(run("{{ query \"up\" | first | value }}"), "0");
     assert_eq!(
         run("{{ with query \"up\" }}{{ . | first | label \"instance\" }}{{ end }}"),
