@@ -240,7 +240,8 @@ fn alternatives_query(fields: Fields, alts: &[Vec<(Target, Need)>]) -> Result<Bo
 }
 
 /// A hit in a heap that pops hits in direction order.
-struct Next(LogHit, Direction);
+/// The next hit of one opened chunk (its index in the run list), ordered for a min-heap.
+struct Next(LogHit, Direction, usize);
 
 impl PartialEq for Next {
     fn eq(&self, other: &Self) -> bool {
@@ -388,6 +389,9 @@ pub(super) fn search_partition(
     } else {
         cands.sort_by_key(|c| c.min_ts);
     }
+    // A k-way merge: each opened chunk's hits are one sorted run, and the heap holds the
+    // next hit of each run, so it stays as small as the number of open chunks.
+    let mut runs: Vec<std::vec::IntoIter<LogHit>> = Vec::new();
     let mut heap = BinaryHeap::new();
     let mut hits = Vec::new();
     for (i, c) in cands.iter().enumerate() {
@@ -406,7 +410,15 @@ pub(super) fn search_partition(
             counters,
             &mut hits,
         );
-        heap.extend(hits.drain(..).map(|h| Next(h, dir)));
+        if !hits.is_empty() {
+            // Already in order but for ties; a stable sort of a sorted run is one pass.
+            hits.sort_by(|a, b| cmp_hits(a, b, dir));
+            let mut run = std::mem::take(&mut hits).into_iter();
+            if let Some(h) = run.next() {
+                heap.push(Next(h, dir, runs.len()));
+            }
+            runs.push(run);
+        }
         // Emit what no unopened chunk can precede.
         let next = cands.get(i + 1);
         while let Some(top) = heap.peek() {
@@ -418,7 +430,12 @@ pub(super) fn search_partition(
             if !ready {
                 break;
             }
-            let Some(Next(h, _)) = heap.pop() else { break };
+            let Some(Next(h, _, r)) = heap.pop() else {
+                break;
+            };
+            if let Some(n) = runs[r].next() {
+                heap.push(Next(n, dir, r));
+            }
             if !emit(h) {
                 return Ok(false);
             }
