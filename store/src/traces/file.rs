@@ -723,7 +723,8 @@ impl SpanFile {
         let Some(b) = self.builder()? else {
             return Ok(Vec::new());
         };
-        let groups = part.of(self.groups_holding(&b, ids, 0..self.groups.len())?);
+        // The share first: each share reads only its own row groups' bloom filters.
+        let groups = self.groups_holding(&b, ids, part.of((0..self.groups.len()).collect()))?;
         if groups.is_empty() {
             return Ok(Vec::new());
         }
@@ -782,7 +783,7 @@ impl SpanFile {
         out: &mut HashMap<TraceId, i64>,
         stats: Option<&ScanStats>,
     ) -> Result<()> {
-        let mut groups = self.groups_in(start_ns, end_ns);
+        let mut groups = part.of(self.groups_in(start_ns, end_ns));
         if groups.is_empty() {
             return Ok(());
         }
@@ -792,7 +793,6 @@ impl SpanFile {
         if let Some(ids) = only {
             groups = self.groups_holding(&b, ids, groups)?;
         }
-        let groups = part.of(groups);
         if groups.is_empty() {
             return Ok(());
         }
