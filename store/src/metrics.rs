@@ -8,6 +8,7 @@ pub mod compact;
 pub mod exemplars;
 pub mod head;
 pub mod merge;
+pub mod order;
 pub mod postings;
 pub mod postings_file;
 pub mod retention;

@@ -48,9 +48,34 @@ pub struct Alert {
     pub keep_firing_since: i64,
     /// The rule's evaluation (its `generation`) that last returned this label set.
     pub seen_in: u64,
+    /// The labels of its `ALERTS` and `ALERTS_FOR_STATE` series, built once per state
+    /// rather than on every evaluation.
+    series: Option<AlertSeries>,
+}
+
+#[derive(Debug, Clone)]
+struct AlertSeries {
+    state: AlertState,
+    alerts: Labels,
+    for_state: Labels,
 }
 
 impl Alert {
+    /// The labels of its `ALERTS` series (in its current state) and `ALERTS_FOR_STATE`.
+    fn series_labels(&mut self) -> (Labels, Labels) {
+        let state = self.state;
+        if self.series.as_ref().is_some_and(|s| s.state != state) {
+            self.series = None;
+        }
+        let labels = &self.labels;
+        let s = self.series.get_or_insert_with(|| AlertSeries {
+            state,
+            alerts: series_labels(labels, "ALERTS", Some(state)),
+            for_state: series_labels(labels, "ALERTS_FOR_STATE", None),
+        });
+        (s.alerts.clone(), s.for_state.clone())
+    }
+
     fn needs_sending(&self, ts: i64, resend_delay: i64) -> bool {
         if self.state == AlertState::Pending {
             return false;
@@ -152,6 +177,7 @@ impl AlertingRule {
                     valid_until: 0,
                     keep_firing_since: 0,
                     seen_in: generation,
+                    series: None,
                 },
             );
         }
@@ -200,11 +226,9 @@ impl AlertingRule {
                 a.fired_at = ts;
             }
             if self.restored {
-                out.push((series_labels(&a.labels, "ALERTS", Some(a.state)), 1.0));
-                out.push((
-                    series_labels(&a.labels, "ALERTS_FOR_STATE", None),
-                    (a.active_at / 1000) as f64,
-                ));
+                let (alerts, for_state) = a.series_labels();
+                out.push((alerts, 1.0));
+                out.push((for_state, (a.active_at / 1000) as f64));
             }
         }
         for k in gone {

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::eval::{write_with_staleness, Env, Health, RuleStatus};
 use super::expr::RuleExpr;
-use lookout_store::Labels;
 
 #[derive(Debug, Clone)]
 pub struct RecordingRule {
@@ -65,7 +64,7 @@ impl RecordingRule {
         }
     }
 
-    pub fn series(&self) -> &HashSet<Labels> {
+    pub fn series(&self) -> &super::eval::SeriesSet {
         &self.status.last_series
     }
 }

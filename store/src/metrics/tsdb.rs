@@ -350,29 +350,35 @@ impl Tsdb {
             ))
         };
         let max = hints.max_series;
-        // Every (labels, source, id) in one vector, sorted once: a wide selection sorts
-        // tens of thousands of label sets, which a vector does several times faster than
-        // inserting them into a tree.
+        // Every (labels, source, id) in one vector. Each source lists its series in label
+        // order (a block's ids follow it, a head sorts by its ranks), so the vector is a
+        // few sorted runs, one per source that has any.
         let mut found: Vec<(Labels, (usize, u32))> = Vec::new();
+        let mut runs = 0;
         for (bi, b) in blocks.iter().enumerate() {
             let ids = b.select_ids(matchers, mint, maxt);
             // One source over the limit is enough to refuse, before any label is read.
             if max > 0 && ids.len() > max as u64 {
                 return Err(too_many(ids.len() as usize));
             }
+            runs += usize::from(!ids.is_empty());
             found.extend(ids.into_iter().map(|id| (b.labels(id), (bi, id))));
         }
         for (hi, h) in heads.iter().enumerate() {
             let ids = h
                 .select_ids(matchers, max)
                 .ok_or_else(|| too_many(max + 1))?;
+            runs += usize::from(!ids.is_empty());
             found.extend(
                 ids.into_iter()
                     .map(|(id, labels)| (labels, (blocks.len() + hi, id))),
             );
         }
-        // Equal label sets keep their sources in write order (blocks, then heads).
-        found.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        if runs > 1 {
+            // A stable sort finds the runs and merges them; equal label sets keep their
+            // sources in write order (blocks, then heads).
+            found.sort_by(|a, b| a.0.cmp(&b.0));
+        }
         let mut rest: Vec<(Labels, Vec<(usize, u32)>)> = Vec::with_capacity(found.len());
         for (labels, src) in found {
             match rest.last_mut() {
@@ -421,7 +427,7 @@ impl Tsdb {
                         });
                     }
                 } else {
-                    out.extend(heads[src - blocks.len()].samples_of(id, mint, maxt));
+                    heads[src - blocks.len()].samples_into(id, mint, maxt, out);
                 }
                 Ok(())
             };
