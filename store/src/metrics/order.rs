@@ -124,7 +124,7 @@ mod tests {
             ("__name__".to_string(), format!("m{}", i % 7)),
             ("instance".to_string(), format!("i{}", (i * 7919) % 1000)),
         ];
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             pairs.push(("a".to_string(), format!("{}", i % 5)));
         }
         pairs.push(("z".to_string(), i.to_string()));
