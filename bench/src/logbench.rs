@@ -7,10 +7,11 @@
 //!    the same lines are written to raw files (one per stream, the grep baseline) and to a
 //!    TabSeparated file for ClickHouse.
 //! 2. Lookout: ingest CPU seconds (the process's, minus the generator thread's own), peak RSS,
-//!    bytes on disk (chunks vs index), and queries (a)-(d) through `ReadLogs`, 5 runs each.
+//!    bytes on disk (chunks vs index), and queries (a)-(c) through `ReadLogs` and the metric
+//!    queries (d)-(g) through the LogQL engine (`LogqlEngine::metric`), `--runs` runs each.
 //! 3. grep over the raw files: `grep -F` / `grep -E` for (a)-(c).
 //! 4. ClickHouse (`clickhouse.rs`): insert, `OPTIMIZE TABLE ... FINAL`, CPU seconds from
-//!    /proc, bytes of the table's directory, peak RSS, and (a)-(d) as SQL.
+//!    /proc, bytes of the table's directory, peak RSS, and (a)-(g) as SQL.
 //! 5. A markdown table, printed and written to `--out`.
 //!
 //! `cargo build --release --locked -p lookout-bench --bin logbench && target/release/logbench --mb 256`
@@ -31,6 +32,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
+use lookout_query::budget::Budget;
+use lookout_query::logql::ast::Expr;
+use lookout_query::logql::engine::{Answer, LogqlEngine, LogqlOptions};
+use lookout_query::promql::{RangeSeries, Value};
 use lookout_store::{
     AppendLogs, Direction, Labels, LineFilter, LogRecord, LogSelect, LogStream, ReadLogs, Store,
     StoreOptions, TenantId,
@@ -62,6 +67,10 @@ struct Args {
     /// Skip the grep baseline.
     #[arg(long)]
     no_grep: bool,
+    /// Also evaluate each metric query with the full read (every line through the
+    /// pipeline) and fail unless its answer equals the size-only read's.
+    #[arg(long)]
+    check_full: bool,
     /// Where the markdown report goes.
     #[arg(long, default_value = "bench/out/logbench.md")]
     out: PathBuf,
@@ -106,6 +115,8 @@ struct Query {
     /// `grep` arguments before the files, and whether its output goes through `tail -100`.
     grep: Option<(Vec<String>, bool)>,
     sql: String,
+    /// A metric query: the LogQL and its step, evaluated over the 24 h.
+    metric: Option<(&'static str, i64)>,
 }
 
 fn queries() -> Vec<Query> {
@@ -120,6 +131,7 @@ fn queries() -> Vec<Query> {
             filter: Some(LineFilter::Contains(RARE.into())),
             grep: Some((s(&["-F", "-h", "--", RARE]), false)),
             sql: sel(&format!("position(line, '{RARE}') > 0")),
+            metric: None,
         },
         Query {
             key: "(a') rare hex id",
@@ -127,6 +139,7 @@ fn queries() -> Vec<Query> {
             filter: Some(LineFilter::Contains(RARE_ID.into())),
             grep: Some((s(&["-F", "-h", "--", RARE_ID]), false)),
             sql: sel(&format!("position(line, '{RARE_ID}') > 0")),
+            metric: None,
         },
         Query {
             key: "(b) substring",
@@ -134,6 +147,7 @@ fn queries() -> Vec<Query> {
             filter: Some(LineFilter::Contains("error".into())),
             grep: Some((s(&["-F", "-h", "--", "error"]), true)),
             sql: sel("position(line, 'error') > 0"),
+            metric: None,
         },
         Query {
             key: "(c) regex",
@@ -141,6 +155,7 @@ fn queries() -> Vec<Query> {
             filter: Some(LineFilter::Regex("[Cc]onnection (closed|reset)".into())),
             grep: Some((s(&["-E", "-h", "--", "[Cc]onnection (closed|reset)"]), true)),
             sql: sel("match(line, '[Cc]onnection (closed|reset)')"),
+            metric: None,
         },
         Query {
             key: "(d) metric",
@@ -150,6 +165,51 @@ fn queries() -> Vec<Query> {
             grep: None,
             sql: "SELECT level, intDiv(ts, 300000000000) AS b, count() FROM logs GROUP BY level, b"
                 .into(),
+            metric: Some((
+                r#"sum by (level) (count_over_time({env="bench"}[5m]))"#,
+                FIVE_MIN_NS,
+            )),
+        },
+        // Out of sample for the size-only read: other functions, ranges, steps, groupings.
+        // ClickHouse's SQL buckets by the step (tumbling windows): the same lines read and
+        // grouped, where LogQL's windows slide.
+        Query {
+            key: "(e) bytes",
+            what: "`sum by (level) (bytes_over_time({env=\"bench\"}[5m]))` over 24 h, step 5m"
+                .into(),
+            filter: None,
+            grep: None,
+            sql: "SELECT level, intDiv(ts, 300000000000) AS b, sum(length(line)) FROM logs GROUP BY level, b"
+                .into(),
+            metric: Some((
+                r#"sum by (level) (bytes_over_time({env="bench"}[5m]))"#,
+                FIVE_MIN_NS,
+            )),
+        },
+        Query {
+            key: "(f) count 1h",
+            what: "`sum by (job) (count_over_time({env=\"bench\"}[1h]))` over 24 h, step 10m"
+                .into(),
+            filter: None,
+            grep: None,
+            sql: "SELECT job, intDiv(ts, 600000000000) AS b, count() FROM logs GROUP BY job, b"
+                .into(),
+            metric: Some((
+                r#"sum by (job) (count_over_time({env="bench"}[1h]))"#,
+                2 * FIVE_MIN_NS,
+            )),
+        },
+        Query {
+            key: "(g) rate",
+            what: "`sum(rate({env=\"bench\", level=\"error\"}[1m]))` over 24 h, step 1m".into(),
+            filter: None,
+            grep: None,
+            sql: "SELECT intDiv(ts, 60000000000) AS b, count() / 60 FROM logs WHERE level = 'error' GROUP BY b"
+                .into(),
+            metric: Some((
+                r#"sum(rate({env="bench", level="error"}[1m]))"#,
+                FIVE_MIN_NS / 5,
+            )),
         },
     ]
 }
@@ -300,32 +360,41 @@ fn generate_and_ingest(
     })
 }
 
+/// A metric query through the LogQL engine, as the HTTP API runs it (below HTTP): 24 h of
+/// steps; with `size_reads` off, every line goes through the pipeline.
+fn lookout_metric(
+    store: &Store,
+    logql: &str,
+    step: i64,
+    ing: &Ingest,
+    size_reads: bool,
+) -> anyhow::Result<Vec<RangeSeries>> {
+    let engine = LogqlEngine::new(LogqlOptions {
+        size_reads,
+        ..Default::default()
+    });
+    let Expr::Metric(e) = engine.parse(logql)? else {
+        anyhow::bail!("{logql} is not a metric query");
+    };
+    let budget = Budget::unlimited(std::time::Duration::from_secs(600));
+    let (start, end) = (ing.end_ns - DAY_NS, ing.end_ns);
+    let tenant = TenantId::default_tenant();
+    let (a, _) = engine.metric(store, &tenant, &e, (start, end, step), false, &budget)?;
+    let Answer::Metric(Value::Matrix(m)) = a else {
+        anyhow::bail!("{logql}: not a matrix");
+    };
+    Ok(m)
+}
+
 /// Lookout's answer to a query: rows returned (lines, or series x steps for (d)).
 fn lookout_query(store: &Store, q: &Query, ing: &Ingest) -> anyhow::Result<usize> {
     let tenant = TenantId::default_tenant();
+    if let Some((logql, step)) = q.metric {
+        let m = lookout_metric(store, logql, step, ing, true)?;
+        return Ok(m.iter().map(|s| s.points.len()).sum());
+    }
     let Some(filter) = &q.filter else {
-        // (d): every line of the 24 h read once through the store, counted per level and
-        // 5-minute bucket, which is the read `count_over_time` by level does.
-        let sel = LogSelect {
-            start_ns: ing.start_ns,
-            end_ns: ing.end_ns,
-            direction: Direction::Forward,
-            limit: 0,
-            ..Default::default()
-        };
-        let mut counts: HashMap<(String, i64), u64> = HashMap::new();
-        let mut levels: HashMap<*const Labels, String> = HashMap::new();
-        store.select_logs(&tenant, &sel, &mut |h| {
-            let level = levels
-                .entry(std::sync::Arc::as_ptr(&h.stream))
-                .or_insert_with(|| h.stream.get("level").unwrap_or("").to_string())
-                .clone();
-            *counts
-                .entry((level, h.ts_ns.div_euclid(FIVE_MIN_NS)))
-                .or_default() += 1;
-            true
-        })?;
-        return Ok(counts.len());
+        anyhow::bail!("{}: neither a line filter nor a metric query", q.key);
     };
     let sel = LogSelect {
         start_ns: ing.start_ns,
@@ -445,9 +514,14 @@ fn main() -> anyhow::Result<()> {
         peak_rss: Some(ing.peak_rss),
         ..Default::default()
     };
+    let ss = store.log_storage_stats(&TenantId::default_tenant(), 0)?;
     lk.notes.push(format!(
-        "chunks.bin {:.1} MB, index {:.1} MB, WAL {:.1} MB; {} partitions, {} streams",
+        "chunks.bin {:.1} MB ({:.1} MB zstd chunk blobs of {:.1} MB encoded, {:.1} MB bloom filters and headers), \
+         index {:.1} MB, WAL {:.1} MB; {} partitions, {} streams",
         mb(chunks),
+        mb(ss.compressed_bytes),
+        mb(ss.uncompressed_bytes),
+        mb(chunks.saturating_sub(ss.compressed_bytes)),
         mb(index),
         mb(wal),
         st.partitions.len(),
@@ -468,6 +542,24 @@ fn main() -> anyhow::Result<()> {
             q.key, t.median, t.first, t.rows
         );
         lk.timings.insert(q.key, t);
+        if let (true, Some((logql, step))) = (args.check_full, q.metric) {
+            let t = Instant::now();
+            let full = lookout_metric(&store, logql, step, &ing, false)?;
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            anyhow::ensure!(
+                full == lookout_metric(&store, logql, step, &ing, true)?,
+                "{}: the size-only read and the full read differ",
+                q.key
+            );
+            lk.notes.push(format!(
+                "{}: same answer as the full read ({ms:.0} ms with every line through the pipeline)",
+                q.key
+            ));
+            eprintln!(
+                "logbench: lookout {}: full read {ms:.1} ms, same answer",
+                q.key
+            );
+        }
     }
     drop(store);
 

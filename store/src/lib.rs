@@ -32,8 +32,8 @@ pub use metadata::{MetadataSource, MetricMetadata};
 pub use metrics::exemplars::{Exemplar, SeriesExemplars, DEFAULT_MAX_EXEMPLARS};
 pub use metrics::stats::TsdbStats;
 pub use model::{
-    Direction, Label, LabelSet, Labels, LineFilter, LogHit, LogRecord, LogSelect, LogStream,
-    MatchOp, Matcher, Sample,
+    Direction, Label, LabelSet, Labels, LineFilter, LineSize, LogHit, LogRecord, LogSelect,
+    LogStream, MatchOp, Matcher, Sample,
 };
 pub use store::{Store, StoreOptions, TenantLimits, TenantStats};
 pub use tenant::TenantId;
@@ -135,6 +135,33 @@ pub trait ReadLogs: Send + Sync {
         sel: &LogSelect,
         f: &mut dyn FnMut(LogHit) -> bool,
     ) -> Result<()>;
+
+    /// The timestamp, length and metadata of each line `sel` selects, in batches of one
+    /// stream's lines (`f` gets the stream and a batch; batches come in no particular
+    /// order) until the end, a cancel, or `f` returning `false`. Each entry `select_logs`
+    /// would yield comes exactly once (repeats dropped as there); `sel.direction` and
+    /// `sel.limit` are ignored. The default reads the lines through `select_logs`; the store
+    /// reads only the leading columns of the chunks where that is exact.
+    fn select_log_sizes(
+        &self,
+        tenant: &TenantId,
+        sel: &LogSelect,
+        f: &mut dyn FnMut(&std::sync::Arc<Labels>, &[LineSize]) -> bool,
+    ) -> Result<()> {
+        let sel = LogSelect {
+            direction: Direction::Forward,
+            limit: 0,
+            ..sel.clone()
+        };
+        self.select_logs(tenant, &sel, &mut |h| {
+            let size = LineSize {
+                ts_ns: h.ts_ns,
+                len: h.line.len(),
+                metadata: h.metadata,
+            };
+            f(&h.stream, std::slice::from_ref(&size))
+        })
+    }
 
     /// The label sets of the streams matching `matchers` with a record in the range.
     fn log_streams(

@@ -19,6 +19,7 @@ mod head;
 mod partition;
 mod schema;
 mod search;
+mod sizes;
 pub(crate) mod stats;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -19,7 +19,7 @@ use crate::limits::{refused, Reason};
 use crate::logs::{LogOptions, LogStats};
 use crate::metrics::TsdbOptions;
 use crate::model::span::{AttrValue, ResourceSpans, TraceId};
-use crate::model::{Labels, LogHit, LogSelect, LogStream, Matcher, Sample};
+use crate::model::{Labels, LineSize, LogHit, LogSelect, LogStream, Matcher, Sample};
 use crate::traces::SpanOptions;
 use crate::{
     Append, AppendLogs, AppendSpans, BorrowedSeries, LabelPairs, ReadLogs, ReadSpans, SelectHints,
@@ -638,6 +638,18 @@ impl ReadLogs for Store {
     ) -> Result<()> {
         match self.get(tenant)? {
             Some(db) => db.logs.select(sel, f),
+            None => Ok(()),
+        }
+    }
+
+    fn select_log_sizes(
+        &self,
+        tenant: &TenantId,
+        sel: &LogSelect,
+        f: &mut dyn FnMut(&Arc<Labels>, &[LineSize]) -> bool,
+    ) -> Result<()> {
+        match self.get(tenant)? {
+            Some(db) => db.logs.sizes(sel, f),
             None => Ok(()),
         }
     }

@@ -28,6 +28,10 @@ pub struct LogqlOptions {
     pub max_points_per_series: usize,
     /// Longest query text accepted, in bytes (`query.max_length`).
     pub max_length: usize,
+    /// Metric queries that only count lines or bytes read each line's timestamp and length
+    /// ([`lookout_store::ReadLogs::select_log_sizes`]) instead of the lines. Always on in
+    /// Lookout; tests turn it off to compare with the full read.
+    pub size_reads: bool,
 }
 
 impl Default for LogqlOptions {
@@ -38,6 +42,7 @@ impl Default for LogqlOptions {
             max_bytes_read: 0,
             max_points_per_series: 11_000,
             max_length: 128 << 10,
+            size_reads: true,
         }
     }
 }
@@ -109,7 +114,14 @@ impl Ctx<'_> {
     /// Counts a line read; fails when the query has read more bytes than it may, and
     /// every 4096 lines checks the deadline and cancellation.
     pub fn scanned(&mut self, bytes: usize) -> Result<()> {
-        self.stats.lines += 1;
+        self.scanned_lines(1, bytes)
+    }
+
+    /// Counts `lines` lines of `bytes` bytes read, as that many calls of [`Ctx::scanned`]
+    /// would (the same error once the total passes the limit).
+    pub fn scanned_lines(&mut self, lines: usize, bytes: usize) -> Result<()> {
+        let before = self.stats.lines;
+        self.stats.lines += lines;
         self.stats.bytes += bytes;
         if self.opts.max_bytes_read > 0 && self.stats.bytes > self.opts.max_bytes_read {
             return Err(Error::Execution(format!(
@@ -118,7 +130,7 @@ impl Ctx<'_> {
                 crate::budget::bytes_text(self.opts.max_bytes_read)
             )));
         }
-        if self.stats.lines.is_multiple_of(4096) {
+        if before / 4096 != self.stats.lines / 4096 {
             self.budget.check()?;
         }
         Ok(())

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use lookout_store::{Direction, Label, Labels, LogSelect, MatchOp};
+use lookout_store::{Direction, Label, Labels, LogHit, LogSelect, MatchOp};
 
 use super::ast::{Conv, Grouping, MetricExpr, RangeAgg, RangeOp};
 use super::engine::{Ctx, LogqlOptions};
@@ -89,6 +89,9 @@ pub fn group_labels(labels: &Labels, g: &Grouping) -> Labels {
     )
 }
 
+/// Samples of each series, in time order.
+type Samples = Vec<(Labels, Vec<Point>)>;
+
 /// A range aggregation's value for each series and step.
 fn range(ctx: &mut Ctx<'_>, r: &RangeAgg, steps: &Steps) -> Result<Vec<StepSeries>> {
     let super::select::Plan {
@@ -96,6 +99,15 @@ fn range(ctx: &mut Ctx<'_>, r: &RangeAgg, steps: &Steps) -> Result<Vec<StepSerie
         label_eq,
         stages,
     } = super::select::plan(&r.log);
+    let sizes_only = ctx.opts.size_reads
+        && filters.is_empty()
+        && label_eq.is_empty()
+        && stages.is_empty()
+        && r.unwrap.is_none()
+        && matches!(
+            r.op,
+            RangeOp::Count | RangeOp::Rate | RangeOp::Bytes | RangeOp::BytesRate | RangeOp::Absent
+        );
     // The windows of all steps together: (first - offset - range, last - offset].
     let sel = LogSelect {
         matchers: r.log.matchers.clone(),
@@ -107,74 +119,11 @@ fn range(ctx: &mut Ctx<'_>, r: &RangeAgg, steps: &Steps) -> Result<Vec<StepSerie
         limit: 0,
         cancel: Some(ctx.budget.stop_flag()),
     };
-    // Samples of each series in time order (the read is oldest first).
-    let mut series: Vec<(Labels, Vec<Point>)> = Vec::new();
-    let mut index: HashMap<Arc<Labels>, usize> = HashMap::new();
-    let mut failed: Option<Error> = None;
-    let logs = ctx.logs;
-    let tenant = ctx.tenant;
-    logs.select_logs(tenant, &sel, &mut |hit| {
-        if let Err(e) = ctx.scanned(hit.line.len()) {
-            failed = Some(e);
-            return false;
-        }
-        let mut e = Entry::new(hit);
-        if !pipeline::run(&stages, &mut e) {
-            return true;
-        }
-        let Some(v) = sample_value(r, &mut e) else {
-            return true;
-        };
-        let mut labels = e.all_labels();
-        if let Some(u) = &r.unwrap {
-            if labels.get(&u.label).is_some() || labels.get(ERROR_DETAILS).is_some() {
-                labels = Arc::new(Labels::from_sorted(
-                    labels
-                        .iter()
-                        .filter(|l| l.name != u.label && l.name != ERROR_DETAILS)
-                        .cloned()
-                        .collect(),
-                ));
-            }
-        } else if labels.get(ERROR_DETAILS).is_some() {
-            labels = Arc::new(Labels::from_sorted(
-                labels
-                    .iter()
-                    .filter(|l| l.name != ERROR_DETAILS)
-                    .cloned()
-                    .collect(),
-            ));
-        }
-        if let Some(g) = &r.grouping {
-            labels = Arc::new(group_labels(&labels, g));
-        }
-        let i = match index.get(&labels) {
-            Some(&i) => i,
-            None => {
-                let size: usize = labels
-                    .iter()
-                    .map(|l| l.name.len() + l.value.len() + 48)
-                    .sum::<usize>()
-                    + 64;
-                if let Err(err) = ctx.budget.charge(size) {
-                    failed = Some(err);
-                    return false;
-                }
-                series.push(((*labels).clone(), Vec::new()));
-                index.insert(labels, series.len() - 1);
-                series.len() - 1
-            }
-        };
-        if let Err(err) = ctx.budget.charge(16) {
-            failed = Some(err);
-            return false;
-        }
-        series[i].1.push(Point { t: e.ts_ns, v });
-        true
-    })?;
-    if let Some(e) = failed {
-        return Err(e);
-    }
+    let series = if sizes_only {
+        read_sizes(ctx, r, &sel)?
+    } else {
+        read_lines(ctx, r, &sel, &stages)?
+    };
     ctx.budget.check()?;
     if let Some((labels, _)) = series.iter().find(|(l, _)| l.get(ERROR).is_some()) {
         let err = labels.get(ERROR).unwrap_or("");
@@ -214,6 +163,168 @@ fn range(ctx: &mut Ctx<'_>, r: &RangeAgg, steps: &Steps) -> Result<Vec<StepSerie
         }
     }
     Ok(out)
+}
+
+/// The series labels of a line with labels `labels` after the pipeline: without the
+/// unwrapped label and error details, grouped as the aggregation says.
+fn series_labels(r: &RangeAgg, mut labels: Arc<Labels>) -> Arc<Labels> {
+    if let Some(u) = &r.unwrap {
+        if labels.get(&u.label).is_some() || labels.get(ERROR_DETAILS).is_some() {
+            labels = Arc::new(Labels::from_sorted(
+                labels
+                    .iter()
+                    .filter(|l| l.name != u.label && l.name != ERROR_DETAILS)
+                    .cloned()
+                    .collect(),
+            ));
+        }
+    } else if labels.get(ERROR_DETAILS).is_some() {
+        labels = Arc::new(Labels::from_sorted(
+            labels
+                .iter()
+                .filter(|l| l.name != ERROR_DETAILS)
+                .cloned()
+                .collect(),
+        ));
+    }
+    if let Some(g) = &r.grouping {
+        labels = Arc::new(group_labels(&labels, g));
+    }
+    labels
+}
+
+/// The index of the series `labels` in `series`, added (and its memory charged) when new.
+fn series_slot(
+    ctx: &Ctx<'_>,
+    series: &mut Samples,
+    index: &mut HashMap<Arc<Labels>, usize>,
+    labels: Arc<Labels>,
+) -> Result<usize> {
+    if let Some(&i) = index.get(&labels) {
+        return Ok(i);
+    }
+    let size: usize = labels
+        .iter()
+        .map(|l| l.name.len() + l.value.len() + 48)
+        .sum::<usize>()
+        + 64;
+    ctx.budget.charge(size)?;
+    series.push(((*labels).clone(), Vec::new()));
+    index.insert(labels, series.len() - 1);
+    Ok(series.len() - 1)
+}
+
+/// The samples of each series, reading every selected line through the pipeline.
+fn read_lines(
+    ctx: &mut Ctx<'_>,
+    r: &RangeAgg,
+    sel: &LogSelect,
+    stages: &[super::ast::Stage],
+) -> Result<Samples> {
+    // Samples of each series in time order (the read is oldest first).
+    let mut series: Samples = Vec::new();
+    let mut index: HashMap<Arc<Labels>, usize> = HashMap::new();
+    let mut failed: Option<Error> = None;
+    let logs = ctx.logs;
+    let tenant = ctx.tenant;
+    logs.select_logs(tenant, sel, &mut |hit| {
+        if let Err(e) = ctx.scanned(hit.line.len()) {
+            failed = Some(e);
+            return false;
+        }
+        let mut e = Entry::new(hit);
+        if !pipeline::run(stages, &mut e) {
+            return true;
+        }
+        let Some(v) = sample_value(r, &mut e) else {
+            return true;
+        };
+        let labels = series_labels(r, e.all_labels());
+        let i = match series_slot(ctx, &mut series, &mut index, labels) {
+            Ok(i) => i,
+            Err(err) => {
+                failed = Some(err);
+                return false;
+            }
+        };
+        if let Err(err) = ctx.budget.charge(16) {
+            failed = Some(err);
+            return false;
+        }
+        series[i].1.push(Point { t: e.ts_ns, v });
+        true
+    })?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(series),
+    }
+}
+
+/// The samples of each series for a query that counts lines or bytes with no pipeline:
+/// only each line's timestamp and length are read. It gives what [`read_lines`] gives:
+/// the same lines (the store yields each entry `select_logs` would, repeats dropped alike),
+/// the same labels (a line's structured metadata joins its stream labels as
+/// `Entry::all_labels` has it), the same values (1 or the line's length), and the same
+/// scan and memory accounting, charged a batch at a time.
+fn read_sizes(ctx: &mut Ctx<'_>, r: &RangeAgg, sel: &LogSelect) -> Result<Samples> {
+    let bytes_op = matches!(r.op, RangeOp::Bytes | RangeOp::BytesRate);
+    let mut series: Samples = Vec::new();
+    let mut index: HashMap<Arc<Labels>, usize> = HashMap::new();
+    let mut failed: Option<Error> = None;
+    let logs = ctx.logs;
+    let tenant = ctx.tenant;
+    logs.select_log_sizes(tenant, sel, &mut |stream, lines| {
+        let mut add = || -> Result<()> {
+            let bytes: usize = lines.iter().map(|l| l.len).sum();
+            ctx.scanned_lines(lines.len(), bytes)?;
+            ctx.budget.charge(16 * lines.len())?;
+            let mut plain: Option<usize> = None;
+            for l in lines {
+                let i = if l.metadata.is_empty() {
+                    match plain {
+                        Some(i) => i,
+                        None => {
+                            let labels = series_labels(r, stream.clone());
+                            let i = series_slot(ctx, &mut series, &mut index, labels)?;
+                            plain = Some(i);
+                            i
+                        }
+                    }
+                } else {
+                    let e = Entry::new(LogHit {
+                        stream: stream.clone(),
+                        ts_ns: l.ts_ns,
+                        line: String::new(),
+                        metadata: l.metadata.clone(),
+                    });
+                    let labels = series_labels(r, e.all_labels());
+                    series_slot(ctx, &mut series, &mut index, labels)?
+                };
+                let v = if bytes_op { l.len as f64 } else { 1.0 };
+                series[i].1.push(Point { t: l.ts_ns, v });
+            }
+            Ok(())
+        };
+        match add() {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    // Batches come in any order; the windows below slide over time-ordered samples. A
+    // series that is one stream's lines is usually in order already (the store reads a
+    // stream oldest first), and checking is far cheaper than sorting millions of points.
+    for (_, points) in &mut series {
+        if !points.is_sorted_by_key(|p| p.t) {
+            points.sort_by_key(|p| p.t);
+        }
+    }
+    Ok(series)
 }
 
 /// The value a line contributes: 1 per line, its length, or the unwrapped label (a label
@@ -384,3 +495,6 @@ pub fn to_value(
     m.sort_by(|a, b| a.labels.cmp(&b.labels));
     Ok(Value::Matrix(m))
 }
+
+#[cfg(test)]
+mod tests;

@@ -84,6 +84,17 @@ impl LogSelect {
     }
 }
 
+/// One line of a size-only read ([`crate::ReadLogs::select_log_sizes`]): what a metric
+/// query that counts lines or their bytes needs, without the line's text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineSize {
+    pub ts_ns: i64,
+    /// The line's length in bytes.
+    pub len: usize,
+    /// Empty for nearly every line, so it costs no allocation.
+    pub metadata: Vec<(String, String)>,
+}
+
 /// One line a log read yields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogHit {
