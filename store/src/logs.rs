@@ -183,6 +183,17 @@ impl Engine for LogEngine {
 }
 
 impl LogEngine {
+    /// The partitions overlapping `[lo, hi]` (ns), in time order: a snapshot, so a read
+    /// does not hold the map's lock while it scans.
+    fn partitions_overlapping(&self, lo: i64, hi: i64) -> Vec<Arc<Partition>> {
+        self.partitions
+            .read()
+            .values()
+            .filter(|p| p.overlaps(lo, hi))
+            .cloned()
+            .collect()
+    }
+
     /// Opens (creating) the engine in `dir`: its partitions, then the WAL, replaying into
     /// the head every line no partition has committed yet.
     pub(crate) fn open(dir: &Path, opts: LogOptions) -> Result<LogEngine> {
@@ -505,13 +516,7 @@ impl LogEngine {
         // An entry may be both in the head and in a partition (sent again after a commit).
         let mut repeats = Repeats::default();
         let mut head_hits = head_hits.into_iter().peekable();
-        let mut parts: Vec<Arc<Partition>> = self
-            .partitions
-            .read()
-            .values()
-            .filter(|p| p.overlaps(sel.start_ns, sel.end_ns))
-            .cloned()
-            .collect();
+        let mut parts = self.partitions_overlapping(sel.start_ns, sel.end_ns);
         if dir == Direction::Backward {
             parts.reverse();
         }
@@ -588,13 +593,7 @@ impl LogEngine {
                 }
             }
         }
-        let parts: Vec<Arc<Partition>> = self
-            .partitions
-            .read()
-            .values()
-            .filter(|p| p.overlaps(start_ns, end_ns))
-            .cloned()
-            .collect();
+        let parts = self.partitions_overlapping(start_ns, end_ns);
         for p in parts {
             search::partition_streams(&p, matchers, start_ns, end_ns, &mut out)?;
         }

@@ -89,13 +89,7 @@ impl LogEngine {
                 }
             }
         }
-        let parts: Vec<Arc<Partition>> = self
-            .partitions
-            .read()
-            .values()
-            .filter(|p| p.overlaps(lo, hi))
-            .cloned()
-            .collect();
+        let parts = self.partitions_overlapping(lo, hi);
         for p in parts {
             let (plo, phi) = (lo.max(p.meta.start_ns), hi.min(p.meta.end_ns));
             let cands: Vec<ChunkRef> = p
