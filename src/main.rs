@@ -84,13 +84,16 @@ enum CheckCmd {
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// `mi_option_arena_eager_commit` in mimalloc.h.
 const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
-/// mimalloc's default purge delay, in ms.
-const DEFAULT_PURGE_DELAY_MS: std::ffi::c_long = 10;
+/// How long freed pages are kept while a query runs, in ms. A query frees and reallocates
+/// its buffers within milliseconds, but a large selection (a rule over 50,000 series) runs
+/// long enough that mimalloc's default 10 ms purged pages it then faulted in again: 1 s
+/// made the mixed rule round 10-18% faster (`rulebench`). Idle, the delay is 0 anyway.
+const QUERY_PURGE_DELAY_MS: std::ffi::c_long = 1000;
 
-/// Memory hint hook: keep freed pages for mimalloc's default delay, or purge at once.
+/// Memory hint hook: keep freed pages for [`QUERY_PURGE_DELAY_MS`], or purge at once.
 fn set_purge_delay(keep_freed_pages: bool) {
     let delay = if keep_freed_pages {
-        DEFAULT_PURGE_DELAY_MS
+        QUERY_PURGE_DELAY_MS
     } else {
         0
     };
@@ -137,8 +140,8 @@ fn main() -> std::process::ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     // Freed pages go back to the OS at once, except while a query runs: queries free and
     // reallocate buffers within milliseconds, and purging at once made them fault those in
-    // afresh (15-25% of a small query's time); mimalloc's default 10ms delay held up to
-    // ~70 MB more peak RSS during ingestion and head cuts. MIMALLOC_PURGE_DELAY fixes it.
+    // afresh (15-25% of a small query's time); a delay while idle too held up to ~70 MB
+    // more peak RSS during ingestion and head cuts. MIMALLOC_PURGE_DELAY fixes it.
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         set_purge_delay(false);
         lookout_store::memory::set_hook(set_purge_delay);

@@ -33,7 +33,7 @@ pub use metrics::exemplars::{Exemplar, SeriesExemplars, DEFAULT_MAX_EXEMPLARS};
 pub use metrics::stats::TsdbStats;
 pub use model::{
     Direction, Label, LabelSet, Labels, LineFilter, LineSize, LogHit, LogRecord, LogSelect,
-    LogStream, MatchOp, Matcher, Sample,
+    LogStream, MatchOp, Matcher, Projection, Sample,
 };
 pub use store::{Store, StoreOptions, TenantLimits, TenantStats};
 pub use tenant::TenantId;
@@ -80,6 +80,14 @@ pub struct SelectHints {
     /// refused with [`Error::LimitExceeded`] before any sample is read, so a reader that
     /// knows what each series will cost it can refuse an oversized read for free.
     pub max_series: usize,
+    /// The labels the reader will look at (an aggregation's grouping). The store may then
+    /// return each series with only those labels, so that two series of the answer can
+    /// carry the same label set; each series still comes once and in the order of its
+    /// full label set.
+    pub project: Option<Projection>,
+    /// The reader looks only at each series' newest sample in the range (an instant
+    /// selector): the store returns just that one, which the head has without decoding.
+    pub newest_only: bool,
 }
 
 impl SelectHints {

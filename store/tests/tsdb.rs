@@ -8,7 +8,7 @@ use std::path::Path;
 use lookout_store::metrics::{Tsdb, TsdbOptions};
 use lookout_store::model::STALE_NAN_BITS;
 use lookout_store::{
-    Clock, LabelPairs, Labels, MatchOp, Matcher, Sample, SelectHints, SeriesSamples,
+    Clock, LabelPairs, Labels, MatchOp, Matcher, Projection, Sample, SelectHints, SeriesSamples,
 };
 
 const PERIOD: i64 = 10_000;
@@ -481,6 +481,119 @@ fn selections_over_max_series_are_refused_before_reading() {
         600
     );
     assert_eq!(read.load(std::sync::atomic::Ordering::Relaxed), 600);
+}
+
+/// A projected read returns the same series, in the same order and with the same samples,
+/// as a whole one, each with only the labels the projection wants, whether the series are
+/// in the head alone (projected as labels are read) or merged across blocks and the head
+/// (projected after merging), on one thread and on several.
+#[test]
+fn projected_selections_keep_every_series_and_their_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Tsdb::open(dir.path(), opts()).unwrap();
+    let mut model = Model::new();
+    write(&db, &mut model, 0..6000, (0..4).map(|k| k * 1000), 0);
+    db.flush().unwrap();
+    write(&db, &mut model, 0..6000, (2..8).map(|k| k * 1000), 1);
+    let samples = |_: &Labels, s: &[Sample]| -> Vec<(i64, u64)> {
+        s.iter().map(|x| (x.t, x.v.to_bits())).collect()
+    };
+    let projections = [
+        Projection::Keep(vec!["instance".into()]),
+        Projection::Keep(vec!["instance".into(), "absent".into()]),
+        Projection::Drop(vec!["series".into(), "__name__".into()]),
+        Projection::Keep(vec![]),
+    ];
+    for (matchers, mint, maxt) in [
+        // Head only: 2,000 series (one thread), then 6,000 (several).
+        (
+            vec![Matcher::equal("__name__", "node_cpu_seconds_total")],
+            5000,
+            7000,
+        ),
+        (
+            vec![Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()],
+            5000,
+            7000,
+        ),
+        // Blocks and the head merged.
+        (
+            vec![Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()],
+            0,
+            7000,
+        ),
+        (vec![Matcher::equal("instance", "host-3")], 0, 7000),
+    ] {
+        let whole = db
+            .select_map(&matchers, mint, maxt, &SelectHints::default(), &samples)
+            .unwrap();
+        assert!(!whole.is_empty());
+        for p in &projections {
+            let hints = SelectHints {
+                project: Some(p.clone()),
+                ..Default::default()
+            };
+            let got = db
+                .select_map(&matchers, mint, maxt, &hints, &samples)
+                .unwrap();
+            let want: Vec<(Labels, Vec<(i64, u64)>)> = whole
+                .iter()
+                .map(|(l, s)| (p.apply(l.clone()), s.clone()))
+                .collect();
+            assert_eq!(got, want, "{p:?} of {matchers:?} in [{mint}, {maxt}]");
+        }
+    }
+}
+
+/// A newest-only read gives each series the last sample a whole read would give it, for
+/// series in the head alone (read without decoding), in blocks and the head, with
+/// out-of-order writes (one overwriting the newest sample), with a staleness marker as the
+/// newest sample, and for ranges that end before a series' newest sample or start after it.
+#[test]
+fn newest_only_selections_give_the_last_sample_of_a_whole_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Tsdb::open(dir.path(), opts()).unwrap();
+    let mut model = Model::new();
+    write(&db, &mut model, 0..600, (0..4).map(|k| k * 1000), 0);
+    db.flush().unwrap();
+    write(&db, &mut model, 0..600, (2..8).map(|k| k * 1000), 1);
+    // Out of order: older samples for some series, a rewrite of the newest for others.
+    write(&db, &mut model, 0..100, [4500, 1500].into_iter(), 2);
+    write(&db, &mut model, 100..200, [7000].into_iter(), 3);
+    let stale = f64::from_bits(STALE_NAN_BITS);
+    let batch: Vec<SeriesSamples> = (200..210)
+        .map(|i| SeriesSamples {
+            labels: labels(i),
+            samples: vec![Sample::new(8000, stale)],
+        })
+        .collect();
+    db.append(&batch).unwrap();
+    let samples = |_: &Labels, s: &[Sample]| -> Vec<(i64, u64)> {
+        s.iter().map(|x| (x.t, x.v.to_bits())).collect()
+    };
+    let all = vec![Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()];
+    for (mint, maxt) in [
+        (0, 9000),
+        (5000, 9000),
+        (5000, 6500),
+        (0, 4600),
+        (7500, 9000),
+        (8001, 9000),
+    ] {
+        let whole = db
+            .select_map(&all, mint, maxt, &SelectHints::default(), &samples)
+            .unwrap();
+        let hints = SelectHints {
+            newest_only: true,
+            ..Default::default()
+        };
+        let got = db.select_map(&all, mint, maxt, &hints, &samples).unwrap();
+        let want: Vec<(Labels, Vec<(i64, u64)>)> = whole
+            .into_iter()
+            .map(|(l, s)| (l, s[s.len() - 1..].to_vec()))
+            .collect();
+        assert_eq!(got, want, "newest in [{mint}, {maxt}]");
+    }
 }
 
 #[test]

@@ -89,6 +89,9 @@ pub(crate) struct Evaluator<'a> {
     pub annotations: Vec<(AnnotationKind, String, *const Expr)>,
     pub samples_read: usize,
     pub is_range_query: bool,
+    /// Set by an aggregation for the vector selector it is about to read: the labels it
+    /// groups by, so the store copies only those. Taken by the next select.
+    pub project: Option<lookout_store::Projection>,
 }
 
 /// Evaluates `expr` over `span` (`(start, end, step)`, step 0 for an instant query).
@@ -114,6 +117,7 @@ pub fn run(
         annotations: Vec::new(),
         samples_read: 0,
         is_range_query: !instant,
+        project: None,
     };
     let val = if instant {
         ev.eval_top_instant(expr)?
@@ -481,16 +485,19 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Streams a selector's series (all of its `or` groups) in `[mint, maxt]` through `f`,
-    /// keeping only `f`'s results, in label order. Stops with a timeout once the query's
-    /// deadline passes.
+    /// keeping only `f`'s results, in label order; with `newest_only`, `f` sees only each
+    /// series' newest sample in the range. Stops with a timeout once the query's deadline
+    /// passes.
     pub fn select_map(
         &mut self,
         vs: &ast::VectorSelector,
-        mint: i64,
-        maxt: i64,
+        (mint, maxt): (i64, i64),
+        newest_only: bool,
         f: &(dyn Fn(&[lookout_store::Sample]) -> Mapped + Sync),
     ) -> Result<Vec<(Labels, Mapped)>> {
         let groups = super::storage::matcher_groups(vs)?;
+        // Across `or` groups, series are told apart by their whole label sets.
+        let project = self.project.take().filter(|_| groups.len() == 1);
         let budget = self.budget;
         let read = std::sync::atomic::AtomicUsize::new(0);
         let g = |labels: &Labels, samples: &[lookout_store::Sample]| -> Mapped {
@@ -506,12 +513,16 @@ impl<'a> Evaluator<'a> {
         // would not fit before any of it is read.
         let per_series = self.steps() * 8 + 256;
         let room = self.budget.max_bytes().saturating_sub(self.budget.live());
-        let max_series = (room / per_series).saturating_add(1);
+        let need = super::storage::Need {
+            max_series: (room / per_series).saturating_add(1),
+            project,
+            newest_only,
+        };
         let mut all = Vec::new();
         for grp in &groups {
             all.extend(
                 self.storage
-                    .select_map(grp, mint, maxt, self.budget, max_series, &g)?,
+                    .select_map(grp, mint, maxt, self.budget, &need, &g)?,
             );
         }
         if groups.len() > 1 {
@@ -549,36 +560,39 @@ impl<'a> Evaluator<'a> {
                 None => (0..steps).map(|i| grid.time(i) - off).collect(),
             })
         };
-        let results = self.select_map(vs, first - lookback + 1, last, &|samples| {
-            let times = step_times();
-            let mut vals = vec![ABSENT; times.len()];
-            let mut any = false;
-            let mut j = 0usize; // index of the first sample after the current time
-            let mut prev_t = i64::MIN;
-            for (i, &t) in times.iter().enumerate() {
-                if t < prev_t {
-                    j = 0;
+        // At one time (an instant query, or `@`), the newest sample is all a series gives.
+        let newest_only = first == last;
+        let results =
+            self.select_map(vs, (first - lookback + 1, last), newest_only, &|samples| {
+                let times = step_times();
+                let mut vals = vec![ABSENT; times.len()];
+                let mut any = false;
+                let mut j = 0usize; // index of the first sample after the current time
+                let mut prev_t = i64::MIN;
+                for (i, &t) in times.iter().enumerate() {
+                    if t < prev_t {
+                        j = 0;
+                    }
+                    prev_t = t;
+                    while j < samples.len() && samples[j].t <= t {
+                        j += 1;
+                    }
+                    if j == 0 {
+                        continue;
+                    }
+                    let smp = samples[j - 1];
+                    if smp.t <= t - lookback || is_stale_nan(smp.v) {
+                        continue;
+                    }
+                    vals[i] = if timestamps {
+                        smp.t as f64 / 1000.0
+                    } else {
+                        series::canonical(smp.v)
+                    };
+                    any = true;
                 }
-                prev_t = t;
-                while j < samples.len() && samples[j].t <= t {
-                    j += 1;
-                }
-                if j == 0 {
-                    continue;
-                }
-                let smp = samples[j - 1];
-                if smp.t <= t - lookback || is_stale_nan(smp.v) {
-                    continue;
-                }
-                vals[i] = if timestamps {
-                    smp.t as f64 / 1000.0
-                } else {
-                    series::canonical(smp.v)
-                };
-                any = true;
-            }
-            Ok((any.then_some(vals), 0))
-        })?;
+                Ok((any.then_some(vals), 0))
+            })?;
         let mut out = Vec::with_capacity(results.len());
         let mut held = 0usize;
         for (labels, r) in results {

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use lookout_store::{Labels, MatchOp, Matcher, Sample, SelectHints, Series, Store, TenantId};
+use lookout_store::{
+    Labels, MatchOp, Matcher, Projection, Sample, SelectHints, Series, Store, TenantId,
+};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::VectorSelector;
 
@@ -25,29 +27,50 @@ pub trait Queryable: Sync {
     /// What `select` returns, each series' samples handed to `f` and only its result
     /// kept, in label order. The store streams (no selection is held whole); this default
     /// selects first. A selection of more than `max_series` series (0: no limit) fails with
-    /// the budget's memory error before any sample is read.
+    /// the budget's memory error before any sample is read. `need` says what else of
+    /// each series the reader can do without.
     fn select_map(
         &self,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
         budget: &Budget,
-        max_series: usize,
+        need: &Need,
         f: &SeriesFn<'_>,
     ) -> Result<Vec<(Labels, Mapped)>> {
         let selected = self.select(matchers, mint, maxt, budget)?;
-        if max_series > 0 && selected.len() > max_series {
+        if need.max_series > 0 && selected.len() > need.max_series {
             budget.stop(StopReason::Memory);
             return Err(budget.error());
         }
         Ok(selected
             .into_iter()
             .map(|s| {
-                let r = f(&s.labels, &s.samples);
-                (s.labels, r)
+                let samples = match (need.newest_only, s.samples.len()) {
+                    (true, n) if n > 1 => &s.samples[n - 1..],
+                    _ => &s.samples[..],
+                };
+                let r = f(&s.labels, samples);
+                let labels = match &need.project {
+                    Some(p) => p.apply(s.labels),
+                    None => s.labels,
+                };
+                (labels, r)
             })
             .collect())
     }
+}
+
+/// What a streaming read ([`Queryable::select_map`]) needs of each series, so the store
+/// can skip the rest.
+#[derive(Debug, Clone, Default)]
+pub struct Need {
+    /// The most series the reader can hold (0: no limit).
+    pub max_series: usize,
+    /// Only these labels of each series (see [`SelectHints::project`]).
+    pub project: Option<Projection>,
+    /// Only each series' newest sample in the range (see [`SelectHints::newest_only`]).
+    pub newest_only: bool,
 }
 
 /// A streaming select's per-series result: the value at each step (`None`: no value at
@@ -135,11 +158,13 @@ impl Queryable for StoreQueryable {
         mint: i64,
         maxt: i64,
         budget: &Budget,
-        max_series: usize,
+        need: &Need,
         f: &SeriesFn<'_>,
     ) -> Result<Vec<(Labels, Mapped)>> {
         let hints = SelectHints {
-            max_series,
+            max_series: need.max_series,
+            project: need.project.clone(),
+            newest_only: need.newest_only,
             ..hints(budget)
         };
         let out = match self

@@ -252,6 +252,15 @@ impl ChunkAppender {
         }
     }
 
+    /// The last sample appended, exactly as decoding would return it (the encodings are
+    /// lossless to the bit).
+    pub fn last(&self) -> Option<Sample> {
+        (self.num > 0).then(|| Sample {
+            t: self.t,
+            v: f64::from_bits(self.v),
+        })
+    }
+
     /// Decodes the samples appended so far.
     pub fn samples_into(&self, out: &mut Vec<Sample>) {
         decode(&self.bits.bytes, self.num, out);

@@ -15,7 +15,7 @@ use super::order::LabelOrder;
 use super::postings::Index;
 use crate::limits::SeriesLimits;
 use crate::model::labels::METRIC_NAME;
-use crate::model::{LabelSet, Labels, Matcher, Sample};
+use crate::model::{LabelSet, Labels, Matcher, Projection, Sample};
 
 /// Hashes a key that already is a label set's xxh3 as itself: SipHash on top would only
 /// cost time on every lookup of the write path.
@@ -129,6 +129,27 @@ impl MemSeries {
         let hi = got.partition_point(|s| s.t <= maxt);
         out.truncate(start + hi);
         out.drain(start..start + lo);
+    }
+
+    /// Appends the newest of [`MemSeries::samples`] to `out`, if any. Without out-of-order
+    /// data in the range that is the open chunk's last sample, read without decoding.
+    fn newest_into(&self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
+        let ooo = !self.ooo_buf.is_empty()
+            || self
+                .ooo_chunks
+                .iter()
+                .any(|c| c.maxt >= mint && c.mint <= maxt);
+        if !ooo && !self.open.is_empty() && self.open.maxt() <= maxt {
+            if self.open.maxt() >= mint {
+                out.extend(self.open.last());
+            }
+            return;
+        }
+        let start = out.len();
+        self.samples_into(mint, maxt, out);
+        if out.len() > start + 1 {
+            out.drain(start..out.len() - 1);
+        }
     }
 
     fn samples(&self, mint: i64, maxt: i64) -> Vec<Sample> {
@@ -442,7 +463,14 @@ impl Head {
     /// (samples are read one series at a time with [`Head::samples_of`]); `None`, with
     /// no label copied, when there are more than `max` of them (0: no limit), so an
     /// oversized read is refused without holding the head's lock for long.
-    pub fn select_ids(&self, matchers: &[Matcher], max: usize) -> Option<Vec<(u32, Labels)>> {
+    ///
+    /// With `project`, each series carries only the labels it names.
+    pub fn select_ids(
+        &self,
+        matchers: &[Matcher],
+        max: usize,
+        project: Option<&Projection>,
+    ) -> Option<Vec<(u32, Labels)>> {
         let h = self.inner.read();
         let limit = if max == 0 { usize::MAX } else { max };
         let mut ids = Vec::new();
@@ -457,7 +485,13 @@ impl Head {
             }
         }
         h.order.sort(&h.index, &mut ids);
-        Some(ids.into_iter().map(|id| (id, h.index.labels(id))).collect())
+        Some(match project.map(|p| h.index.resolve(p)) {
+            Some(p) => ids
+                .into_iter()
+                .map(|id| (id, h.index.projected_labels(id, &p)))
+                .collect(),
+            None => ids.into_iter().map(|id| (id, h.index.labels(id))).collect(),
+        })
     }
 
     /// Appends the samples of series `id` in `[mint, maxt]` to `out`.
@@ -465,6 +499,14 @@ impl Head {
         let h = self.inner.read();
         if let Some(s) = h.series.get(id as usize) {
             s.samples_into(mint, maxt, out);
+        }
+    }
+
+    /// Appends the newest sample of series `id` in `[mint, maxt]` to `out`, if it has one.
+    pub fn newest_into(&self, id: u32, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
+        let h = self.inner.read();
+        if let Some(s) = h.series.get(id as usize) {
+            s.newest_into(mint, maxt, out);
         }
     }
 

@@ -9,7 +9,13 @@ use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
-use crate::model::{Label, LabelSet, Labels, MatchOp, Matcher};
+use crate::model::{Label, LabelSet, Labels, MatchOp, Matcher, Projection};
+
+/// A [`Projection`] with its names as one index's symbol ids.
+pub struct ResolvedProjection {
+    keep: bool,
+    names: Vec<u32>,
+}
 
 /// Interned strings. Label names and values repeat across series; each is kept once.
 #[derive(Debug, Default)]
@@ -85,6 +91,33 @@ impl Index {
         Labels::from_sorted(
             pairs
                 .iter()
+                .map(|&(n, v)| Label::new(self.symbols.get(n), self.symbols.get(v)))
+                .collect(),
+        )
+    }
+
+    /// The names of `p` as this index's symbols, for [`Index::projected_labels`].
+    pub fn resolve(&self, p: &Projection) -> ResolvedProjection {
+        let (keep, names) = match p {
+            Projection::Keep(n) => (true, n),
+            Projection::Drop(n) => (false, n),
+        };
+        ResolvedProjection {
+            keep,
+            names: names
+                .iter()
+                .filter_map(|n| self.symbols.lookup(n))
+                .collect(),
+        }
+    }
+
+    /// The labels of series `id` that `p` wants.
+    pub fn projected_labels(&self, id: u32, p: &ResolvedProjection) -> Labels {
+        let pairs = self.series.get(id as usize).map(|p| &p[..]).unwrap_or(&[]);
+        Labels::from_sorted(
+            pairs
+                .iter()
+                .filter(|(n, _)| p.names.contains(n) == p.keep)
                 .map(|&(n, v)| Label::new(self.symbols.get(n), self.symbols.get(v)))
                 .collect(),
         )

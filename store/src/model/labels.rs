@@ -21,6 +21,34 @@ impl Label {
     }
 }
 
+/// Which labels of a series a reader needs, when it needs only some: an aggregation
+/// `by (a, b)` reads `a` and `b`, one `without (c)` every label but `c` and the metric
+/// name. Materializing only those saves most of a wide selection's label copies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Projection {
+    /// Only these labels.
+    Keep(Vec<String>),
+    /// Every label but these.
+    Drop(Vec<String>),
+}
+
+impl Projection {
+    /// Whether label `name` is part of the projection.
+    pub fn wants(&self, name: &str) -> bool {
+        match self {
+            Projection::Keep(names) => names.iter().any(|n| n == name),
+            Projection::Drop(names) => !names.iter().any(|n| n == name),
+        }
+    }
+
+    /// `labels` with only the labels this projection wants.
+    pub fn apply(&self, labels: Labels) -> Labels {
+        let mut v = labels.0;
+        v.retain(|l| self.wants(&l.name));
+        Labels(v)
+    }
+}
+
 /// A sorted set of labels. Construct with [`Labels::from_pairs`] (sorts) or
 /// [`Labels::from_sorted`] (trusts the caller, validated by [`Labels::validate`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]

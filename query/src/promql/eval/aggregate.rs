@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use lookout_store::Labels;
+use lookout_store::model::labels::METRIC_NAME;
+use lookout_store::{Labels, Projection};
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 
 use super::series::{self, is_absent, signature, Series, ABSENT};
@@ -40,12 +41,26 @@ impl Evaluator<'_> {
                 }
             }
         }
-        let input = self.eval_vector(&a.expr)?;
         let (include, names): (bool, Vec<String>) = match &a.modifier {
             Some(LabelModifier::Include(ls)) => (true, ls.labels.clone()),
             Some(LabelModifier::Exclude(ls)) => (false, ls.labels.clone()),
             None => (true, Vec::new()),
         };
+        // Over a plain selector, only the grouping labels are read: every operator but
+        // the ones that return their input series keeps nothing else of a series.
+        let keeps_series = matches!(op.as_str(), "topk" | "bottomk" | "limitk" | "limit_ratio");
+        if !keeps_series && matches!(super::unwrap_parens(&a.expr), Expr::VectorSelector(_)) {
+            self.project = Some(if include {
+                Projection::Keep(names.clone())
+            } else {
+                let mut drop = names.clone();
+                drop.push(METRIC_NAME.to_string());
+                Projection::Drop(drop)
+            });
+        }
+        let input = self.eval_vector(&a.expr);
+        self.project = None;
+        let input = input?;
         // Group membership, in order of first appearance.
         let mut group_of: Vec<usize> = Vec::with_capacity(input.len());
         let mut groups: Vec<(Labels, bool)> = Vec::new();

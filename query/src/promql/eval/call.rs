@@ -555,23 +555,24 @@ impl Evaluator<'_> {
             let (Some(&first), Some(&last)) = (times.iter().min(), times.iter().max()) else {
                 return Ok(Val::Vector(Vec::new()));
             };
-            let results = self.select_map(&ms.vs, first - range + 1, last, &|samples| {
-                let owned: Vec<Point>;
-                let points: &[Point] = if samples.iter().any(|p| p.v.is_nan()) {
-                    owned = samples
-                        .iter()
-                        .filter(|p| !lookout_store::model::is_stale_nan(p.v))
-                        .map(|p| Point::new(p.t, series::canonical(p.v)))
-                        .collect();
-                    &owned
-                } else {
-                    samples
-                };
-                if points.is_empty() {
-                    return Ok((None, 0));
-                }
-                Ok((job.series(points)?, job.widest_window(points)))
-            })?;
+            let results =
+                self.select_map(&ms.vs, (first - range + 1, last), false, &|samples| {
+                    let owned: Vec<Point>;
+                    let points: &[Point] = if samples.iter().any(|p| p.v.is_nan()) {
+                        owned = samples
+                            .iter()
+                            .filter(|p| !lookout_store::model::is_stale_nan(p.v))
+                            .map(|p| Point::new(p.t, series::canonical(p.v)))
+                            .collect();
+                        &owned
+                    } else {
+                        samples
+                    };
+                    if points.is_empty() {
+                        return Ok((None, 0));
+                    }
+                    Ok((job.series(points)?, job.widest_window(points)))
+                })?;
             return self.finish_range_fn(results, counter_fn, keep_name, args[idx]);
         }
         let work: usize = input.iter().map(|s| s.points.len()).sum::<usize>() + input.len() * steps;
