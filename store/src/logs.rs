@@ -21,6 +21,7 @@ mod schema;
 mod search;
 mod sizes;
 pub(crate) mod stats;
+mod zstd_ctx;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;

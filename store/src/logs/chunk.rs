@@ -73,7 +73,7 @@ pub(super) fn encode(recs: &[&LogRecord]) -> Vec<u8> {
 
 /// Compresses an encoded chunk.
 pub(super) fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
-    zstd::bulk::compress(raw, ZSTD_LEVEL)
+    super::zstd_ctx::compress(raw, ZSTD_LEVEL)
 }
 
 fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
@@ -475,59 +475,62 @@ impl ChunkFile {
     /// both the compressed bytes read and the output decoded grow by doubling until the
     /// columns parse, so a chunk of many tiny lines costs no more than a full read.
     pub(super) fn read_sizes(&self, offset: u64, len: u64, raw: u64, lines: u64) -> Result<Sizes> {
-        use zstd::stream::raw::{Decoder, InBuffer, Operation, OutBuffer};
+        use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
         let corrupt = |detail: String| Error::Corrupt {
             what: "log chunk",
             path: self.path.clone(),
             detail: format!("at {offset}: {detail}"),
         };
         let raw = raw as usize;
-        let mut dec = Decoder::new().map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
-        // About 7 bytes a line in the columns (a 3-4 byte time delta, 1-2 byte lengths).
-        let mut want = (4 + lines as usize * 8 + 256).min(raw);
-        let mut out = vec![0u8; want];
-        let mut produced = 0usize;
-        let mut blob: Vec<u8> = Vec::new();
-        let mut used = 0usize;
-        let mut step = 64u64 << 10;
-        let mut done = false;
-        loop {
-            while produced < want && !done {
-                if used == blob.len() {
-                    let have = blob.len() as u64;
-                    if have >= len {
-                        return Err(corrupt("the compressed blob ends early".into()));
+        let read = |dec: &mut zstd::stream::raw::Decoder<'static>| -> Result<Sizes> {
+            // About 7 bytes a line in the columns (a 3-4 byte time delta, 1-2 byte lengths).
+            let mut want = (4 + lines as usize * 8 + 256).min(raw);
+            let mut out = vec![0u8; want];
+            let mut produced = 0usize;
+            let mut blob: Vec<u8> = Vec::new();
+            let mut used = 0usize;
+            let mut step = 64u64 << 10;
+            let mut done = false;
+            loop {
+                while produced < want && !done {
+                    if used == blob.len() {
+                        let have = blob.len() as u64;
+                        if have >= len {
+                            return Err(corrupt("the compressed blob ends early".into()));
+                        }
+                        let take = step.min(len - have);
+                        step = step.saturating_mul(2);
+                        blob.resize((have + take) as usize, 0);
+                        self.file
+                            .read_exact_at(&mut blob[have as usize..], offset + have)
+                            .map_err(Error::io("reading a log chunk", &self.path))?;
                     }
-                    let take = step.min(len - have);
-                    step = step.saturating_mul(2);
-                    blob.resize((have + take) as usize, 0);
-                    self.file
-                        .read_exact_at(&mut blob[have as usize..], offset + have)
-                        .map_err(Error::io("reading a log chunk", &self.path))?;
+                    let mut input = InBuffer::around(&blob[used..]);
+                    let mut output = OutBuffer::around_pos(&mut out[..want], produced);
+                    let hint = dec
+                        .run(&mut input, &mut output)
+                        .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
+                    used += input.pos();
+                    produced = output.pos();
+                    done = hint == 0;
                 }
-                let mut input = InBuffer::around(&blob[used..]);
-                let mut output = OutBuffer::around_pos(&mut out[..want], produced);
-                let hint = dec
-                    .run(&mut input, &mut output)
-                    .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
-                used += input.pos();
-                produced = output.pos();
-                done = hint == 0;
-            }
-            if done && produced != raw {
-                return Err(corrupt(format!(
-                    "{produced} bytes decompressed, the index says {raw}"
-                )));
-            }
-            match Sizes::parse(&out[..produced], raw) {
-                Ok(Some(s)) => return Ok(s),
-                Ok(None) => {
-                    want = (want * 2).min(raw);
-                    out.resize(want, 0);
+                if done && produced != raw {
+                    return Err(corrupt(format!(
+                        "{produced} bytes decompressed, the index says {raw}"
+                    )));
                 }
-                Err(e) => return Err(corrupt(e)),
+                match Sizes::parse(&out[..produced], raw) {
+                    Ok(Some(s)) => return Ok(s),
+                    Ok(None) => {
+                        want = (want * 2).min(raw);
+                        out.resize(want, 0);
+                    }
+                    Err(e) => return Err(corrupt(e)),
+                }
             }
-        }
+        };
+        super::zstd_ctx::with_decoder(read)
+            .map_err(|e| corrupt(format!("cannot decompress: {e}")))?
     }
 
     /// Reads and decodes the chunk at `offset`.
@@ -541,7 +544,7 @@ impl ChunkFile {
         self.file
             .read_exact_at(&mut blob, offset)
             .map_err(Error::io("reading a log chunk", &self.path))?;
-        let buf = zstd::bulk::decompress(&blob, raw as usize)
+        let buf = super::zstd_ctx::decompress(&blob, raw as usize)
             .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
         Chunk::decode(&buf).ok_or_else(|| corrupt("cannot decode".into()))
     }
