@@ -9,4 +9,4 @@ pub mod span;
 pub use labels::{Label, LabelSet, Labels, Projection};
 pub use log::{Direction, LineFilter, LineSize, LogHit, LogRecord, LogSelect, LogStream};
 pub use matcher::{MatchOp, Matcher};
-pub use sample::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};
+pub use sample::{is_stale_nan, newest, Sample, STALE_NAN, STALE_NAN_BITS};

@@ -46,11 +46,10 @@ pub trait Queryable: Sync {
         Ok(selected
             .into_iter()
             .map(|s| {
-                let samples = match (need.newest_only, s.samples.len()) {
-                    (true, n) if n > 1 => &s.samples[n - 1..],
-                    _ => &s.samples[..],
-                };
-                let r = f(&s.labels, samples);
+                let r = f(
+                    &s.labels,
+                    lookout_store::model::newest(&s.samples, need.newest_only),
+                );
                 let labels = match &need.project {
                     Some(p) => p.apply(s.labels),
                     None => s.labels,

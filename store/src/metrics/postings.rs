@@ -87,10 +87,16 @@ impl Index {
     }
 
     pub fn labels(&self, id: u32) -> Labels {
+        self.labels_where(id, |_| true)
+    }
+
+    /// The labels of series `id` whose name symbol passes `wanted`.
+    fn labels_where(&self, id: u32, wanted: impl Fn(u32) -> bool) -> Labels {
         let pairs = self.series.get(id as usize).map(|p| &p[..]).unwrap_or(&[]);
         Labels::from_sorted(
             pairs
                 .iter()
+                .filter(|(n, _)| wanted(*n))
                 .map(|&(n, v)| Label::new(self.symbols.get(n), self.symbols.get(v)))
                 .collect(),
         )
@@ -113,14 +119,7 @@ impl Index {
 
     /// The labels of series `id` that `p` wants.
     pub fn projected_labels(&self, id: u32, p: &ResolvedProjection) -> Labels {
-        let pairs = self.series.get(id as usize).map(|p| &p[..]).unwrap_or(&[]);
-        Labels::from_sorted(
-            pairs
-                .iter()
-                .filter(|(n, _)| p.names.contains(n) == p.keep)
-                .map(|&(n, v)| Label::new(self.symbols.get(n), self.symbols.get(v)))
-                .collect(),
-        )
+        self.labels_where(id, |n| p.names.contains(&n) == p.keep)
     }
 
     /// Whether series `id` has exactly these labels, without building a [`Labels`].

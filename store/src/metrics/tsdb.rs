@@ -466,7 +466,7 @@ impl Tsdb {
                         i = j;
                         continue;
                     }
-                    f(&labels, newest(&buf, hints.newest_only))
+                    f(&labels, crate::model::newest(&buf, hints.newest_only))
                 } else {
                     let mut runs = Vec::with_capacity(j - i);
                     for &(_, (src, id)) in &part[i..j] {
@@ -479,7 +479,7 @@ impl Tsdb {
                         i = j;
                         continue;
                     }
-                    f(&labels, newest(&samples, hints.newest_only))
+                    f(&labels, crate::model::newest(&samples, hints.newest_only))
                 };
                 i = j;
                 let labels = match late {
@@ -769,13 +769,4 @@ impl Tsdb {
 
 pub(super) fn block_name(seq: u64) -> String {
     format!("{seq:012}")
-}
-
-/// `samples`, or with `only` just the last (newest) of them: a block or a merge reads a
-/// series' whole range.
-fn newest(samples: &[Sample], only: bool) -> &[Sample] {
-    match samples.len() {
-        n if only && n > 1 => &samples[n - 1..],
-        _ => samples,
-    }
 }

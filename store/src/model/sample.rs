@@ -13,6 +13,15 @@ pub fn is_stale_nan(v: f64) -> bool {
     v.to_bits() == STALE_NAN_BITS
 }
 
+/// `samples`, or with `only` just the last (newest) of them: what a read with
+/// `SelectHints::newest_only` hands on from a range it had to read whole.
+pub fn newest(samples: &[Sample], only: bool) -> &[Sample] {
+    match samples.len() {
+        n if only && n > 1 => &samples[n - 1..],
+        _ => samples,
+    }
+}
+
 /// One float sample: milliseconds since the Unix epoch and a value.
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
