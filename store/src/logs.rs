@@ -14,6 +14,7 @@
 
 mod bloom;
 mod chunk;
+mod columns;
 mod filter;
 mod head;
 mod partition;
@@ -701,9 +702,8 @@ fn write_chunks(
                 }
                 _ => (schema::chunk_terms(lines), None),
             };
-            let raw = chunk::encode(part);
-            let blob =
-                chunk::compress(&raw).map_err(Error::io("compressing a log chunk", &p.dir))?;
+            let (blob, raw) =
+                chunk::encode(part).map_err(Error::io("compressing a log chunk", &p.dir))?;
             let offset = p.chunks.append(&blob)?;
             let c = ChunkRef {
                 stream: s.labels.clone(),
@@ -711,7 +711,7 @@ fn write_chunks(
                 max_ts: part[part.len() - 1].ts_ns,
                 offset,
                 len: blob.len() as u64,
-                raw: raw.len() as u64,
+                raw,
                 lines: part.len() as u64,
                 ids,
             };

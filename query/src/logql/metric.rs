@@ -119,24 +119,57 @@ fn range(ctx: &mut Ctx<'_>, r: &RangeAgg, steps: &Steps) -> Result<Vec<StepSerie
         limit: 0,
         cancel: Some(ctx.budget.stop_flag()),
     };
-    let series = if sizes_only {
-        read_sizes(ctx, r, &sel)?
-    } else {
-        read_lines(ctx, r, &sel, &stages)?
-    };
-    ctx.budget.check()?;
-    if let Some((labels, _)) = series.iter().find(|(l, _)| l.get(ERROR).is_some()) {
-        let err = labels.get(ERROR).unwrap_or("");
-        return Err(Error::BadData(format!(
-            "pipeline error: '{err}' for series: '{labels}'. Use a label filter to intentionally skip this error. \
-             (e.g | __error__!=\"{err}\"). To skip all potential errors you can match empty errors.(e.g __error__=\"\") \
-             The label filter can also be specified after unwrap. (e.g | unwrap latency | __error__=\"\" )"
-        )));
-    }
-    if r.op == RangeOp::Absent {
-        return Ok(absent(r, &series, steps));
-    }
     let range_s = r.range_ns as f64 / 1e9;
+    if sizes_only {
+        let edges = tally::Edges::new(steps, r.range_ns, r.offset_ns);
+        let series = read_tallies(ctx, r, &sel, &edges)?;
+        ctx.budget.check()?;
+        no_pipeline_error(series.iter().map(|(l, _)| l))?;
+        let windows: Vec<(Labels, Vec<(u64, u64)>)> = series
+            .into_iter()
+            .map(|(labels, t)| (labels, t.windows(&edges)))
+            .collect();
+        if r.op == RangeOp::Absent {
+            let present = (0..steps.n)
+                .map(|i| windows.iter().any(|(_, w)| w[i].0 > 0))
+                .collect();
+            return Ok(absent(r, present));
+        }
+        let mut out = Vec::with_capacity(windows.len());
+        for (labels, w) in windows {
+            ctx.budget.charge(steps.n * 16)?;
+            let values: Vec<Option<f64>> = w
+                .into_iter()
+                .map(|(lines, bytes)| {
+                    (lines > 0).then(|| match r.op {
+                        RangeOp::Count => lines as f64,
+                        RangeOp::Rate => lines as f64 / range_s,
+                        RangeOp::Bytes => bytes as f64,
+                        _ => bytes as f64 / range_s,
+                    })
+                })
+                .collect();
+            if values.iter().any(Option::is_some) {
+                out.push(StepSeries { labels, values });
+            }
+        }
+        return Ok(out);
+    }
+    let series = read_lines(ctx, r, &sel, &stages)?;
+    ctx.budget.check()?;
+    no_pipeline_error(series.iter().map(|(l, _)| l))?;
+    if r.op == RangeOp::Absent {
+        let present = (0..steps.n)
+            .map(|i| {
+                let end = steps.at(i) - r.offset_ns;
+                let start = end - r.range_ns;
+                series
+                    .iter()
+                    .any(|(_, p)| p.iter().any(|p| p.t > start && p.t <= end))
+            })
+            .collect();
+        return Ok(absent(r, present));
+    }
     let mut out = Vec::with_capacity(series.len());
     for (labels, points) in series {
         ctx.budget.charge(steps.n * 16)?;
@@ -203,12 +236,7 @@ fn series_slot(
     if let Some(&i) = index.get(&labels) {
         return Ok(i);
     }
-    let size: usize = labels
-        .iter()
-        .map(|l| l.name.len() + l.value.len() + 48)
-        .sum::<usize>()
-        + 64;
-    ctx.budget.charge(size)?;
+    ctx.budget.charge(labels_bytes(&labels))?;
     series.push(((*labels).clone(), Vec::new()));
     index.insert(labels, series.len() - 1);
     Ok(series.len() - 1)
@@ -260,15 +288,19 @@ fn read_lines(
     }
 }
 
-/// The samples of each series for a query that counts lines or bytes with no pipeline:
-/// only each line's timestamp and length are read. It gives what [`read_lines`] gives:
-/// the same lines (the store yields each entry `select_logs` would, repeats dropped alike),
-/// the same labels (a line's structured metadata joins its stream labels as
-/// `Entry::all_labels` has it), the same values (1 or the line's length), and the same
-/// scan and memory accounting, charged a batch at a time.
-fn read_sizes(ctx: &mut Ctx<'_>, r: &RangeAgg, sel: &LogSelect) -> Result<Samples> {
-    let bytes_op = matches!(r.op, RangeOp::Bytes | RangeOp::BytesRate);
-    let mut series: Samples = Vec::new();
+/// Each series' tally for a query that counts lines or bytes with no pipeline: only each
+/// line's timestamp and length are read. It counts what [`read_lines`] would: the same
+/// lines (the store yields each entry `select_logs` would, repeats dropped alike), the
+/// same labels (a line's structured metadata joins its stream labels as
+/// `Entry::all_labels` has it), and the same scan accounting, charged a batch at a time.
+/// Memory is charged per run of a tally ([`tally::RUN_BYTES`]) instead of per line.
+fn read_tallies(
+    ctx: &mut Ctx<'_>,
+    r: &RangeAgg,
+    sel: &LogSelect,
+    edges: &tally::Edges,
+) -> Result<Vec<(Labels, tally::Tally)>> {
+    let mut series: Vec<(Labels, tally::Tally)> = Vec::new();
     let mut index: HashMap<Arc<Labels>, usize> = HashMap::new();
     let mut failed: Option<Error> = None;
     let logs = ctx.logs;
@@ -277,15 +309,16 @@ fn read_sizes(ctx: &mut Ctx<'_>, r: &RangeAgg, sel: &LogSelect) -> Result<Sample
         let mut add = || -> Result<()> {
             let bytes: usize = lines.iter().map(|l| l.len).sum();
             ctx.scanned_lines(lines.len(), bytes)?;
-            ctx.budget.charge(16 * lines.len())?;
             let mut plain: Option<usize> = None;
+            let mut hint = 0usize;
+            let mut runs = 0usize;
             for l in lines {
                 let i = if l.metadata.is_empty() {
                     match plain {
                         Some(i) => i,
                         None => {
                             let labels = series_labels(r, stream.clone());
-                            let i = series_slot(ctx, &mut series, &mut index, labels)?;
+                            let i = tally_slot(ctx, &mut series, &mut index, labels)?;
                             plain = Some(i);
                             i
                         }
@@ -298,12 +331,15 @@ fn read_sizes(ctx: &mut Ctx<'_>, r: &RangeAgg, sel: &LogSelect) -> Result<Sample
                         metadata: l.metadata.clone(),
                     });
                     let labels = series_labels(r, e.all_labels());
-                    series_slot(ctx, &mut series, &mut index, labels)?
+                    tally_slot(ctx, &mut series, &mut index, labels)?
                 };
-                let v = if bytes_op { l.len as f64 } else { 1.0 };
-                series[i].1.push(Point { t: l.ts_ns, v });
+                // A line outside every window (ranges shorter than the step leave gaps)
+                // still makes its series, as in the full read.
+                if let Some(j) = edges.interval(l.ts_ns, &mut hint) {
+                    runs += usize::from(series[i].1.add(j, l.len as u64));
+                }
             }
-            Ok(())
+            ctx.budget.charge(runs * tally::RUN_BYTES)
         };
         match add() {
             Ok(()) => true,
@@ -313,18 +349,48 @@ fn read_sizes(ctx: &mut Ctx<'_>, r: &RangeAgg, sel: &LogSelect) -> Result<Sample
             }
         }
     })?;
-    if let Some(e) = failed {
-        return Err(e);
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(series),
     }
-    // Batches come in any order; the windows below slide over time-ordered samples. A
-    // series that is one stream's lines is usually in order already (the store reads a
-    // stream oldest first), and checking is far cheaper than sorting millions of points.
-    for (_, points) in &mut series {
-        if !points.is_sorted_by_key(|p| p.t) {
-            points.sort_by_key(|p| p.t);
-        }
+}
+
+/// [`series_slot`] for tallies.
+fn tally_slot(
+    ctx: &Ctx<'_>,
+    series: &mut Vec<(Labels, tally::Tally)>,
+    index: &mut HashMap<Arc<Labels>, usize>,
+    labels: Arc<Labels>,
+) -> Result<usize> {
+    if let Some(&i) = index.get(&labels) {
+        return Ok(i);
     }
-    Ok(series)
+    ctx.budget.charge(labels_bytes(&labels))?;
+    series.push(((*labels).clone(), tally::Tally::new()));
+    index.insert(labels, series.len() - 1);
+    Ok(series.len() - 1)
+}
+
+/// Bytes a series' labels take, for the query's memory budget.
+fn labels_bytes(labels: &Labels) -> usize {
+    labels
+        .iter()
+        .map(|l| l.name.len() + l.value.len() + 48)
+        .sum::<usize>()
+        + 64
+}
+
+/// Loki's error when a series still carries a pipeline error label.
+fn no_pipeline_error<'a>(mut labels: impl Iterator<Item = &'a Labels>) -> Result<()> {
+    let Some(labels) = labels.find(|l| l.get(ERROR).is_some()) else {
+        return Ok(());
+    };
+    let err = labels.get(ERROR).unwrap_or("");
+    Err(Error::BadData(format!(
+        "pipeline error: '{err}' for series: '{labels}'. Use a label filter to intentionally skip this error. \
+         (e.g | __error__!=\"{err}\"). To skip all potential errors you can match empty errors.(e.g __error__=\"\") \
+         The label filter can also be specified after unwrap. (e.g | unwrap latency | __error__=\"\" )"
+    )))
 }
 
 /// The value a line contributes: 1 per line, its length, or the unwrapped label (a label
@@ -404,18 +470,10 @@ fn window_value(r: &RangeAgg, w: &[Point], start: i64, end: i64, range_s: f64) -
     }
 }
 
-/// `absent_over_time`: 1 at the steps whose window holds no line of any series, labelled
-/// with the selector's equality matchers.
-fn absent(r: &RangeAgg, series: &[(Labels, Vec<Point>)], steps: &Steps) -> Vec<StepSeries> {
-    let mut values = Vec::with_capacity(steps.n);
-    for i in 0..steps.n {
-        let end = steps.at(i) - r.offset_ns;
-        let start = end - r.range_ns;
-        let present = series
-            .iter()
-            .any(|(_, p)| p.iter().any(|p| p.t > start && p.t <= end));
-        values.push((!present).then_some(1.0));
-    }
+/// `absent_over_time`: 1 at the steps whose window holds no line of any series
+/// (`present` is false), labelled with the selector's equality matchers.
+fn absent(r: &RangeAgg, present: Vec<bool>) -> Vec<StepSeries> {
+    let values: Vec<Option<f64>> = present.into_iter().map(|p| (!p).then_some(1.0)).collect();
     if values.iter().all(Option::is_none) {
         return Vec::new();
     }
@@ -496,5 +554,6 @@ pub fn to_value(
     Ok(Value::Matrix(m))
 }
 
+mod tally;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
-//! Chunks: a run of one stream's lines, sorted by time, encoded column by column and
-//! compressed with zstd into one blob of a partition's append-only `chunks.bin`; and the
-//! scan of a decompressed chunk for a select's hits. Layout: `store/FORMAT.md`, "Logs".
+//! Chunks: a run of one stream's lines, sorted by time, stored as one blob of a
+//! partition's append-only `chunks.bin`: the per-line columns (`columns.rs`), then the
+//! lines and metadata in a zstd frame; and the scan of a decoded chunk for a select's
+//! hits. Layout: `store/FORMAT.md`, "Logs".
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use memchr::memmem;
 use parking_lot::Mutex;
 
+use super::columns::{self, Columns};
 use super::filter::Filter;
 use super::schema;
 use super::ReadCounters;
@@ -32,23 +34,11 @@ const MAGIC: &[u8; 8] = b"LKLOGCHK";
 pub(super) const CHUNK_FILE_VERSION: u32 = 1;
 pub(super) const HEADER_LEN: u64 = 16;
 
-/// Encodes `recs` (sorted by time) as a chunk, uncompressed: the line count (u32 LE), then
-/// per line the timestamp (zigzag varint delta from the previous line, the first from 0),
-/// then per line the line length (uvarint), then per line the metadata length (uvarint),
-/// then the lines back to back, then the metadata (JSON, empty when none) back to back.
-pub(super) fn encode(recs: &[&LogRecord]) -> Vec<u8> {
-    let text: usize = recs.iter().map(|r| r.line.len()).sum();
-    let mut out = Vec::with_capacity(text + recs.len() * 8 + 4);
-    out.extend_from_slice(&(recs.len() as u32).to_le_bytes());
-    let mut prev = 0i64;
-    for r in recs {
-        let d = r.ts_ns.wrapping_sub(prev);
-        put_uvarint(&mut out, ((d << 1) ^ (d >> 63)) as u64);
-        prev = r.ts_ns;
-    }
-    for r in recs {
-        put_uvarint(&mut out, r.line.len() as u64);
-    }
+/// Encodes `recs` (sorted by time) as a format 2 chunk blob: the columns section
+/// ([`Columns::encode_v2`]), then one zstd frame of the lines back to back followed by the
+/// metadata (JSON, empty when none) back to back. Returns the blob and its decoded size
+/// (`raw` in the index: the columns section plus the frame's content).
+pub(super) fn encode(recs: &[&LogRecord]) -> std::io::Result<(Vec<u8>, u64)> {
     let metas: Vec<Vec<u8>> = recs
         .iter()
         .map(|r| {
@@ -59,46 +49,22 @@ pub(super) fn encode(recs: &[&LogRecord]) -> Vec<u8> {
             }
         })
         .collect();
-    for m in &metas {
-        put_uvarint(&mut out, m.len() as u64);
-    }
+    let cols = Columns {
+        ts: recs.iter().map(|r| r.ts_ns).collect(),
+        len: recs.iter().map(|r| r.line.len() as u32).collect(),
+        meta: metas.iter().map(|m| m.len() as u32).collect(),
+    };
+    let mut body = Vec::with_capacity((cols.text_bytes() + cols.meta_bytes()) as usize);
     for r in recs {
-        out.extend_from_slice(r.line.as_bytes());
+        body.extend_from_slice(r.line.as_bytes());
     }
     for m in &metas {
-        out.extend_from_slice(m);
+        body.extend_from_slice(m);
     }
-    out
-}
-
-/// Compresses an encoded chunk.
-pub(super) fn compress(raw: &[u8]) -> std::io::Result<Vec<u8>> {
-    super::zstd_ctx::compress(raw, ZSTD_LEVEL)
-}
-
-fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn get_uvarint(buf: &[u8], pos: &mut usize) -> Option<u64> {
-    let mut v = 0u64;
-    let mut shift = 0;
-    loop {
-        let b = *buf.get(*pos)?;
-        *pos += 1;
-        if shift >= 64 {
-            return None;
-        }
-        v |= u64::from(b & 0x7f) << shift;
-        if b < 0x80 {
-            return Some(v);
-        }
-        shift += 7;
-    }
+    let mut blob = cols.encode_v2();
+    let raw = (blob.len() + body.len()) as u64;
+    blob.extend_from_slice(&super::zstd_ctx::compress(&body, ZSTD_LEVEL)?);
+    Ok((blob, raw))
 }
 
 /// A decoded chunk.
@@ -112,49 +78,42 @@ pub(super) struct Chunk {
 }
 
 impl Chunk {
-    /// Decodes an uncompressed chunk; None when it is not one.
-    pub(super) fn decode(buf: &[u8]) -> Option<Chunk> {
-        let n = u32::from_le_bytes(buf.get(..4)?.try_into().ok()?) as usize;
-        let mut pos = 4;
-        if n > buf.len() {
-            return None;
-        }
-        let mut ts = Vec::with_capacity(n);
-        let mut prev = 0i64;
-        for _ in 0..n {
-            let z = get_uvarint(buf, &mut pos)?;
-            let d = ((z >> 1) as i64) ^ -((z & 1) as i64);
-            prev = prev.wrapping_add(d);
-            ts.push(prev);
-        }
-        let ends = |pos: &mut usize| -> Option<Vec<usize>> {
-            let mut v = Vec::with_capacity(n);
+    /// Decodes a format 1 chunk, decompressed; None when it is not one.
+    pub(super) fn decode_v1(buf: &[u8]) -> Option<Chunk> {
+        let (cols, at) = Columns::parse_v1(buf, buf.len()).ok()??;
+        Chunk::from_parts(cols, buf[at..].to_vec())
+    }
+
+    /// A chunk of `cols` and its lines and metadata back to back (`body`); None when they
+    /// do not add up or a line is not UTF-8.
+    fn from_parts(cols: Columns, mut body: Vec<u8>) -> Option<Chunk> {
+        let ends = |lens: &[u32]| -> Option<Vec<usize>> {
             let mut at = 0usize;
-            for _ in 0..n {
-                at = at.checked_add(usize::try_from(get_uvarint(buf, pos)?).ok()?)?;
-                v.push(at);
-            }
-            Some(v)
+            lens.iter()
+                .map(|&l| {
+                    at = at.checked_add(l as usize)?;
+                    Some(at)
+                })
+                .collect()
         };
-        let line_end = ends(&mut pos)?;
-        let meta_end = ends(&mut pos)?;
+        let line_end = ends(&cols.len)?;
+        let meta_end = ends(&cols.meta)?;
         let text_len = line_end.last().copied().unwrap_or(0);
         let meta_len = meta_end.last().copied().unwrap_or(0);
-        let text_at = pos;
-        let meta_at = text_at.checked_add(text_len)?;
-        if meta_at.checked_add(meta_len)? != buf.len() {
+        if text_len.checked_add(meta_len)? != body.len() {
             return None;
         }
-        let text = String::from_utf8(buf[text_at..meta_at].to_vec()).ok()?;
+        let meta = body.split_off(text_len);
+        let text = String::from_utf8(body).ok()?;
         if line_end.iter().any(|&e| !text.is_char_boundary(e)) {
             return None;
         }
         Some(Chunk {
-            ts,
+            ts: cols.ts,
             line_end,
             text,
             meta_end,
-            meta: buf[meta_at..].to_vec(),
+            meta,
         })
     }
 
@@ -311,60 +270,22 @@ pub(super) struct Sizes {
 }
 
 impl Sizes {
-    /// Parses the timestamp, line length and metadata length columns at the start of an
-    /// encoded chunk of `raw` bytes. `Ok(None)` when `buf` (a prefix of it) is too short to
-    /// hold them; an error message when the columns do not add up to `raw`.
-    fn parse(buf: &[u8], raw: usize) -> std::result::Result<Option<Sizes>, String> {
-        let complete = buf.len() >= raw;
-        let short = |what: &str| {
-            if complete {
-                Err(format!("the {what} column is cut short"))
-            } else {
-                Ok(None)
-            }
-        };
-        let Some(head) = buf.get(..4) else {
-            return short("line count");
-        };
-        let n = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        if n > raw {
-            return Err(format!("{n} lines in {raw} bytes"));
-        }
-        let mut pos = 4;
-        let mut ts = Vec::with_capacity(n);
-        let mut prev = 0i64;
-        for _ in 0..n {
-            let Some(z) = get_uvarint(buf, &mut pos) else {
-                return short("timestamp");
-            };
-            prev = prev.wrapping_add(((z >> 1) as i64) ^ -((z & 1) as i64));
-            ts.push(prev);
-        }
-        let mut len = Vec::with_capacity(n);
-        let mut text = 0u64;
-        for _ in 0..n {
-            let Some(l) = get_uvarint(buf, &mut pos) else {
-                return short("line length");
-            };
-            let l = u32::try_from(l).map_err(|_| format!("a line of {l} bytes"))?;
-            text += u64::from(l);
-            len.push(l);
-        }
-        let mut meta = 0u64;
-        for _ in 0..n {
-            let Some(l) = get_uvarint(buf, &mut pos) else {
-                return short("metadata length");
-            };
-            meta = meta.saturating_add(l);
-        }
-        if (pos as u64).saturating_add(text).saturating_add(meta) != raw as u64 {
+    /// The sizes of `cols`, checked against the chunk's decoded size `raw` and the length
+    /// `at` of the columns' encoding.
+    fn of(cols: Columns, at: usize, raw: usize) -> std::result::Result<Sizes, String> {
+        let meta = cols.meta_bytes();
+        if (at as u64)
+            .saturating_add(cols.text_bytes())
+            .saturating_add(meta)
+            != raw as u64
+        {
             return Err("the columns do not add up to the chunk's size".into());
         }
-        Ok(Some(Sizes {
-            ts,
-            len,
+        Ok(Sizes {
+            ts: cols.ts,
+            len: cols.len,
             has_meta: meta > 0,
-        }))
+        })
     }
 }
 
@@ -460,28 +381,45 @@ impl ChunkFile {
             .map_err(Error::io("syncing a log chunk file", &self.path))
     }
 
-    /// Reads `len` bytes at `offset` (a chunk's bloom filter).
-    pub(super) fn read_bytes(&self, offset: u64, len: u64) -> Result<Vec<u8>> {
-        let mut buf = vec![0u8; len as usize];
-        self.file
-            .read_exact_at(&mut buf, offset)
-            .map_err(Error::io("reading a log chunk's bloom filter", &self.path))?;
-        Ok(buf)
-    }
-
-    /// Reads the leading columns of the chunk at `offset` ([`Sizes`]), decompressing only
-    /// as much of it as they take. The columns come first in a chunk and are a few bytes a
-    /// line, so a 1 MiB chunk usually yields them from its first zstd block (128 KiB);
-    /// both the compressed bytes read and the output decoded grow by doubling until the
-    /// columns parse, so a chunk of many tiny lines costs no more than a full read.
+    /// Reads the columns of the chunk at `offset` ([`Sizes`]): for a format 2 chunk, its
+    /// columns section alone (one read, a few bytes a line, no decompression).
     pub(super) fn read_sizes(&self, offset: u64, len: u64, raw: u64, lines: u64) -> Result<Sizes> {
-        use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
         let corrupt = |detail: String| Error::Corrupt {
             what: "log chunk",
             path: self.path.clone(),
             detail: format!("at {offset}: {detail}"),
         };
         let raw = raw as usize;
+        // A guess at the section's length: it is mostly 1-2 bytes a line.
+        let guess = (columns::HEAD_V2 as u64 + 64 + lines.saturating_mul(4)).min(len);
+        let mut buf = self.read_at(offset, guess)?;
+        if !buf.starts_with(columns::MAGIC_V2) {
+            return self.read_sizes_v1(offset, len, raw, lines);
+        }
+        let at = Columns::v2_len(&buf).map_err(corrupt)?;
+        if at as u64 > len {
+            return Err(corrupt(format!(
+                "a columns section of {at} bytes in a {len}-byte blob"
+            )));
+        }
+        if at > buf.len() {
+            buf = self.read_at(offset, at as u64)?;
+        }
+        let cols = Columns::parse_v2(&buf[..at]).map_err(corrupt)?;
+        Sizes::of(cols, at, raw).map_err(corrupt)
+    }
+
+    /// [`Self::read_sizes`] of a format 1 chunk, whose columns lead its zstd frame:
+    /// decompresses only as much of the frame as they take. Both the compressed bytes read
+    /// and the output decoded grow by doubling until the columns parse, so a chunk of many
+    /// tiny lines costs no more than a full read.
+    fn read_sizes_v1(&self, offset: u64, len: u64, raw: usize, lines: u64) -> Result<Sizes> {
+        use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
+        let corrupt = |detail: String| Error::Corrupt {
+            what: "log chunk",
+            path: self.path.clone(),
+            detail: format!("at {offset}: {detail}"),
+        };
         let read = |dec: &mut zstd::stream::raw::Decoder<'static>| -> Result<Sizes> {
             // About 7 bytes a line in the columns (a 3-4 byte time delta, 1-2 byte lengths).
             let mut want = (4 + lines as usize * 8 + 256).min(raw);
@@ -519,8 +457,11 @@ impl ChunkFile {
                         "{produced} bytes decompressed, the index says {raw}"
                     )));
                 }
-                match Sizes::parse(&out[..produced], raw) {
-                    Ok(Some(s)) => return Ok(s),
+                match Columns::parse_v1(&out[..produced], raw) {
+                    Ok(Some((cols, at))) => return Sizes::of(cols, at, raw).map_err(corrupt),
+                    Ok(None) if produced >= raw => {
+                        return Err(corrupt("the columns are cut short".into()))
+                    }
                     Ok(None) => {
                         want = (want * 2).min(raw);
                         out.resize(want, 0);
@@ -533,20 +474,55 @@ impl ChunkFile {
             .map_err(|e| corrupt(format!("cannot decompress: {e}")))?
     }
 
-    /// Reads and decodes the chunk at `offset`.
+    /// `len` bytes at `offset` (a chunk's bloom filter, a blob or its start).
+    pub(super) fn read_at(&self, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; len as usize];
+        self.file
+            .read_exact_at(&mut buf, offset)
+            .map_err(Error::io("reading a log chunk", &self.path))?;
+        Ok(buf)
+    }
+
+    /// Reads and decodes the chunk at `offset` (format 2, or format 1: a bare zstd frame).
     pub(super) fn read(&self, offset: u64, len: u64, raw: u64) -> Result<Chunk> {
         let corrupt = |detail: String| Error::Corrupt {
             what: "log chunk",
             path: self.path.clone(),
             detail: format!("at {offset}: {detail}"),
         };
-        let mut blob = vec![0u8; len as usize];
-        self.file
-            .read_exact_at(&mut blob, offset)
-            .map_err(Error::io("reading a log chunk", &self.path))?;
-        let buf = super::zstd_ctx::decompress(&blob, raw as usize)
-            .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
-        Chunk::decode(&buf).ok_or_else(|| corrupt("cannot decode".into()))
+        let blob = self.read_at(offset, len)?;
+        let decompress = |frame: &[u8], size: usize| {
+            super::zstd_ctx::decompress(frame, size)
+                .map_err(|e| corrupt(format!("cannot decompress: {e}")))
+        };
+        let sized = |buf: &[u8], want: usize| {
+            if buf.len() == want {
+                Ok(())
+            } else {
+                Err(corrupt(format!(
+                    "{} bytes decompressed, the index says {want}",
+                    buf.len()
+                )))
+            }
+        };
+        if !blob.starts_with(columns::MAGIC_V2) {
+            let buf = decompress(&blob, raw as usize)?;
+            sized(&buf, raw as usize)?;
+            return Chunk::decode_v1(&buf).ok_or_else(|| corrupt("cannot decode".into()));
+        }
+        let at = Columns::v2_len(&blob).map_err(corrupt)?;
+        let (head, frame) = blob.split_at_checked(at).ok_or_else(|| {
+            corrupt(format!(
+                "a columns section of {at} bytes in a {len}-byte blob"
+            ))
+        })?;
+        let cols = Columns::parse_v2(head).map_err(corrupt)?;
+        let body_len = (raw as usize)
+            .checked_sub(at)
+            .ok_or_else(|| corrupt("the index's size is less than the columns'".into()))?;
+        let body = decompress(frame, body_len)?;
+        sized(&body, body_len)?;
+        Chunk::from_parts(cols, body).ok_or_else(|| corrupt("cannot decode".into()))
     }
 }
 
@@ -565,10 +541,43 @@ mod tests {
         }
     }
 
-    /// The leading columns read by a partial decompression equal the full decode's, for
-    /// chunks whose columns fit the first guess, need it doubled, or span many zstd blocks.
+    /// A format 1 blob, as Lookout wrote them before format 2: one zstd frame of the
+    /// line count, the varint columns, the lines and the metadata.
+    fn encode_v1(recs: &[&LogRecord]) -> (Vec<u8>, u64) {
+        let mut out = (recs.len() as u32).to_le_bytes().to_vec();
+        let mut prev = 0i64;
+        for r in recs {
+            let d = r.ts_ns.wrapping_sub(prev);
+            columns::put_uvarint(&mut out, ((d << 1) ^ (d >> 63)) as u64);
+            prev = r.ts_ns;
+        }
+        let metas: Vec<Vec<u8>> = recs
+            .iter()
+            .map(|r| match r.metadata.is_empty() {
+                true => vec![],
+                false => schema::encode_meta(&r.metadata),
+            })
+            .collect();
+        for r in recs {
+            columns::put_uvarint(&mut out, r.line.len() as u64);
+        }
+        for m in &metas {
+            columns::put_uvarint(&mut out, m.len() as u64);
+        }
+        for r in recs {
+            out.extend_from_slice(r.line.as_bytes());
+        }
+        for m in &metas {
+            out.extend_from_slice(m);
+        }
+        (zstd::bulk::compress(&out, 3).unwrap(), out.len() as u64)
+    }
+
+    /// Both formats, side by side in one file: the full read gives back every line, and the
+    /// size read its timestamps and lengths, for chunks whose columns fit the first guess or
+    /// need more (format 1: several zstd blocks; format 2: a second read).
     #[test]
-    fn sizes_read_from_a_prefix_match_the_full_decode() {
+    fn both_formats_read_back_in_full_and_by_size() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("chunks.bin");
         ChunkFile::create(&path).unwrap();
@@ -585,21 +594,27 @@ mod tests {
         ];
         for recs in cases {
             let refs: Vec<&LogRecord> = recs.iter().collect();
-            let raw = encode(&refs);
-            let blob = compress(&raw).unwrap();
-            let at = file.append(&blob).unwrap();
-            let full = file.read(at, blob.len() as u64, raw.len() as u64).unwrap();
-            let sizes = file
-                .read_sizes(at, blob.len() as u64, raw.len() as u64, recs.len() as u64)
-                .unwrap();
-            assert_eq!(sizes.ts, full.ts);
-            let lens: Vec<u32> = (0..full.len()).map(|i| full.line(i).len() as u32).collect();
-            assert_eq!(sizes.len, lens);
-            assert_eq!(sizes.has_meta, recs.iter().any(|r| !r.metadata.is_empty()));
-            // A wrong size in the catalog is an error, not a misread.
-            assert!(file
-                .read_sizes(at, blob.len() as u64, raw.len() as u64 + 1, 1)
-                .is_err());
+            for (v, (blob, raw)) in [(1, encode_v1(&refs)), (2, encode(&refs).unwrap())] {
+                let at = file.append(&blob).unwrap();
+                let len = blob.len() as u64;
+                let full = file.read(at, len, raw).unwrap();
+                let back: Vec<LogRecord> = (0..full.len())
+                    .map(|i| LogRecord {
+                        ts_ns: full.ts[i],
+                        line: full.line(i).to_string(),
+                        metadata: full.metadata(i),
+                    })
+                    .collect();
+                assert_eq!(back, recs, "format {v}");
+                let sizes = file.read_sizes(at, len, raw, recs.len() as u64).unwrap();
+                assert_eq!(sizes.ts, full.ts);
+                let lens: Vec<u32> = recs.iter().map(|r| r.line.len() as u32).collect();
+                assert_eq!(sizes.len, lens);
+                assert_eq!(sizes.has_meta, recs.iter().any(|r| !r.metadata.is_empty()));
+                // A wrong size in the catalog is an error, not a misread.
+                assert!(file.read_sizes(at, len, raw + 1, 1).is_err(), "format {v}");
+                assert!(file.read(at, len, raw + 1).is_err(), "format {v}");
+            }
         }
     }
 
@@ -612,16 +627,15 @@ mod tests {
             rec(1 << 60, "needle at the end", &[]),
         ];
         let refs: Vec<&LogRecord> = recs.iter().collect();
-        let raw = encode(&refs);
-        let c =
-            Chunk::decode(&zstd::bulk::decompress(&compress(&raw).unwrap(), raw.len()).unwrap())
-                .unwrap();
+        let (blob, raw) = encode_v1(&refs);
+        let raw = zstd::bulk::decompress(&blob, raw as usize).unwrap();
+        let c = Chunk::decode_v1(&raw).unwrap();
         assert_eq!(c.len(), 4);
         for (i, r) in recs.iter().enumerate() {
             assert_eq!((c.ts[i], c.line(i)), (r.ts_ns, r.line.as_str()));
             assert_eq!(c.metadata(i), r.metadata);
         }
-        assert!(Chunk::decode(&raw[..raw.len() - 1]).is_none());
+        assert!(Chunk::decode_v1(&raw[..raw.len() - 1]).is_none());
         let stream = Arc::new(Labels::from_pairs([("job", "a")]));
         let f = [Filter::Contains("needle".into(), true)];
         let counters = ReadCounters::default();

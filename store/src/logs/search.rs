@@ -297,7 +297,7 @@ fn candidates(p: &Partition, q: &Compiled<'_>, lo: i64, hi: i64) -> Result<Vec<C
                     kept.push(c);
                     continue;
                 };
-                let filter = p.chunks.read_bytes(offset, len)?;
+                let filter = p.chunks.read_at(offset, len)?;
                 let holds = |alts: &&Vec<Vec<String>>| {
                     alts.iter()
                         .any(|a| a.iter().all(|id| bloom::may_contain(&filter, id)))

@@ -1,8 +1,8 @@
 //! Size-only reads: each selected line's timestamp and length (and metadata, when it has
 //! any), for metric queries that count lines or bytes and never look at a line's text.
 //!
-//! A chunk's timestamp and length columns come first (`chunk.rs`), so most chunks are read
-//! by decompressing only their first block. What makes that exact is the dedup a full read
+//! A chunk's timestamp and length columns stand ahead of its compressed text
+//! (`columns.rs`), so a chunk is read by its columns section alone. What makes that exact is the dedup a full read
 //! does: [`super::search::Repeats`] drops an entry (stream, timestamp, line) equal to the
 //! one before it in global order, which with (ts, stream, line) ordering means every copy
 //! but one. Copies of an entry are in different sources of the same stream (a chunk holds
