@@ -312,6 +312,9 @@ fn read_tallies(
             let mut plain: Option<usize> = None;
             let mut hint = 0usize;
             let mut runs = 0usize;
+            // Lines of one series and interval in a row (the batch is in time order) are
+            // added together: (series, interval, lines, bytes).
+            let mut pending: Option<(usize, u32, u64, u64)> = None;
             for l in lines {
                 let i = if l.metadata.is_empty() {
                     match plain {
@@ -335,9 +338,24 @@ fn read_tallies(
                 };
                 // A line outside every window (ranges shorter than the step leave gaps)
                 // still makes its series, as in the full read.
-                if let Some(j) = edges.interval(l.ts_ns, &mut hint) {
-                    runs += usize::from(series[i].1.add(j, l.len as u64));
+                let Some(j) = edges.interval(l.ts_ns, &mut hint) else {
+                    continue;
+                };
+                match &mut pending {
+                    Some((pi, pj, n, b)) if *pi == i && *pj == j => {
+                        *n += 1;
+                        *b += l.len as u64;
+                    }
+                    _ => {
+                        if let Some((pi, pj, n, b)) = pending.take() {
+                            runs += usize::from(series[pi].1.add(pj, n, b));
+                        }
+                        pending = Some((i, j, 1, l.len as u64));
+                    }
                 }
+            }
+            if let Some((pi, pj, n, b)) = pending {
+                runs += usize::from(series[pi].1.add(pj, n, b));
             }
             ctx.budget.charge(runs * tally::RUN_BYTES)
         };

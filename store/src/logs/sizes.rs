@@ -254,6 +254,9 @@ impl LogEngine {
 /// for lines that differ in text only; it is checked rather than assumed so that an exact
 /// answer does not rest on how every past version wrote its chunks.
 fn may_repeat(ts: &[i64], len: &[u32]) -> bool {
+    if !ts.windows(2).any(|w| w[0] == w[1]) {
+        return false;
+    }
     let mut i = 0;
     while i < ts.len() {
         let mut j = i + 1;

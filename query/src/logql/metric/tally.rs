@@ -73,11 +73,12 @@ impl Tally {
         }
     }
 
-    /// Adds a line of `bytes` bytes in `interval`; true when it took a new run.
-    pub(super) fn add(&mut self, interval: u32, bytes: u64) -> bool {
+    /// Adds `lines` lines of `bytes` bytes in all in `interval`; true when they took a
+    /// new run.
+    pub(super) fn add(&mut self, interval: u32, lines: u64, bytes: u64) -> bool {
         if let Some(r) = self.runs.last_mut() {
             if r.interval == interval {
-                r.lines += 1;
+                r.lines += lines;
                 r.bytes += bytes;
                 return false;
             }
@@ -85,7 +86,7 @@ impl Tally {
         }
         self.runs.push(Run {
             interval,
-            lines: 1,
+            lines,
             bytes,
         });
         true
@@ -157,7 +158,7 @@ mod tests {
                 let mut hint = 0;
                 for &(t, b) in &lines {
                     if let Some(j) = edges.interval(t, &mut hint) {
-                        tally.add(j, b);
+                        tally.add(j, 1, b);
                     }
                 }
                 let got = tally.windows(&edges);
