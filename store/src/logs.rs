@@ -15,6 +15,7 @@
 mod bloom;
 mod chunk;
 mod columns;
+mod digits;
 mod filter;
 mod head;
 mod partition;

@@ -317,8 +317,10 @@ fn push_num(out: &mut String, v: u64, width: usize, pad: Pad) {
 }
 
 /// `text` with every digit re-drawn, and every hex letter inside an id-like token (at
-/// least 8 chars of `[0-9a-fA-Fx]` with a digit) re-drawn too.
-fn redraw(text: &str, rng: &mut Rng, out: &mut String) {
+/// least 8 chars of `[0-9a-fA-Fx]` with a digit) re-drawn too. Returns the bits of
+/// randomness drawn (log2 10 a digit, 4 a hex digit).
+fn redraw(text: &str, rng: &mut Rng, out: &mut String) -> f64 {
+    let mut bits = 0.0;
     for tok in text.split_inclusive(|c: char| !c.is_ascii_alphanumeric()) {
         let word = tok.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
         let hexy = word.len() >= 8
@@ -327,19 +329,25 @@ fn redraw(text: &str, rng: &mut Rng, out: &mut String) {
         for c in tok.chars() {
             if c.is_ascii_digit() {
                 out.push((b'0' + (rng.next() % 10) as u8) as char);
+                bits += std::f64::consts::LOG2_10;
             } else if hexy && c.is_ascii_hexdigit() {
                 out.push(b"0123456789abcdef"[(rng.next() % 16) as usize] as char);
+                bits += 4.0;
             } else {
                 out.push(c);
             }
         }
     }
+    bits
 }
 
 impl Template {
-    /// Renders the line for generated time `ts_ns` into `out` (cleared first).
-    pub fn render(&self, ts_ns: i64, rng: &mut Rng, out: &mut String) {
+    /// Renders the line for generated time `ts_ns` into `out` (cleared first). Returns
+    /// the bits of randomness drawn: what any lossless store of the line must keep beyond
+    /// its template and time.
+    pub fn render(&self, ts_ns: i64, rng: &mut Rng, out: &mut String) -> f64 {
         out.clear();
+        let mut bits = 0.0;
         let secs = ts_ns.div_euclid(1_000_000_000);
         let nanos = ts_ns.rem_euclid(1_000_000_000) as u64;
         let days = secs.div_euclid(86_400);
@@ -347,7 +355,7 @@ impl Template {
         let (y, mo, d) = civil(days);
         for p in &self.pieces {
             match *p {
-                Piece::Text(ref s) => redraw(s, rng, out),
+                Piece::Text(ref s) => bits += redraw(s, rng, out),
                 Piece::Field(f, w, pad) => match f {
                     Field::Year4 => push_num(out, y as u64, w, Pad::Zero),
                     Field::Year2 => push_num(out, (y % 100) as u64, w, Pad::Zero),
@@ -369,6 +377,7 @@ impl Template {
                 },
             }
         }
+        bits
     }
 }
 

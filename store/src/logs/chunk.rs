@@ -35,9 +35,10 @@ pub(super) const CHUNK_FILE_VERSION: u32 = 1;
 pub(super) const HEADER_LEN: u64 = 16;
 
 /// Encodes `recs` (sorted by time) as a format 2 chunk blob: the columns section
-/// ([`Columns::encode_v2`]), then one zstd frame of the lines back to back followed by the
-/// metadata (JSON, empty when none) back to back. Returns the blob and its decoded size
-/// (`raw` in the index: the columns section plus the frame's content).
+/// ([`Columns::encode_v2`]), then one zstd frame of the body (the lines back to back,
+/// then the metadata, JSON or empty, back to back) with its digits moved out
+/// ([`super::digits`]). Returns the blob and its decoded size (`raw` in the index: the
+/// columns section plus the body).
 pub(super) fn encode(recs: &[&LogRecord]) -> std::io::Result<(Vec<u8>, u64)> {
     let metas: Vec<Vec<u8>> = recs
         .iter()
@@ -63,7 +64,8 @@ pub(super) fn encode(recs: &[&LogRecord]) -> std::io::Result<(Vec<u8>, u64)> {
     }
     let mut blob = cols.encode_v2();
     let raw = (blob.len() + body.len()) as u64;
-    blob.extend_from_slice(&super::zstd_ctx::compress(&body, ZSTD_LEVEL)?);
+    let split = super::digits::split(&body);
+    blob.extend_from_slice(&super::zstd_ctx::compress(&split, ZSTD_LEVEL)?);
     Ok((blob, raw))
 }
 
@@ -520,8 +522,18 @@ impl ChunkFile {
         let body_len = (raw as usize)
             .checked_sub(at)
             .ok_or_else(|| corrupt("the index's size is less than the columns'".into()))?;
-        let body = decompress(frame, body_len)?;
-        sized(&body, body_len)?;
+        // The frame holds the body split (text with markers, then digits): at most three
+        // bytes for one of the body (every byte escaped, or a digit of a run), and its
+        // header says how many.
+        let content = zstd::zstd_safe::get_frame_content_size(frame)
+            .ok()
+            .flatten()
+            .filter(|&n| n <= 3 * body_len as u64 + 4)
+            .ok_or_else(|| corrupt("the text frame's size is missing or too large".into()))?;
+        let split = decompress(frame, content as usize)?;
+        sized(&split, content as usize)?;
+        let body = super::digits::join(&split, body_len)
+            .ok_or_else(|| corrupt("the text does not rejoin its digits".into()))?;
         Chunk::from_parts(cols, body).ok_or_else(|| corrupt("cannot decode".into()))
     }
 }
