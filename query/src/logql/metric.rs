@@ -227,9 +227,9 @@ fn series_labels(r: &RangeAgg, mut labels: Arc<Labels>) -> Arc<Labels> {
 }
 
 /// The index of the series `labels` in `series`, added (and its memory charged) when new.
-fn series_slot(
+fn series_slot<T: Default>(
     ctx: &Ctx<'_>,
-    series: &mut Samples,
+    series: &mut Vec<(Labels, T)>,
     index: &mut HashMap<Arc<Labels>, usize>,
     labels: Arc<Labels>,
 ) -> Result<usize> {
@@ -237,7 +237,7 @@ fn series_slot(
         return Ok(i);
     }
     ctx.budget.charge(labels_bytes(&labels))?;
-    series.push(((*labels).clone(), Vec::new()));
+    series.push(((*labels).clone(), T::default()));
     index.insert(labels, series.len() - 1);
     Ok(series.len() - 1)
 }
@@ -321,7 +321,7 @@ fn read_tallies(
                         Some(i) => i,
                         None => {
                             let labels = series_labels(r, stream.clone());
-                            let i = tally_slot(ctx, &mut series, &mut index, labels)?;
+                            let i = series_slot(ctx, &mut series, &mut index, labels)?;
                             plain = Some(i);
                             i
                         }
@@ -334,7 +334,7 @@ fn read_tallies(
                         metadata: l.metadata.clone(),
                     });
                     let labels = series_labels(r, e.all_labels());
-                    tally_slot(ctx, &mut series, &mut index, labels)?
+                    series_slot(ctx, &mut series, &mut index, labels)?
                 };
                 // A line outside every window (ranges shorter than the step leave gaps)
                 // still makes its series, as in the full read.
@@ -371,22 +371,6 @@ fn read_tallies(
         Some(e) => Err(e),
         None => Ok(series),
     }
-}
-
-/// [`series_slot`] for tallies.
-fn tally_slot(
-    ctx: &Ctx<'_>,
-    series: &mut Vec<(Labels, tally::Tally)>,
-    index: &mut HashMap<Arc<Labels>, usize>,
-    labels: Arc<Labels>,
-) -> Result<usize> {
-    if let Some(&i) = index.get(&labels) {
-        return Ok(i);
-    }
-    ctx.budget.charge(labels_bytes(&labels))?;
-    series.push(((*labels).clone(), tally::Tally::new()));
-    index.insert(labels, series.len() - 1);
-    Ok(series.len() - 1)
 }
 
 /// Bytes a series' labels take, for the query's memory budget.

@@ -46,15 +46,6 @@ pub(super) fn split(body: &[u8]) -> Vec<u8> {
     let mut run = 0u8;
     for &b in body {
         match CLASS[usize::from(b)] {
-            PLAIN => {
-                if run > 0 {
-                    text[t] = ESCAPE + run;
-                    t += 1;
-                    run = 0;
-                }
-                text[t] = b;
-                t += 1;
-            }
             DIGIT => {
                 digits[d] = b;
                 d += 1;
@@ -65,15 +56,18 @@ pub(super) fn split(body: &[u8]) -> Vec<u8> {
                     run = 0;
                 }
             }
-            _ => {
+            class => {
                 if run > 0 {
                     text[t] = ESCAPE + run;
                     t += 1;
                     run = 0;
                 }
-                text[t] = ESCAPE;
-                text[t + 1] = b;
-                t += 2;
+                if class == ESCAPED {
+                    text[t] = ESCAPE;
+                    t += 1;
+                }
+                text[t] = b;
+                t += 1;
             }
         }
     }

@@ -55,7 +55,7 @@ struct Run {
 }
 
 /// One series' lines and bytes per interval.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Tally {
     runs: Vec<Run>,
     /// Whether `runs` is in interval order (lines came in time order).
@@ -65,14 +65,16 @@ pub(super) struct Tally {
 /// Bytes a run takes, for the query's memory budget.
 pub(super) const RUN_BYTES: usize = std::mem::size_of::<Run>();
 
-impl Tally {
-    pub(super) fn new() -> Tally {
+impl Default for Tally {
+    fn default() -> Tally {
         Tally {
             runs: Vec::new(),
             ordered: true,
         }
     }
+}
 
+impl Tally {
     /// Adds `lines` lines of `bytes` bytes in all in `interval`; true when they took a
     /// new run.
     pub(super) fn add(&mut self, interval: u32, lines: u64, bytes: u64) -> bool {
@@ -154,7 +156,7 @@ mod tests {
                 if ordered {
                     lines.sort();
                 }
-                let mut tally = Tally::new();
+                let mut tally = Tally::default();
                 let mut hint = 0;
                 for &(t, b) in &lines {
                     if let Some(j) = edges.interval(t, &mut hint) {
