@@ -87,25 +87,30 @@ pub(super) fn join(buf: &[u8], len: usize) -> Option<Vec<u8>> {
     let t = u32::from_le_bytes(buf.get(..4)?.try_into().ok()?) as usize;
     let text = buf.get(4..4usize.checked_add(t)?)?;
     let digits = &buf[4 + t..];
-    let mut out = Vec::with_capacity(len);
-    let mut d = 0;
+    // Written by index into the body's known length, as `split` writes.
+    let mut out = vec![0u8; len];
+    let (mut o, mut d) = (0usize, 0usize);
     let mut bytes = text.iter();
     while let Some(&b) = bytes.next() {
         if CLASS[usize::from(b)] != ESCAPED {
-            out.push(b);
+            *out.get_mut(o)? = b;
+            o += 1;
         } else if b == ESCAPE {
             let &e = bytes.next()?;
             if CLASS[usize::from(e)] != ESCAPED {
                 return None;
             }
-            out.push(e);
+            *out.get_mut(o)? = e;
+            o += 1;
         } else {
             let n = usize::from(b - ESCAPE);
-            out.extend_from_slice(digits.get(d..d + n)?);
+            out.get_mut(o..o + n)?
+                .copy_from_slice(digits.get(d..d + n)?);
+            o += n;
             d += n;
         }
     }
-    (d == digits.len() && out.len() == len).then_some(out)
+    (d == digits.len() && o == len).then_some(out)
 }
 
 #[cfg(test)]
