@@ -386,11 +386,7 @@ impl ChunkFile {
     /// Reads the columns of the chunk at `offset` ([`Sizes`]): for a format 2 chunk, its
     /// columns section alone (one read, a few bytes a line, no decompression).
     pub(super) fn read_sizes(&self, offset: u64, len: u64, raw: u64, lines: u64) -> Result<Sizes> {
-        let corrupt = |detail: String| Error::Corrupt {
-            what: "log chunk",
-            path: self.path.clone(),
-            detail: format!("at {offset}: {detail}"),
-        };
+        let corrupt = |detail: String| self.corrupt(offset, detail);
         let raw = raw as usize;
         // A guess at the section's length: it is mostly 1-2 bytes a line.
         let guess = (columns::HEAD_V2 as u64 + 64 + lines.saturating_mul(4)).min(len);
@@ -417,11 +413,7 @@ impl ChunkFile {
     /// tiny lines costs no more than a full read.
     fn read_sizes_v1(&self, offset: u64, len: u64, raw: usize, lines: u64) -> Result<Sizes> {
         use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
-        let corrupt = |detail: String| Error::Corrupt {
-            what: "log chunk",
-            path: self.path.clone(),
-            detail: format!("at {offset}: {detail}"),
-        };
+        let corrupt = |detail: String| self.corrupt(offset, detail);
         let read = |dec: &mut zstd::stream::raw::Decoder<'static>| -> Result<Sizes> {
             // About 7 bytes a line in the columns (a 3-4 byte time delta, 1-2 byte lengths).
             let mut want = (4 + lines as usize * 8 + 256).min(raw);
@@ -476,6 +468,15 @@ impl ChunkFile {
             .map_err(|e| corrupt(format!("cannot decompress: {e}")))?
     }
 
+    /// The error for a damaged chunk at `offset`.
+    fn corrupt(&self, offset: u64, detail: String) -> Error {
+        Error::Corrupt {
+            what: "log chunk",
+            path: self.path.clone(),
+            detail: format!("at {offset}: {detail}"),
+        }
+    }
+
     /// `len` bytes at `offset` (a chunk's bloom filter, a blob or its start).
     pub(super) fn read_at(&self, offset: u64, len: u64) -> Result<Vec<u8>> {
         let mut buf = vec![0u8; len as usize];
@@ -487,11 +488,7 @@ impl ChunkFile {
 
     /// Reads and decodes the chunk at `offset` (format 2, or format 1: a bare zstd frame).
     pub(super) fn read(&self, offset: u64, len: u64, raw: u64) -> Result<Chunk> {
-        let corrupt = |detail: String| Error::Corrupt {
-            what: "log chunk",
-            path: self.path.clone(),
-            detail: format!("at {offset}: {detail}"),
-        };
+        let corrupt = |detail: String| self.corrupt(offset, detail);
         let blob = self.read_at(offset, len)?;
         let decompress = |frame: &[u8], size: usize| {
             super::zstd_ctx::decompress(frame, size)
