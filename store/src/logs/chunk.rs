@@ -13,6 +13,7 @@ use memchr::memmem;
 use parking_lot::Mutex;
 
 use super::columns::{self, Columns};
+use super::digits::Order;
 use super::filter::Filter;
 use super::schema;
 use super::ReadCounters;
@@ -34,12 +35,18 @@ const MAGIC: &[u8; 8] = b"LKLOGCHK";
 pub(super) const CHUNK_FILE_VERSION: u32 = 1;
 pub(super) const HEADER_LEN: u64 = 16;
 
-/// Encodes `recs` (sorted by time) as a format 2 chunk blob: the columns section
+/// Encodes `recs` (sorted by time) as a format 3 chunk blob: the columns section
 /// ([`Columns::encode_v2`]), then one zstd frame of the body (the lines back to back,
-/// then the metadata, JSON or empty, back to back) with its digits moved out
-/// ([`super::digits`]). Returns the blob and its decoded size (`raw` in the index: the
+/// then the metadata, JSON or empty, back to back) with its digits moved out and grouped
+/// by field ([`super::digits`]). Returns the blob and its decoded size (`raw` in the index: the
 /// columns section plus the body).
 pub(super) fn encode(recs: &[&LogRecord]) -> std::io::Result<(Vec<u8>, u64)> {
+    encode_as(recs, Order::Field)
+}
+
+/// [`encode`] with the digits in `order`: format 3 for [`Order::Field`], 2 for
+/// [`Order::Body`].
+fn encode_as(recs: &[&LogRecord], order: Order) -> std::io::Result<(Vec<u8>, u64)> {
     let metas: Vec<Vec<u8>> = recs
         .iter()
         .map(|r| {
@@ -62,9 +69,13 @@ pub(super) fn encode(recs: &[&LogRecord]) -> std::io::Result<(Vec<u8>, u64)> {
     for m in &metas {
         body.extend_from_slice(m);
     }
-    let mut blob = cols.encode_v2();
+    let magic = match order {
+        Order::Body => columns::MAGIC_V2,
+        Order::Field => columns::MAGIC_V3,
+    };
+    let mut blob = cols.encode_v2(magic);
     let raw = (blob.len() + body.len()) as u64;
-    let split = super::digits::split(&body);
+    let split = super::digits::split(&body, &cols.len, order);
     blob.extend_from_slice(&super::zstd_ctx::compress(&split, ZSTD_LEVEL)?);
     Ok((blob, raw))
 }
@@ -383,7 +394,7 @@ impl ChunkFile {
             .map_err(Error::io("syncing a log chunk file", &self.path))
     }
 
-    /// Reads the columns of the chunk at `offset` ([`Sizes`]): for a format 2 chunk, its
+    /// Reads the columns of the chunk at `offset` ([`Sizes`]): for a format 2 or 3 chunk, its
     /// columns section alone (one read, a few bytes a line, no decompression).
     pub(super) fn read_sizes(&self, offset: u64, len: u64, raw: u64, lines: u64) -> Result<Sizes> {
         let corrupt = |detail: String| self.corrupt(offset, detail);
@@ -391,7 +402,7 @@ impl ChunkFile {
         // A guess at the section's length: it is mostly 1-2 bytes a line.
         let guess = (columns::HEAD_V2 as u64 + 64 + lines.saturating_mul(4)).min(len);
         let mut buf = self.read_at(offset, guess)?;
-        if !buf.starts_with(columns::MAGIC_V2) {
+        if Columns::digit_order(&buf).is_none() {
             return self.read_sizes_v1(offset, len, raw, lines);
         }
         let at = Columns::v2_len(&buf).map_err(corrupt)?;
@@ -486,7 +497,7 @@ impl ChunkFile {
         Ok(buf)
     }
 
-    /// Reads and decodes the chunk at `offset` (format 2, or format 1: a bare zstd frame).
+    /// Reads and decodes the chunk at `offset` (format 3 or 2, or format 1: a bare zstd frame).
     pub(super) fn read(&self, offset: u64, len: u64, raw: u64) -> Result<Chunk> {
         let corrupt = |detail: String| self.corrupt(offset, detail);
         let blob = self.read_at(offset, len)?;
@@ -504,11 +515,11 @@ impl ChunkFile {
                 )))
             }
         };
-        if !blob.starts_with(columns::MAGIC_V2) {
+        let Some(order) = Columns::digit_order(&blob) else {
             let buf = decompress(&blob, raw as usize)?;
             sized(&buf, raw as usize)?;
             return Chunk::decode_v1(&buf).ok_or_else(|| corrupt("cannot decode".into()));
-        }
+        };
         let at = Columns::v2_len(&blob).map_err(corrupt)?;
         let (head, frame) = blob.split_at_checked(at).ok_or_else(|| {
             corrupt(format!(
@@ -529,7 +540,7 @@ impl ChunkFile {
             .ok_or_else(|| corrupt("the text frame's size is missing or too large".into()))?;
         let split = decompress(frame, content as usize)?;
         sized(&split, content as usize)?;
-        let body = super::digits::join(&split, body_len)
+        let body = super::digits::join(&split, &cols.len, body_len, order)
             .ok_or_else(|| corrupt("the text does not rejoin its digits".into()))?;
         Chunk::from_parts(cols, body).ok_or_else(|| corrupt("cannot decode".into()))
     }
@@ -582,9 +593,9 @@ mod tests {
         (zstd::bulk::compress(&out, 3).unwrap(), out.len() as u64)
     }
 
-    /// Both formats, side by side in one file: the full read gives back every line, and the
+    /// All formats, side by side in one file: the full read gives back every line, and the
     /// size read its timestamps and lengths, for chunks whose columns fit the first guess or
-    /// need more (format 1: several zstd blocks; format 2: a second read).
+    /// need more (format 1: several zstd blocks; formats 2 and 3: a second read).
     #[test]
     fn both_formats_read_back_in_full_and_by_size() {
         let dir = tempfile::tempdir().unwrap();
@@ -600,10 +611,25 @@ mod tests {
                 .map(|i| rec(i << 40, &"long line ".repeat(i as usize % 50), &[]))
                 .collect(),
             vec![rec(1, "a", &[("k", "v")]), rec(1, "b", &[])],
+            (0..5_000)
+                .map(|i| {
+                    let line = format!("2026-12-07 10:{:02}:{:02} took {i}ms", i / 60 % 60, i % 60);
+                    rec(
+                        i * 1_000_000_000,
+                        &line,
+                        &[("n", format!("{}", i * 7).as_str())][..i as usize % 2],
+                    )
+                })
+                .collect(),
         ];
         for recs in cases {
             let refs: Vec<&LogRecord> = recs.iter().collect();
-            for (v, (blob, raw)) in [(1, encode_v1(&refs)), (2, encode(&refs).unwrap())] {
+            let formats = [
+                (1, encode_v1(&refs)),
+                (2, encode_as(&refs, Order::Body).unwrap()),
+                (3, encode(&refs).unwrap()),
+            ];
+            for (v, (blob, raw)) in formats {
                 let at = file.append(&blob).unwrap();
                 let len = blob.len() as u64;
                 let full = file.read(at, len, raw).unwrap();

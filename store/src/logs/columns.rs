@@ -9,11 +9,16 @@
 
 use tantivy_bitpacker::{compute_num_bits, BitPacker, BitUnpacker};
 
+use super::digits::Order;
+
 /// First bytes of a format 2 chunk blob (a format 1 blob is a bare zstd frame, whose
 /// first bytes are zstd's magic `28 b5 2f fd`).
 pub(super) const MAGIC_V2: &[u8; 4] = b"LKC2";
+/// First bytes of a format 3 chunk blob: the same columns section as format 2's; the
+/// digits of the split after it are grouped by field (`digits.rs`).
+pub(super) const MAGIC_V3: &[u8; 4] = b"LKC3";
 
-/// Bytes of the fixed head of a format 2 columns section: magic, line count, section
+/// Bytes of the fixed head of a columns section (formats 2 and 3): magic, line count, section
 /// length.
 pub(super) const HEAD_V2: usize = 12;
 
@@ -38,11 +43,11 @@ impl Columns {
         self.meta.iter().map(|&l| u64::from(l)).sum()
     }
 
-    /// The format 2 columns section.
-    pub(super) fn encode_v2(&self) -> Vec<u8> {
+    /// The columns section of a chunk of format 3 (or 2: `magic`).
+    pub(super) fn encode_v2(&self, magic: &[u8; 4]) -> Vec<u8> {
         let n = self.ts.len();
         let mut out = Vec::with_capacity(HEAD_V2 + 8 + n * 3 + 32);
-        out.extend_from_slice(MAGIC_V2);
+        out.extend_from_slice(magic);
         out.extend_from_slice(&(n as u32).to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes());
         if let Some(&first) = self.ts.first() {
@@ -68,17 +73,27 @@ impl Columns {
         out
     }
 
-    /// The length of the format 2 columns section that `buf` starts with, from its head;
-    /// an error message when `buf` does not start with one.
+    /// The order of the digits in a chunk's split, when `blob` is of format 2 or 3; None
+    /// for format 1.
+    pub(super) fn digit_order(blob: &[u8]) -> Option<Order> {
+        match blob.get(..4)? {
+            m if m == MAGIC_V2 => Some(Order::Body),
+            m if m == MAGIC_V3 => Some(Order::Field),
+            _ => None,
+        }
+    }
+
+    /// The length of the columns section (format 2 or 3) that `buf` starts with, from its
+    /// head; an error message when `buf` does not start with one.
     pub(super) fn v2_len(buf: &[u8]) -> Result<usize, String> {
         let head = buf.get(..HEAD_V2).ok_or("the chunk ends in its head")?;
-        if &head[..4] != MAGIC_V2 {
-            return Err("not a format 2 chunk".into());
+        if Self::digit_order(head).is_none() {
+            return Err("not a format 2 or 3 chunk".into());
         }
         Ok(u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize)
     }
 
-    /// Parses a format 2 columns section, which must be all of `buf`.
+    /// Parses a columns section (format 2 or 3), which must be all of `buf`.
     pub(super) fn parse_v2(buf: &[u8]) -> Result<Columns, String> {
         let total = Self::v2_len(buf)?;
         if total != buf.len() {
@@ -314,7 +329,7 @@ mod tests {
             cases.push(cols(vec![5; n], vec![0; n], vec![0; n]));
         }
         for c in cases {
-            let enc = c.encode_v2();
+            let enc = c.encode_v2(MAGIC_V3);
             assert_eq!(Columns::v2_len(&enc).unwrap(), enc.len());
             assert_eq!(Columns::parse_v2(&enc).unwrap(), c);
             // Anything cut or extended is an error, never a panic or a misread.
@@ -339,7 +354,7 @@ mod tests {
         let mut ts = ts;
         ts.sort();
         let c = cols(ts, vec![100; n], vec![0; n]);
-        let enc = c.encode_v2();
+        let enc = c.encode_v2(MAGIC_V3);
         assert!(enc.len() < n, "{} bytes for {n} lines", enc.len());
     }
 
@@ -347,7 +362,7 @@ mod tests {
     #[test]
     fn corrupt_columns_are_refused() {
         let c = cols((0..200).collect(), vec![1; 200], vec![0; 200]);
-        let enc = c.encode_v2();
+        let enc = c.encode_v2(MAGIC_V3);
         let mut bad = enc.clone();
         bad[0] = b'X';
         assert!(Columns::parse_v2(&bad).is_err());
