@@ -22,6 +22,7 @@ mod partition;
 mod schema;
 mod search;
 mod sizes;
+mod stamp;
 pub(crate) mod stats;
 mod zstd_ctx;
 

@@ -13,7 +13,7 @@ use memchr::memmem;
 use parking_lot::Mutex;
 
 use super::columns::{self, Columns};
-use super::digits::Order;
+use super::digits::Format;
 use super::filter::Filter;
 use super::schema;
 use super::ReadCounters;
@@ -41,12 +41,11 @@ pub(super) const HEADER_LEN: u64 = 16;
 /// by field ([`super::digits`]). Returns the blob and its decoded size (`raw` in the index: the
 /// columns section plus the body).
 pub(super) fn encode(recs: &[&LogRecord]) -> std::io::Result<(Vec<u8>, u64)> {
-    encode_as(recs, Order::Field)
+    encode_as(recs, Format::V3)
 }
 
-/// [`encode`] with the digits in `order`: format 3 for [`Order::Field`], 2 for
-/// [`Order::Body`].
-fn encode_as(recs: &[&LogRecord], order: Order) -> std::io::Result<(Vec<u8>, u64)> {
+/// [`encode`] in chunk format 3 or 2.
+fn encode_as(recs: &[&LogRecord], format: Format) -> std::io::Result<(Vec<u8>, u64)> {
     let metas: Vec<Vec<u8>> = recs
         .iter()
         .map(|r| {
@@ -69,13 +68,13 @@ fn encode_as(recs: &[&LogRecord], order: Order) -> std::io::Result<(Vec<u8>, u64
     for m in &metas {
         body.extend_from_slice(m);
     }
-    let magic = match order {
-        Order::Body => columns::MAGIC_V2,
-        Order::Field => columns::MAGIC_V3,
+    let magic = match format {
+        Format::V2 => columns::MAGIC_V2,
+        Format::V3 => columns::MAGIC_V3,
     };
     let mut blob = cols.encode_v2(magic);
     let raw = (blob.len() + body.len()) as u64;
-    let split = super::digits::split(&body, &cols.len, order);
+    let split = super::digits::split(&body, &cols.len, &cols.ts, format);
     blob.extend_from_slice(&super::zstd_ctx::compress(&split, ZSTD_LEVEL)?);
     Ok((blob, raw))
 }
@@ -402,7 +401,7 @@ impl ChunkFile {
         // A guess at the section's length: it is mostly 1-2 bytes a line.
         let guess = (columns::HEAD_V2 as u64 + 64 + lines.saturating_mul(4)).min(len);
         let mut buf = self.read_at(offset, guess)?;
-        if Columns::digit_order(&buf).is_none() {
+        if Columns::format(&buf).is_none() {
             return self.read_sizes_v1(offset, len, raw, lines);
         }
         let at = Columns::v2_len(&buf).map_err(corrupt)?;
@@ -515,7 +514,7 @@ impl ChunkFile {
                 )))
             }
         };
-        let Some(order) = Columns::digit_order(&blob) else {
+        let Some(format) = Columns::format(&blob) else {
             let buf = decompress(&blob, raw as usize)?;
             sized(&buf, raw as usize)?;
             return Chunk::decode_v1(&buf).ok_or_else(|| corrupt("cannot decode".into()));
@@ -540,7 +539,7 @@ impl ChunkFile {
             .ok_or_else(|| corrupt("the text frame's size is missing or too large".into()))?;
         let split = decompress(frame, content as usize)?;
         sized(&split, content as usize)?;
-        let body = super::digits::join(&split, &cols.len, body_len, order)
+        let body = super::digits::join(&split, &cols.len, &cols.ts, body_len, format)
             .ok_or_else(|| corrupt("the text does not rejoin its digits".into()))?;
         Chunk::from_parts(cols, body).ok_or_else(|| corrupt("cannot decode".into()))
     }
@@ -611,11 +610,15 @@ mod tests {
                 .map(|i| rec(i << 40, &"long line ".repeat(i as usize % 50), &[]))
                 .collect(),
             vec![rec(1, "a", &[("k", "v")]), rec(1, "b", &[])],
+            // Lines stamped with their own time (format 3 references it), most to the
+            // second, some a second off.
             (0..5_000)
                 .map(|i| {
-                    let line = format!("2026-12-07 10:{:02}:{:02} took {i}ms", i / 60 % 60, i % 60);
+                    let secs = 1_796_600_000 + i;
+                    let at = chrono::DateTime::from_timestamp(secs + i64::from(i % 7 == 0), 0);
+                    let line = format!("{} took {i}ms", at.unwrap().format("%F %T"));
                     rec(
-                        i * 1_000_000_000,
+                        secs * 1_000_000_000 + 5_000_000,
                         &line,
                         &[("n", format!("{}", i * 7).as_str())][..i as usize % 2],
                     )
@@ -626,7 +629,7 @@ mod tests {
             let refs: Vec<&LogRecord> = recs.iter().collect();
             let formats = [
                 (1, encode_v1(&refs)),
-                (2, encode_as(&refs, Order::Body).unwrap()),
+                (2, encode_as(&refs, Format::V2).unwrap()),
                 (3, encode(&refs).unwrap()),
             ];
             for (v, (blob, raw)) in formats {

@@ -9,7 +9,7 @@
 
 use tantivy_bitpacker::{compute_num_bits, BitPacker, BitUnpacker};
 
-use super::digits::Order;
+use super::digits::Format;
 
 /// First bytes of a format 2 chunk blob (a format 1 blob is a bare zstd frame, whose
 /// first bytes are zstd's magic `28 b5 2f fd`).
@@ -73,12 +73,11 @@ impl Columns {
         out
     }
 
-    /// The order of the digits in a chunk's split, when `blob` is of format 2 or 3; None
-    /// for format 1.
-    pub(super) fn digit_order(blob: &[u8]) -> Option<Order> {
+    /// The chunk format of `blob` when it is 2 or 3; None for format 1.
+    pub(super) fn format(blob: &[u8]) -> Option<Format> {
         match blob.get(..4)? {
-            m if m == MAGIC_V2 => Some(Order::Body),
-            m if m == MAGIC_V3 => Some(Order::Field),
+            m if m == MAGIC_V2 => Some(Format::V2),
+            m if m == MAGIC_V3 => Some(Format::V3),
             _ => None,
         }
     }
@@ -87,7 +86,7 @@ impl Columns {
     /// head; an error message when `buf` does not start with one.
     pub(super) fn v2_len(buf: &[u8]) -> Result<usize, String> {
         let head = buf.get(..HEAD_V2).ok_or("the chunk ends in its head")?;
-        if Self::digit_order(head).is_none() {
+        if Self::format(head).is_none() {
             return Err("not a format 2 or 3 chunk".into());
         }
         Ok(u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize)

@@ -17,10 +17,19 @@
 //! fiftieth of the keys, and indexes a table instead of a hash map: the join ran at 80 MB/s
 //! with the hash map on lines with many ids, above 300 MB/s with the table.
 //!
+//! A field whose runs mostly equal a rendering of their line's own time (`stamp.rs`: the
+//! year, the hour, the milliseconds, epoch seconds, ...) is bound to it, and its runs are
+//! stored as differences from their line's rendering: the in-line timestamps that a
+//! shipper parsed into the entry's time become columns of zeros. The bindings (a few per
+//! chunk) stand between the text and the digits.
+//!
 //! Markers: a byte `0x10..=0x1F` stands for the next `byte - 0x0F` digits (1 to 16; a longer
 //! run takes several markers). A byte of `0x0F..=0x1F` in the text itself (control
 //! characters that logs hardly hold) is written as `0x0F` then the byte. Runs end at line
 //! ends.
+
+use super::columns;
+use super::stamp::{self, Stamp, CODES};
 
 const ESCAPE: u8 = 0x0F;
 const LONGEST: usize = 16;
@@ -44,14 +53,14 @@ const CLASS: [u8; 256] = {
     c
 };
 
-/// Where a split puts its digits after the text.
+/// The chunk format of a split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Order {
-    /// In the body's order (chunk format 2).
-    Body,
-    /// Grouped by field, fields in the order of their first digit, each field's digits in
-    /// the body's order (chunk format 3).
-    Field,
+pub(super) enum Format {
+    /// Digits in the body's order.
+    V2,
+    /// Digits grouped by field; a field that mostly equals a rendering of its lines' time
+    /// (`stamp.rs`) is bound to it and holds differences from it.
+    V3,
 }
 
 /// The ends of the body's segments: each line, then the rest (the metadata); None when
@@ -82,6 +91,10 @@ struct Fields {
     ids: Vec<u32>,
     /// Digits per field.
     sizes: Vec<usize>,
+    /// Per field (split only): its runs, and how many equal each rendering of their line's
+    /// time.
+    runs: Vec<u32>,
+    hits: Vec<[u32; CODES as usize]>,
     /// Markers so far in the current line, and where the line's text starts.
     ordinal: usize,
     line_at: usize,
@@ -92,6 +105,8 @@ impl Fields {
         Fields {
             ids: vec![0; ORDINALS << 8],
             sizes: Vec::new(),
+            runs: Vec::new(),
+            hits: Vec::new(),
             ordinal: 0,
             line_at: 0,
         }
@@ -120,6 +135,33 @@ impl Fields {
         id
     }
 
+    /// Counts run `digits` of field `id` at `stamp`'s line, for [`Self::bindings`].
+    fn count(&mut self, id: u32, digits: &[u8], stamp: &mut Stamp) {
+        let id = id as usize;
+        if self.runs.len() <= id {
+            self.runs.resize(id + 1, 0);
+            self.hits.resize(id + 1, [0; CODES as usize]);
+        }
+        self.runs[id] += 1;
+        for &c in stamp::codes_of_len(digits.len()) {
+            if stamp.rendering(c) == Some(digits) {
+                self.hits[id][usize::from(c)] += 1;
+            }
+        }
+    }
+
+    /// Per field, the rendering it is bound to: the one that most of its runs (at least
+    /// two, and at least half) equal.
+    fn bindings(&self) -> Vec<Option<u8>> {
+        (0..self.sizes.len())
+            .map(|id| {
+                let (runs, hits) = (*self.runs.get(id)?, self.hits.get(id)?);
+                let (code, &best) = hits.iter().enumerate().max_by_key(|&(_, h)| *h)?;
+                (best >= 2 && 2 * best >= runs).then_some(code as u8)
+            })
+            .collect()
+    }
+
     /// Where each field's digits start among the digits, and their total.
     fn starts(&self) -> (Vec<usize>, usize) {
         let mut at = 0;
@@ -135,28 +177,32 @@ impl Fields {
     }
 }
 
-/// `body`, whose lines have the lengths `lines` (the metadata after them), as its text with
-/// markers followed by its digits in `order`; the text's length comes first (u32 LE).
-pub(super) fn split(body: &[u8], lines: &[u32], order: Order) -> Vec<u8> {
+/// `body`, whose lines have the lengths `lines` and the times `ts` (the metadata after
+/// them), as its text with markers followed by its digits as `format` has them; the text's
+/// length comes first (u32 LE).
+pub(super) fn split(body: &[u8], lines: &[u32], ts: &[i64], format: Format) -> Vec<u8> {
     // Written by index into buffers of the largest size they can reach (every byte
     // escaped; every byte a digit): measured 1.7 times as fast as pushing.
     let mut text = vec![0u8; 4 + 2 * body.len()];
     let mut digits = vec![0u8; body.len()];
     let (mut t, mut d) = (4usize, 0usize);
     let mut fields = Fields::new();
-    // The field of every run, in the body's order (format 3 only).
-    let mut runs: Vec<(u32, u8)> = Vec::new();
+    // The field and line of every run, in the body's order (format 3 only).
+    let mut runs: Vec<(u32, u8, u32)> = Vec::new();
     let mut start = 0;
     let ends = segment_ends(lines, body.len());
     debug_assert!(ends.is_some(), "lines longer than the body");
-    for end in ends.into_iter().flatten() {
+    for (line, end) in ends.into_iter().flatten().enumerate() {
         fields.line(t);
+        let mut stamp = Stamp::of(ts.get(line).copied());
         // Digits of the current run not yet given a marker (the marker goes where the run
         // stood: the text holds nothing in between).
         let mut run = 0u8;
-        let mut mark = |text: &mut [u8], t: &mut usize, run: u8| {
-            if order == Order::Field {
-                runs.push((fields.run(&text[..*t], run), run));
+        let mut mark = |text: &mut [u8], t: &mut usize, digits: &[u8], run: u8| {
+            if format == Format::V3 {
+                let id = fields.run(&text[..*t], run);
+                fields.count(id, &digits[digits.len() - usize::from(run)..], &mut stamp);
+                runs.push((id, run, line as u32));
             }
             text[*t] = ESCAPE + run;
             *t += 1;
@@ -168,13 +214,13 @@ pub(super) fn split(body: &[u8], lines: &[u32], order: Order) -> Vec<u8> {
                     d += 1;
                     run += 1;
                     if usize::from(run) == LONGEST {
-                        mark(&mut text, &mut t, run);
+                        mark(&mut text, &mut t, &digits[..d], run);
                         run = 0;
                     }
                 }
                 class => {
                     if run > 0 {
-                        mark(&mut text, &mut t, run);
+                        mark(&mut text, &mut t, &digits[..d], run);
                         run = 0;
                     }
                     if class == ESCAPED {
@@ -187,39 +233,86 @@ pub(super) fn split(body: &[u8], lines: &[u32], order: Order) -> Vec<u8> {
             }
         }
         if run > 0 {
-            mark(&mut text, &mut t, run);
+            mark(&mut text, &mut t, &digits[..d], run);
         }
         start = end;
     }
     text[..4].copy_from_slice(&((t - 4) as u32).to_le_bytes());
     text.truncate(t);
-    match order {
-        Order::Body => text.extend_from_slice(&digits[..d]),
-        Order::Field => {
-            let (mut at, total) = fields.starts();
-            text.resize(t + total, 0);
-            let grouped = &mut text[t..];
-            let mut from = 0;
-            for (id, n) in runs {
-                let (to, n) = (&mut at[id as usize], usize::from(n));
-                grouped[*to..*to + n].copy_from_slice(&digits[from..from + n]);
-                *to += n;
-                from += n;
+    if format == Format::V2 {
+        text.extend_from_slice(&digits[..d]);
+        return text;
+    }
+    let bound = fields.bindings();
+    columns::put_uvarint(&mut text, bound.iter().flatten().count() as u64);
+    for (id, code) in bound.iter().enumerate() {
+        if let &Some(code) = code {
+            columns::put_uvarint(&mut text, id as u64);
+            text.push(code);
+        }
+    }
+    let (mut at, total) = fields.starts();
+    let t = text.len();
+    text.resize(t + total, 0);
+    let grouped = &mut text[t..];
+    let (mut from, mut stamp) = (0, Stamp::of(None));
+    let mut stamp_line = u32::MAX;
+    for (id, n, line) in runs {
+        let (to, n) = (&mut at[id as usize], usize::from(n));
+        let (dst, src) = (&mut grouped[*to..*to + n], &digits[from..from + n]);
+        *to += n;
+        from += n;
+        if let Some(code) = bound[id as usize] {
+            if line != stamp_line {
+                (stamp, stamp_line) = (Stamp::of(ts.get(line as usize).copied()), line);
+            }
+            if let Some(r) = stamp.rendering(code).filter(|r| r.len() == n) {
+                less(dst, src, r);
+                continue;
             }
         }
+        dst.copy_from_slice(src);
     }
     text
 }
 
-/// The body [`split`] made `buf` from with `lines` and `order`, which must be `len` bytes;
-/// None when `buf` is not such a split.
-pub(super) fn join(buf: &[u8], lines: &[u32], len: usize, order: Order) -> Option<Vec<u8>> {
+/// `out = a - b`, decimal digits, modulo 10^n.
+fn less(out: &mut [u8], a: &[u8], b: &[u8]) {
+    let mut borrow = 0;
+    for i in (0..out.len()).rev() {
+        let mut x = a[i] as i8 - b[i] as i8 - borrow;
+        borrow = i8::from(x < 0);
+        x += 10 * borrow;
+        out[i] = b'0' + x as u8;
+    }
+}
+
+/// `out += b`, decimal digits, modulo 10^n: undoes [`less`].
+fn add(out: &mut [u8], b: &[u8]) {
+    let mut carry = 0;
+    for i in (0..out.len()).rev() {
+        let mut x = (out[i] - b'0') + (b[i] - b'0') + carry;
+        carry = u8::from(x >= 10);
+        x -= 10 * carry;
+        out[i] = b'0' + x;
+    }
+}
+
+/// The body [`split`] made `buf` from with `lines`, `ts` and `format`, which must be `len`
+/// bytes; None when `buf` is not such a split.
+pub(super) fn join(
+    buf: &[u8],
+    lines: &[u32],
+    ts: &[i64],
+    len: usize,
+    format: Format,
+) -> Option<Vec<u8>> {
     let t = u32::from_le_bytes(buf.get(..4)?.try_into().ok()?) as usize;
     let text = buf.get(4..4usize.checked_add(t)?)?;
     let digits = &buf[4 + t..];
-    match order {
-        Order::Body => join_in_order(text, digits, len),
-        Order::Field => join_by_field(text, digits, lines, len),
+    match format {
+        Format::V2 => join_in_order(text, digits, len),
+        Format::V3 => join_v3(text, digits, lines, ts, len),
     }
 }
 
@@ -250,14 +343,14 @@ fn join_in_order(text: &[u8], digits: &[u8], len: usize) -> Option<Vec<u8>> {
     (d == digits.len() && o == len).then_some(out)
 }
 
-fn join_by_field(text: &[u8], digits: &[u8], lines: &[u32], len: usize) -> Option<Vec<u8>> {
+fn join_v3(text: &[u8], rest: &[u8], lines: &[u32], ts: &[i64], len: usize) -> Option<Vec<u8>> {
     let mut out = vec![0u8; len];
     let mut fields = Fields::new();
-    // Every run's field, and where its digits go in `out`; filled once the text is out and
-    // every field's size is known.
-    let mut runs: Vec<(u32, u8, usize)> = Vec::new();
+    // Every run's field and line, and where its digits go in `out`; filled once the text
+    // is out and every field's size is known.
+    let mut runs: Vec<(u32, u8, u32, usize)> = Vec::new();
     let (mut o, mut i) = (0usize, 0usize);
-    for end in segment_ends(lines, len)? {
+    for (line, end) in segment_ends(lines, len)?.enumerate() {
         fields.line(i);
         while o < end {
             let b = *text.get(i)?;
@@ -276,7 +369,7 @@ fn join_by_field(text: &[u8], digits: &[u8], lines: &[u32], len: usize) -> Optio
                 if o + usize::from(n) > end {
                     return None;
                 }
-                runs.push((fields.run(&text[..i], n), n, o));
+                runs.push((fields.run(&text[..i], n), n, line as u32, o));
                 i += 1;
                 o += usize::from(n);
                 continue;
@@ -284,14 +377,42 @@ fn join_by_field(text: &[u8], digits: &[u8], lines: &[u32], len: usize) -> Optio
             o += 1;
         }
     }
-    let (mut at, total) = fields.starts();
-    if i != text.len() || total != digits.len() {
+    if i != text.len() {
         return None;
     }
-    for (id, n, o) in runs {
+    let mut bound: Vec<Option<u8>> = vec![None; fields.sizes.len()];
+    let mut pos = 0;
+    for _ in 0..columns::get_uvarint(rest, &mut pos)? {
+        let id = columns::get_uvarint(rest, &mut pos)?;
+        let &code = rest.get(pos)?;
+        pos += 1;
+        if code >= CODES {
+            return None;
+        }
+        *bound.get_mut(usize::try_from(id).ok()?)? = Some(code);
+    }
+    let digits = &rest[pos..];
+    let (mut at, total) = fields.starts();
+    if total != digits.len() {
+        return None;
+    }
+    let (mut stamp, mut stamp_line) = (Stamp::of(None), u32::MAX);
+    for (id, n, line, o) in runs {
         let (from, n) = (&mut at[id as usize], usize::from(n));
-        out[o..o + n].copy_from_slice(&digits[*from..*from + n]);
+        let dst = &mut out[o..o + n];
+        dst.copy_from_slice(&digits[*from..*from + n]);
         *from += n;
+        if let Some(code) = bound[id as usize] {
+            if line != stamp_line {
+                (stamp, stamp_line) = (Stamp::of(ts.get(line as usize).copied()), line);
+            }
+            if let Some(r) = stamp.rendering(code).filter(|r| r.len() == n) {
+                if !dst.iter().all(u8::is_ascii_digit) {
+                    return None;
+                }
+                add(dst, r);
+            }
+        }
     }
     Some(out)
 }
@@ -299,27 +420,47 @@ fn join_by_field(text: &[u8], digits: &[u8], lines: &[u32], len: usize) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logs::stamp::CODES;
     use proptest::prelude::*;
 
-    /// Splits `body` cut into lines of `lines`, checks what the split holds, joins it back.
-    fn round_trip(body: &[u8], lines: &[u32], order: Order) {
-        let s = split(body, lines, order);
-        assert_eq!(join(&s, lines, body.len(), order).as_deref(), Some(body));
+    /// Splits `body`, cut into lines of `lines` at times `ts`, checks what the split holds,
+    /// joins it back. Returns the split's digits.
+    fn round_trip(body: &[u8], lines: &[u32], ts: &[i64], format: Format) -> Vec<u8> {
+        let s = split(body, lines, ts, format);
+        assert_eq!(
+            join(&s, lines, ts, body.len(), format).as_deref(),
+            Some(body)
+        );
         // The digits are out of the text.
         let t = u32::from_le_bytes(s[..4].try_into().unwrap()) as usize;
         assert!(!s[4..4 + t].iter().any(u8::is_ascii_digit));
-        let mut digits: Vec<u8> = body.iter().copied().filter(u8::is_ascii_digit).collect();
-        let mut got = s[4 + t..].to_vec();
-        if order == Order::Field {
-            digits.sort_unstable();
-            got.sort_unstable();
+        let mut pos = 4 + t;
+        if format == Format::V3 {
+            let bound = columns::get_uvarint(&s, &mut pos).unwrap();
+            for _ in 0..bound {
+                columns::get_uvarint(&s, &mut pos).unwrap();
+                assert!(s[pos] < CODES);
+                pos += 1;
+            }
         }
-        assert_eq!(got, digits);
+        let got = s[pos..].to_vec();
+        let digits: Vec<u8> = body.iter().copied().filter(u8::is_ascii_digit).collect();
+        if format == Format::V2 || ts.is_empty() {
+            // Every digit is there, and in format 3 (without times: no references) the same
+            // ones.
+            let (mut a, mut b) = (got.clone(), digits);
+            if format == Format::V3 {
+                a.sort_unstable();
+                b.sort_unstable();
+            }
+            assert_eq!(a, b);
+        }
         // A wrong length, or a cut, is refused.
-        assert_eq!(join(&s, lines, body.len() + 1, order), None);
+        assert_eq!(join(&s, lines, ts, body.len() + 1, format), None);
         if s.len() > 4 {
-            assert_eq!(join(&s[..s.len() - 1], lines, body.len(), order), None);
+            assert_eq!(join(&s[..s.len() - 1], lines, ts, body.len(), format), None);
         }
+        got
     }
 
     #[test]
@@ -337,24 +478,36 @@ mod tests {
         for body in cases {
             let n = body.len() as u32;
             for lines in [vec![], vec![n], vec![n / 3, n / 3], vec![1; n as usize]] {
-                round_trip(&body, &lines, Order::Body);
-                round_trip(&body, &lines, Order::Field);
+                round_trip(&body, &lines, &[], Format::V2);
+                round_trip(&body, &lines, &[], Format::V3);
             }
         }
         // Garbage is refused, not a panic.
-        for order in [Order::Body, Order::Field] {
-            assert_eq!(join(&[9, 0, 0, 0, 0x1f], &[], 3, order), None);
-            assert_eq!(join(&[2, 0, 0, 0, 0x0f, b'a'], &[], 1, order), None);
-            assert_eq!(join(&[], &[], 0, order), None);
+        for format in [Format::V2, Format::V3] {
+            assert_eq!(join(&[9, 0, 0, 0, 0x1f], &[], &[], 3, format), None);
+            assert_eq!(join(&[2, 0, 0, 0, 0x0f, b'a'], &[], &[], 1, format), None);
+            assert_eq!(join(&[], &[], &[], 0, format), None);
         }
         // Format 3 needs the lines (format 2 does not look at them): lines longer than the
-        // body, or a run across a line's end, are refused.
-        assert_eq!(join(&[1, 0, 0, 0, b'a'], &[2], 1, Order::Field), None);
-        assert_eq!(
-            join(&[1, 0, 0, 0, 0x11, b'1', b'2'], &[1], 2, Order::Field),
-            None
-        );
-        assert!(join(&[1, 0, 0, 0, 0x11, b'1', b'2'], &[1], 2, Order::Body).is_some());
+        // body, or a run across a line's end, are refused; so are bindings to fields that
+        // are not there or to renderings that do not exist, and differences that are not
+        // digits.
+        let v3 = |buf: &[u8], lines: &[u32], len| join(buf, lines, &[0, 0], len, Format::V3);
+        assert_eq!(v3(&[1, 0, 0, 0, b'a', 0], &[2], 1), None);
+        assert_eq!(v3(&[1, 0, 0, 0, 0x11, 0, b'1', b'2'], &[1], 2), None);
+        let four = |bound: &[u8], digits: &[u8; 4]| {
+            let mut buf = vec![1, 0, 0, 0, 0x13];
+            buf.extend_from_slice(bound);
+            buf.extend_from_slice(digits);
+            v3(&buf, &[4], 4)
+        };
+        assert_eq!(four(&[0], b"1234").as_deref(), Some(&b"1234"[..]));
+        assert_eq!(four(&[1, 0, 0], b"0001").as_deref(), Some(&b"1971"[..]));
+        assert_eq!(four(&[1, 1, 0], b"0001"), None);
+        assert_eq!(four(&[1, 0, CODES], b"0001"), None);
+        assert_eq!(four(&[1, 0, 0], b"000x"), None);
+        let v2 = join(&[1, 0, 0, 0, 0x11, b'1', b'2'], &[1], &[], 2, Format::V2);
+        assert_eq!(v2.as_deref(), Some(&b"12"[..]));
     }
 
     #[test]
@@ -367,16 +520,74 @@ mod tests {
         ];
         let body = lines.concat();
         let lens: Vec<u32> = lines.iter().map(|l| l.len() as u32).collect();
-        let s = split(body.as_bytes(), &lens, Order::Field);
-        let t = u32::from_le_bytes(s[..4].try_into().unwrap()) as usize;
+        let got = round_trip(body.as_bytes(), &lens, &[], Format::V3);
         // Fields by (ordinal, byte before): years (0, none), with the last line's 9; months
         // (1, '-'), days (2, '-'), hours (3, ' '), minutes (4, ':'), seconds (5, ':'), the
         // statuses (6, ' '), the times (7, ' '); then the last line's 5 (1, '=').
         assert_eq!(
-            std::str::from_utf8(&s[4 + t..]).unwrap(),
+            std::str::from_utf8(&got).unwrap(),
             "2026202620269121212060606101010000000010209200404201137\
              5"
         );
+    }
+
+    #[test]
+    fn fields_of_the_lines_own_time_hold_differences() {
+        // 2026-12-05 07:08:09.123456789 UTC, then a second later each line.
+        let t0 = 1_796_454_489_123_456_789;
+        let lines = [
+            "2026-12-05 07:08:09,123 GET took 42ms",
+            "2026-12-05 07:08:10,123 GET took 7ms",
+            // Arrival time: 2 ms after the line's own.
+            "2026-12-05 07:08:11,121 GET took 10ms",
+            "2026-12-05 07:08:12,123 GET took 88ms",
+        ];
+        let ts: Vec<i64> = (0..4).map(|i| t0 + i * 1_000_000_000).collect();
+        let body = lines.concat();
+        let lens: Vec<u32> = lines.iter().map(|l| l.len() as u32).collect();
+        let got = round_trip(body.as_bytes(), &lens, &ts, Format::V3);
+        // Years, months, days, hours, minutes, seconds, milliseconds: differences (the
+        // third line's milliseconds are 121 - 123 modulo 1000); then the times, as they
+        // are (they match no rendering, so they are bound to none).
+        assert_eq!(
+            std::str::from_utf8(&got).unwrap(),
+            "000000000000000000000000000000000000000000000000000000000000\
+             009980004271088"
+        );
+        // In format 2, the digits as they are.
+        assert_eq!(
+            round_trip(body.as_bytes(), &lens, &ts, Format::V2).len(),
+            body.bytes().filter(u8::is_ascii_digit).count()
+        );
+        // Without times, nothing is bound.
+        let got = round_trip(body.as_bytes(), &lens, &[], Format::V3);
+        assert!(got.starts_with(b"2026202620262026"));
+    }
+
+    /// A piece of a generated line: bytes, or a rendering of the line's time.
+    #[derive(Clone, Debug)]
+    enum Piece {
+        Bytes(Vec<u8>),
+        Stamp(u8),
+    }
+
+    fn piece() -> impl Strategy<Value = Piece> {
+        prop_oneof![
+            proptest::collection::vec(
+                prop_oneof![
+                    Just(b'7'),
+                    Just(b'0'),
+                    Just(b'a'),
+                    Just(b' '),
+                    Just(0x0f),
+                    Just(0x1f),
+                    any::<u8>(),
+                ],
+                0..20,
+            )
+            .prop_map(Piece::Bytes),
+            (0..CODES).prop_map(Piece::Stamp),
+        ]
     }
 
     proptest! {
@@ -399,8 +610,35 @@ mod tests {
                 lines.push((c - at) as u32);
                 at = c;
             }
-            round_trip(&body, &lines, Order::Body);
-            round_trip(&body, &lines, Order::Field);
+            round_trip(&body, &lines, &[], Format::V2);
+            round_trip(&body, &lines, &[], Format::V3);
+        }
+
+        #[test]
+        fn lines_holding_their_own_time_round_trip(
+            lines in proptest::collection::vec(
+                (any::<i64>(), proptest::collection::vec(piece(), 0..8)),
+                0..12,
+            ),
+        ) {
+            let (mut body, mut lens, mut ts) = (Vec::new(), Vec::new(), Vec::new());
+            for (t, pieces) in lines {
+                let at = body.len();
+                let mut stamp = Stamp::of(Some(t));
+                for p in pieces {
+                    match p {
+                        Piece::Bytes(b) => body.extend_from_slice(&b),
+                        Piece::Stamp(c) => {
+                            body.extend_from_slice(stamp.rendering(c).unwrap_or(b"1"))
+                        }
+                    }
+                }
+                lens.push((body.len() - at) as u32);
+                ts.push(t);
+            }
+            body.extend_from_slice(b"meta 2026");
+            round_trip(&body, &lens, &ts, Format::V2);
+            round_trip(&body, &lens, &ts, Format::V3);
         }
     }
 }
