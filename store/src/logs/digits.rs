@@ -80,6 +80,10 @@ fn segment_ends(lines: &[u32], len: usize) -> Option<impl Iterator<Item = usize>
     })
 }
 
+/// A field's binding is decided on this many of its first runs: enough to tell a stamp
+/// from chance, few enough that comparing costs nothing on a chunk of thousands of lines.
+const SAMPLE: u32 = 64;
+
 /// Markers of a line past this many share their field key's ordinal.
 const ORDINALS: usize = 64;
 
@@ -135,12 +139,16 @@ impl Fields {
         id
     }
 
-    /// Counts run `digits` of field `id` at `stamp`'s line, for [`Self::bindings`].
+    /// Counts run `digits` of field `id` at `stamp`'s line, for [`Self::bindings`], among
+    /// the field's first [`SAMPLE`] runs.
     fn count(&mut self, id: u32, digits: &[u8], stamp: &mut Stamp) {
         let id = id as usize;
         if self.runs.len() <= id {
             self.runs.resize(id + 1, 0);
             self.hits.resize(id + 1, [0; CODES as usize]);
+        }
+        if self.runs[id] == SAMPLE {
+            return;
         }
         self.runs[id] += 1;
         for &c in stamp::codes_of_len(digits.len()) {
@@ -150,8 +158,8 @@ impl Fields {
         }
     }
 
-    /// Per field, the rendering it is bound to: the one that most of its runs (at least
-    /// two, and at least half) equal.
+    /// Per field, the rendering it is bound to: the one that most of its sampled runs (at
+    /// least two, and at least half) equal.
     fn bindings(&self) -> Vec<Option<u8>> {
         (0..self.sizes.len())
             .map(|id| {
@@ -192,9 +200,10 @@ pub(super) fn split(body: &[u8], lines: &[u32], ts: &[i64], format: Format) -> V
     let mut start = 0;
     let ends = segment_ends(lines, body.len());
     debug_assert!(ends.is_some(), "lines longer than the body");
+    let mut stamp = Stamp::new();
     for (line, end) in ends.into_iter().flatten().enumerate() {
         fields.line(t);
-        let mut stamp = Stamp::of(ts.get(line).copied());
+        stamp.at(ts.get(line).copied());
         // Digits of the current run not yet given a marker (the marker goes where the run
         // stood: the text holds nothing in between).
         let mut run = 0u8;
@@ -255,17 +264,14 @@ pub(super) fn split(body: &[u8], lines: &[u32], ts: &[i64], format: Format) -> V
     let t = text.len();
     text.resize(t + total, 0);
     let grouped = &mut text[t..];
-    let (mut from, mut stamp) = (0, Stamp::of(None));
-    let mut stamp_line = u32::MAX;
+    let mut from = 0;
     for (id, n, line) in runs {
         let (to, n) = (&mut at[id as usize], usize::from(n));
         let (dst, src) = (&mut grouped[*to..*to + n], &digits[from..from + n]);
         *to += n;
         from += n;
         if let Some(code) = bound[id as usize] {
-            if line != stamp_line {
-                (stamp, stamp_line) = (Stamp::of(ts.get(line as usize).copied()), line);
-            }
+            stamp.at(ts.get(line as usize).copied());
             if let Some(r) = stamp.rendering(code).filter(|r| r.len() == n) {
                 less(dst, src, r);
                 continue;
@@ -396,16 +402,14 @@ fn join_v3(text: &[u8], rest: &[u8], lines: &[u32], ts: &[i64], len: usize) -> O
     if total != digits.len() {
         return None;
     }
-    let (mut stamp, mut stamp_line) = (Stamp::of(None), u32::MAX);
+    let mut stamp = Stamp::new();
     for (id, n, line, o) in runs {
         let (from, n) = (&mut at[id as usize], usize::from(n));
         let dst = &mut out[o..o + n];
         dst.copy_from_slice(&digits[*from..*from + n]);
         *from += n;
         if let Some(code) = bound[id as usize] {
-            if line != stamp_line {
-                (stamp, stamp_line) = (Stamp::of(ts.get(line as usize).copied()), line);
-            }
+            stamp.at(ts.get(line as usize).copied());
             if let Some(r) = stamp.rendering(code).filter(|r| r.len() == n) {
                 if !dst.iter().all(u8::is_ascii_digit) {
                     return None;
@@ -624,7 +628,8 @@ mod tests {
             let (mut body, mut lens, mut ts) = (Vec::new(), Vec::new(), Vec::new());
             for (t, pieces) in lines {
                 let at = body.len();
-                let mut stamp = Stamp::of(Some(t));
+                let mut stamp = Stamp::new();
+                stamp.at(Some(t));
                 for p in pieces {
                     match p {
                         Piece::Bytes(b) => body.extend_from_slice(&b),
