@@ -74,6 +74,11 @@ struct Args {
     /// Where the markdown report goes.
     #[arg(long, default_value = "bench/out/logbench.md")]
     out: PathBuf,
+    /// Each line's entry time is its in-line timestamp plus a delay drawn uniformly from 0
+    /// to this many whole milliseconds, as when a shipper stamps lines on arrival; 0 (the
+    /// default): the entry time is the in-line time, as when the shipper parses it.
+    #[arg(long, default_value_t = 0)]
+    arrival_ms: u64,
 }
 
 /// A term in exactly 3 lines, with a letter part (`needle`).
@@ -310,6 +315,12 @@ fn generate_and_ingest(
             cursor[si] += 1;
             ts += step;
             floor_bits += t.render(ts, &mut rng, &mut buf) + system_bits;
+            let at = if args.arrival_ms == 0 {
+                ts
+            } else {
+                floor_bits += ((args.arrival_ms + 1) as f64).log2();
+                ts + (rng.next() % (args.arrival_ms + 1)) as i64 * 1_000_000
+            };
             if lines % rare_every == rare_every / 2 {
                 buf.push(' ');
                 buf.push_str(RARE);
@@ -328,13 +339,13 @@ fn generate_and_ingest(
             row.push(b'\t');
             row.extend_from_slice(corpus.levels[t.level].as_bytes());
             row.push(b'\t');
-            row.extend_from_slice(ts.to_string().as_bytes());
+            row.extend_from_slice(at.to_string().as_bytes());
             row.push(b'\t');
             tsv_escape(&buf, &mut row);
             row.push(b'\n');
             tsv_out.write_all(&row)?;
             batch[st].records.push(LogRecord {
-                ts_ns: ts,
+                ts_ns: at,
                 line: buf.clone(),
                 metadata: vec![],
             });
@@ -360,7 +371,7 @@ fn generate_and_ingest(
         raw,
         floor_bits,
         start_ns,
-        end_ns: ts + 1,
+        end_ns: ts + args.arrival_ms as i64 * 1_000_000 + 1,
         wall_s,
         cpu_s,
         peak_rss: procfs::status_mib(std::process::id(), "VmHWM").unwrap_or(0.0),
@@ -639,11 +650,16 @@ fn main() -> anyhow::Result<()> {
     let cols = [("Lookout", &lk), ("ClickHouse 18.16", &ch), ("grep", &gr)];
     let _ = writeln!(
         report,
-        "{} lines, {:.1} MB raw ({} MiB asked), over 24 h, {} streams (system x level).\n",
+        "{} lines, {:.1} MB raw ({} MiB asked), over 24 h, {} streams (system x level); \
+         entry times {}.\n",
         ing.lines,
         mb(ing.raw),
         args.mb,
-        st.streams
+        st.streams,
+        match args.arrival_ms {
+            0 => "equal to the in-line timestamps".to_string(),
+            n => format!("0-{n} ms after the in-line timestamps (--arrival-ms)"),
+        }
     );
     let _ = writeln!(
         report,
@@ -689,8 +705,9 @@ fn main() -> anyhow::Result<()> {
     let _ = writeln!(
         report,
         "- information floor: the generator drew {:.1} MB of randomness (re-drawn digits and \
-         hex digits, each line's system), {:.3} per raw byte: no lossless store of these \
-         lines can be smaller, so no compression beyond {:.1}x is possible on this data",
+         hex digits, each line's system and arrival delay), {:.3} per raw byte: no lossless \
+         store of these lines can be smaller, so no compression beyond {:.1}x is possible \
+         on this data",
         mb(floor as u64),
         floor / ing.raw as f64,
         ing.raw as f64 / floor
