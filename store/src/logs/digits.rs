@@ -324,12 +324,9 @@ pub(super) fn split(body: &[u8], lines: &[u32], ts: &[i64], format: Format) -> V
         let (dst, src) = (&mut grouped[*to..*to + n], &digits[from..from + n]);
         *to += n;
         from += n;
-        if let Some(code) = bound[id as usize] {
-            stamp.at(ts.get(line as usize).copied());
-            if let Some(r) = stamp.rendering(code).filter(|r| r.len() == n) {
-                less(dst, src, r);
-                continue;
-            }
+        if let Some(r) = stamp.bound(bound[id as usize], ts.get(line as usize).copied(), n) {
+            less(dst, src, r);
+            continue;
         }
         dst.copy_from_slice(src);
     }
@@ -528,14 +525,11 @@ fn join_v3(text: &[u8], rest: &[u8], lines: &[u32], ts: &[i64], len: usize) -> O
         let dst = &mut out[o..o + n];
         dst.copy_from_slice(&digits[*from..*from + n]);
         *from += n;
-        if let Some(code) = bound[id as usize] {
-            stamp.at(ts.get(line as usize).copied());
-            if let Some(r) = stamp.rendering(code).filter(|r| r.len() == n) {
-                if !dst.iter().all(u8::is_ascii_digit) {
-                    return None;
-                }
-                add(dst, r);
+        if let Some(r) = stamp.bound(bound[id as usize], ts.get(line as usize).copied(), n) {
+            if !dst.iter().all(u8::is_ascii_digit) {
+                return None;
             }
+            add(dst, r);
         }
     }
     Some(out)

@@ -95,6 +95,20 @@ impl Stamp {
         (r[0] != NONE).then_some(r)
     }
 
+    /// The rendering a run of `n` digits of a field bound to `code` is stored against, in
+    /// a line at `ts_ns`: None when the field is unbound, or the line has no such rendering
+    /// of that length.
+    pub(super) fn bound(
+        &mut self,
+        code: Option<u8>,
+        ts_ns: Option<i64>,
+        n: usize,
+    ) -> Option<&[u8]> {
+        let code = code?;
+        self.at(ts_ns);
+        self.rendering(code).filter(|r| r.len() == n)
+    }
+
     fn render(&mut self, ts_ns: i64) {
         let secs = ts_ns.div_euclid(1_000_000_000);
         let day = secs.div_euclid(86_400);
