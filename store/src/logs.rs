@@ -679,7 +679,9 @@ fn write_chunks(
         while from < recs.len() {
             let mut to = from;
             let mut bytes = 0;
-            while to < recs.len() && (to == from || bytes < chunk::CHUNK_BYTES) {
+            while to < recs.len()
+                && (to == from || (bytes < chunk::CHUNK_BYTES && to - from < chunk::CHUNK_LINES))
+            {
                 bytes += head::record_bytes(recs[to]);
                 to += 1;
             }

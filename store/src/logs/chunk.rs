@@ -30,6 +30,10 @@ const ZSTD_LEVEL: i32 = 3;
 /// small, small enough that a candidate chunk decompresses in about a millisecond.
 pub(super) const CHUNK_BYTES: usize = 1 << 20;
 
+/// ... and at most this many lines: empty lines count no bytes, and a chunk's columns
+/// section holds at most [`columns::MAX_LINES_V4`] of them.
+pub(super) const CHUNK_LINES: usize = 1 << 20;
+
 /// First bytes of `chunks.bin`: magic, then the chunk format version (u32 LE), then zero.
 const MAGIC: &[u8; 8] = b"LKLOGCHK";
 pub(super) const CHUNK_FILE_VERSION: u32 = 1;
@@ -41,10 +45,10 @@ pub(super) const HEADER_LEN: u64 = 16;
 /// by field ([`super::digits`]). Returns the blob and its decoded size (`raw` in the index: the
 /// columns section plus the body).
 pub(super) fn encode(recs: &[&LogRecord]) -> std::io::Result<(Vec<u8>, u64)> {
-    encode_as(recs, Format::V3)
+    encode_as(recs, Format::V4)
 }
 
-/// [`encode`] in chunk format 3 or 2.
+/// [`encode`] in chunk format 4, 3 or 2.
 fn encode_as(recs: &[&LogRecord], format: Format) -> std::io::Result<(Vec<u8>, u64)> {
     let metas: Vec<Vec<u8>> = recs
         .iter()
@@ -68,14 +72,19 @@ fn encode_as(recs: &[&LogRecord], format: Format) -> std::io::Result<(Vec<u8>, u
     for m in &metas {
         body.extend_from_slice(m);
     }
-    let magic = match format {
-        Format::V2 => columns::MAGIC_V2,
-        Format::V3 => columns::MAGIC_V3,
+    let mut blob = match format {
+        Format::V2 => cols.encode_v2(columns::MAGIC_V2),
+        Format::V3 => cols.encode_v2(columns::MAGIC_V3),
+        Format::V4 => cols.encode_v4()?,
     };
-    let mut blob = cols.encode_v2(magic);
     let raw = (blob.len() + body.len()) as u64;
-    let split = super::digits::split(&body, &cols.len, &cols.ts, format);
-    blob.extend_from_slice(&super::zstd_ctx::compress(&split, ZSTD_LEVEL)?);
+    let (split, tail) = super::digits::split(&body, &cols.len, &cols.ts, format);
+    let frame = super::zstd_ctx::compress(&split[..tail], ZSTD_LEVEL)?;
+    if format == Format::V4 {
+        blob.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    }
+    blob.extend_from_slice(&frame);
+    blob.extend_from_slice(&split[tail..]);
     Ok((blob, raw))
 }
 
@@ -529,6 +538,20 @@ impl ChunkFile {
         let body_len = (raw as usize)
             .checked_sub(at)
             .ok_or_else(|| corrupt("the index's size is less than the columns'".into()))?;
+        // Format 4: the frame's length, the frame, then the split's tail (packed digits and
+        // hex runs) as it is.
+        let (frame, tail) = match format {
+            Format::V4 => {
+                let n = frame
+                    .get(..4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+                    .ok_or_else(|| corrupt("the text frame's length is cut short".into()))?;
+                frame[4..]
+                    .split_at_checked(n)
+                    .ok_or_else(|| corrupt(format!("a text frame of {n} bytes past the blob")))?
+            }
+            _ => (frame, &[][..]),
+        };
         // The frame holds the body split (text with markers, then digits): at most three
         // bytes for one of the body (every byte escaped, or a digit of a run), and its
         // header says how many.
@@ -539,7 +562,7 @@ impl ChunkFile {
             .ok_or_else(|| corrupt("the text frame's size is missing or too large".into()))?;
         let split = decompress(frame, content as usize)?;
         sized(&split, content as usize)?;
-        let body = super::digits::join(&split, &cols.len, &cols.ts, body_len, format)
+        let body = super::digits::join(&split, tail, &cols.len, &cols.ts, body_len, format)
             .ok_or_else(|| corrupt("the text does not rejoin its digits".into()))?;
         Chunk::from_parts(cols, body).ok_or_else(|| corrupt("cannot decode".into()))
     }
@@ -594,7 +617,7 @@ mod tests {
 
     /// All formats, side by side in one file: the full read gives back every line, and the
     /// size read its timestamps and lengths, for chunks whose columns fit the first guess or
-    /// need more (format 1: several zstd blocks; formats 2 and 3: a second read).
+    /// need more (format 1: several zstd blocks; formats 2 to 4: a second read).
     #[test]
     fn both_formats_read_back_in_full_and_by_size() {
         let dir = tempfile::tempdir().unwrap();
@@ -624,13 +647,29 @@ mod tests {
                     )
                 })
                 .collect(),
+            // Random numbers and ids (format 4 packs the numbers' digits), a field that
+            // turns constant after its sample, and one that repeats.
+            (0..3_000u64)
+                .map(|i| {
+                    let r = i.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
+                    let late = if i < 100 { r % 1000 } else { 7 };
+                    let line = format!(
+                        "req {} took {}us id={r:016x} n={late} k={}",
+                        r % 1_000_000,
+                        r >> 50,
+                        i % 3
+                    );
+                    rec(i as i64 * 1_000, &line, &[])
+                })
+                .collect(),
         ];
         for recs in cases {
             let refs: Vec<&LogRecord> = recs.iter().collect();
             let formats = [
                 (1, encode_v1(&refs)),
                 (2, encode_as(&refs, Format::V2).unwrap()),
-                (3, encode(&refs).unwrap()),
+                (3, encode_as(&refs, Format::V3).unwrap()),
+                (4, encode(&refs).unwrap()),
             ];
             for (v, (blob, raw)) in formats {
                 let at = file.append(&blob).unwrap();
@@ -652,6 +691,18 @@ mod tests {
                 // A wrong size in the catalog is an error, not a misread.
                 assert!(file.read_sizes(at, len, raw + 1, 1).is_err(), "format {v}");
                 assert!(file.read(at, len, raw + 1).is_err(), "format {v}");
+                if v == 4 {
+                    // A text frame's length that runs past the blob, or falls short of
+                    // its tail, is an error too.
+                    let cols = Columns::v2_len(&blob).unwrap();
+                    let frame = u32::from_le_bytes(blob[cols..cols + 4].try_into().unwrap());
+                    for bad in [frame + 1, frame - 1, u32::MAX] {
+                        let mut b = blob.clone();
+                        b[cols..cols + 4].copy_from_slice(&bad.to_le_bytes());
+                        let at = file.append(&b).unwrap();
+                        assert!(file.read(at, len, raw).is_err(), "frame length {bad}");
+                    }
+                }
             }
         }
     }
