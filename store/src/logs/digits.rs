@@ -242,6 +242,9 @@ impl Fields {
     }
 }
 
+/// The shortest run whose repeats [`Looks`] counts.
+const LONG_RUN: usize = 6;
+
 /// How a field's sampled digits look: whether zstd could find anything in them or they
 /// are best stored at their entropy ([`PACKED`]).
 #[derive(Clone, Default)]
@@ -252,8 +255,9 @@ struct Looks {
     /// many were equal.
     compared: u32,
     same: u32,
-    /// Runs equal to one of the field's last four, and those four (as numbers, with their
-    /// length).
+    /// Runs of [`LONG_RUN`] digits or more equal to one of the field's last four such
+    /// runs, and those four (as numbers, with their length). Shorter runs are left out: they
+    /// repeat by chance, and zstd gains nothing by matching them.
     repeats: u32,
     recent: [u64; 4],
     hist: [u32; 10],
@@ -271,14 +275,16 @@ impl Looks {
         for &d in run {
             self.hist[usize::from(d - b'0')] += 1;
         }
-        let value = run.iter().fold(run.len() as u64, |v, &d| {
-            v.wrapping_mul(10).wrapping_add(u64::from(d))
-        });
-        if self.recent.contains(&value) {
-            self.repeats += 1;
+        if run.len() >= LONG_RUN {
+            let value = run.iter().fold(run.len() as u64, |v, &d| {
+                v.wrapping_mul(10).wrapping_add(u64::from(d))
+            });
+            if self.recent.contains(&value) {
+                self.repeats += 1;
+            }
+            self.recent.rotate_right(1);
+            self.recent[0] = value;
         }
-        self.recent.rotate_right(1);
-        self.recent[0] = value;
         self.prev = (at, run.len());
     }
 
