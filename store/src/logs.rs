@@ -706,9 +706,24 @@ fn write_chunks(
                 }
                 _ => (schema::chunk_terms(lines), None),
             };
-            let (blob, raw) =
-                chunk::encode(part).map_err(Error::io("compressing a log chunk", &p.dir))?;
+            // A stream's chunks are compressed against its key chunk here (format 4): most
+            // of a chunk's text repeats templates the key already holds.
+            let key = p.keys.lock().get(&s.term).copied();
+            let dict = match key {
+                Some((at, len)) => Some(p.chunks.key_dict(p.chunks.end(), at, len)?),
+                None => None,
+            };
+            let key_ref = key
+                .zip(dict.as_deref())
+                .map(|((offset, len), dict)| chunk::Key { offset, len, dict });
+            let (blob, raw) = chunk::encode(part, key_ref)
+                .map_err(Error::io("compressing a log chunk", &p.dir))?;
             let offset = p.chunks.append(&blob)?;
+            if key.is_none() && raw >= partition::KEY_MIN_RAW {
+                p.keys
+                    .lock()
+                    .insert(s.term.clone(), (offset, blob.len() as u64));
+            }
             let c = ChunkRef {
                 stream: s.labels.clone(),
                 min_ts: part[0].ts_ns,

@@ -39,17 +39,32 @@ const MAGIC: &[u8; 8] = b"LKLOGCHK";
 pub(super) const CHUNK_FILE_VERSION: u32 = 1;
 pub(super) const HEADER_LEN: u64 = 16;
 
-/// Encodes `recs` (sorted by time) as a format 3 chunk blob: the columns section
-/// ([`Columns::encode_v2`]), then one zstd frame of the body (the lines back to back,
-/// then the metadata, JSON or empty, back to back) with its digits moved out and grouped
-/// by field ([`super::digits`]). Returns the blob and its decoded size (`raw` in the index: the
-/// columns section plus the body).
-pub(super) fn encode(recs: &[&LogRecord]) -> std::io::Result<(Vec<u8>, u64)> {
-    encode_as(recs, Format::V4)
+/// The key chunk a format 4 chunk's text frame is compressed against: where its blob is in
+/// the chunk file, its length, and its frame's content (the dictionary).
+#[derive(Clone, Copy)]
+pub(super) struct Key<'a> {
+    pub offset: u64,
+    pub len: u64,
+    pub dict: &'a [u8],
 }
 
-/// [`encode`] in chunk format 4, 3 or 2.
-fn encode_as(recs: &[&LogRecord], format: Format) -> std::io::Result<(Vec<u8>, u64)> {
+/// Encodes `recs` (sorted by time) as a format 4 chunk blob: the columns section
+/// ([`Columns::encode_v4`]), the key chunk's offset and length (zeros without `key`), then
+/// one zstd frame of the body (the lines back to back, then the metadata, JSON or empty,
+/// back to back) with its digits moved out and grouped by field ([`super::digits`]),
+/// compressed against the key's dictionary when given, then the split's tail (packed digits
+/// and hex runs). Returns the blob and its decoded size (`raw` in the index: the columns
+/// section plus the body).
+pub(super) fn encode(recs: &[&LogRecord], key: Option<Key>) -> std::io::Result<(Vec<u8>, u64)> {
+    encode_as(recs, Format::V4, key)
+}
+
+/// [`encode`] in chunk format 4, 3 or 2 (`key` is format 4's).
+fn encode_as(
+    recs: &[&LogRecord],
+    format: Format,
+    key: Option<Key>,
+) -> std::io::Result<(Vec<u8>, u64)> {
     let metas: Vec<Vec<u8>> = recs
         .iter()
         .map(|r| {
@@ -79,8 +94,14 @@ fn encode_as(recs: &[&LogRecord], format: Format) -> std::io::Result<(Vec<u8>, u
     };
     let raw = (blob.len() + body.len()) as u64;
     let (split, tail) = super::digits::split(&body, &cols.len, &cols.ts, format);
-    let frame = super::zstd_ctx::compress(&split[..tail], ZSTD_LEVEL)?;
+    let frame = match key {
+        Some(k) => super::zstd_ctx::compress_with(&split[..tail], ZSTD_LEVEL, k.dict)?,
+        None => super::zstd_ctx::compress(&split[..tail], ZSTD_LEVEL)?,
+    };
     if format == Format::V4 {
+        let (at, len) = key.map_or((0, 0), |k| (k.offset, k.len as u32));
+        blob.extend_from_slice(&at.to_le_bytes());
+        blob.extend_from_slice(&len.to_le_bytes());
         blob.extend_from_slice(&(frame.len() as u32).to_le_bytes());
     }
     blob.extend_from_slice(&frame);
@@ -319,6 +340,8 @@ pub(super) struct ChunkFile {
     file: File,
     /// Bytes written, committed or not.
     len: Mutex<u64>,
+    /// The last key dictionaries read ([`Self::key_dict`]), by the key chunk's offset.
+    keys: Mutex<Vec<(u64, Arc<Vec<u8>>)>>,
 }
 
 impl ChunkFile {
@@ -382,7 +405,13 @@ impl ChunkFile {
             path: path.to_path_buf(),
             file,
             len: Mutex::new(committed),
+            keys: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Where the next blob goes.
+    pub(super) fn end(&self) -> u64 {
+        *self.len.lock()
     }
 
     /// Appends a blob, returning its offset.
@@ -505,67 +534,161 @@ impl ChunkFile {
         Ok(buf)
     }
 
-    /// Reads and decodes the chunk at `offset` (format 3 or 2, or format 1: a bare zstd frame).
+    /// Reads and decodes the chunk at `offset` (formats 2 to 4, or format 1: a bare zstd
+    /// frame).
     pub(super) fn read(&self, offset: u64, len: u64, raw: u64) -> Result<Chunk> {
         let corrupt = |detail: String| self.corrupt(offset, detail);
         let blob = self.read_at(offset, len)?;
-        let decompress = |frame: &[u8], size: usize| {
-            super::zstd_ctx::decompress(frame, size)
-                .map_err(|e| corrupt(format!("cannot decompress: {e}")))
-        };
-        let sized = |buf: &[u8], want: usize| {
-            if buf.len() == want {
-                Ok(())
-            } else {
-                Err(corrupt(format!(
-                    "{} bytes decompressed, the index says {want}",
-                    buf.len()
-                )))
-            }
-        };
         let Some(format) = Columns::format(&blob) else {
-            let buf = decompress(&blob, raw as usize)?;
-            sized(&buf, raw as usize)?;
+            let buf = super::zstd_ctx::decompress(&blob, raw as usize)
+                .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
+            if buf.len() != raw as usize {
+                return Err(corrupt(format!(
+                    "{} bytes decompressed, the index says {raw}",
+                    buf.len()
+                )));
+            }
             return Chunk::decode_v1(&buf).ok_or_else(|| corrupt("cannot decode".into()));
         };
-        let at = Columns::v2_len(&blob).map_err(corrupt)?;
-        let (head, frame) = blob.split_at_checked(at).ok_or_else(|| {
+        let p = self.parts(offset, &blob)?;
+        let body_len = (raw as usize)
+            .checked_sub(p.cols_len)
+            .ok_or_else(|| corrupt("the index's size is less than the columns'".into()))?;
+        let dict = match p.key {
+            Some((at, n)) => Some(self.key_dict(offset, at, n)?),
+            None => None,
+        };
+        let split = self.content(
+            offset,
+            p.frame,
+            body_len,
+            dict.as_deref().map(Vec::as_slice),
+        )?;
+        let body = super::digits::join(&split, p.tail, &p.cols.len, &p.cols.ts, body_len, format)
+            .ok_or_else(|| corrupt("the text does not rejoin its digits".into()))?;
+        Chunk::from_parts(p.cols, body).ok_or_else(|| corrupt("cannot decode".into()))
+    }
+
+    /// The parts of the format 2 to 4 blob at `offset`.
+    fn parts<'a>(&self, offset: u64, blob: &'a [u8]) -> Result<Parts<'a>> {
+        let corrupt = |detail: String| self.corrupt(offset, detail);
+        let format =
+            Columns::format(blob).ok_or_else(|| corrupt("not a format 2 to 4 chunk".into()))?;
+        let at = Columns::v2_len(blob).map_err(corrupt)?;
+        let (head, rest) = blob.split_at_checked(at).ok_or_else(|| {
             corrupt(format!(
-                "a columns section of {at} bytes in a {len}-byte blob"
+                "a columns section of {at} bytes in a {}-byte blob",
+                blob.len()
             ))
         })?;
         let cols = Columns::parse_v2(head).map_err(corrupt)?;
-        let body_len = (raw as usize)
-            .checked_sub(at)
-            .ok_or_else(|| corrupt("the index's size is less than the columns'".into()))?;
-        // Format 4: the frame's length, the frame, then the split's tail (packed digits and
-        // hex runs) as it is.
-        let (frame, tail) = match format {
-            Format::V4 => {
-                let n = frame
-                    .get(..4)
-                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-                    .ok_or_else(|| corrupt("the text frame's length is cut short".into()))?;
-                frame[4..]
-                    .split_at_checked(n)
-                    .ok_or_else(|| corrupt(format!("a text frame of {n} bytes past the blob")))?
-            }
-            _ => (frame, &[][..]),
-        };
-        // The frame holds the body split (text with markers, then digits): at most three
-        // bytes for one of the body (every byte escaped, or a digit of a run), and its
-        // header says how many.
+        if format != Format::V4 {
+            return Ok(Parts {
+                cols,
+                cols_len: at,
+                key: None,
+                frame: rest,
+                tail: &[],
+            });
+        }
+        // Format 4: the key chunk's offset and length, the frame's length, the frame, then
+        // the split's tail (packed digits and hex runs) as it is.
+        let fixed = rest
+            .get(..16)
+            .ok_or_else(|| corrupt("the key and frame lengths are cut short".into()))?;
+        let key_at = u64::from_le_bytes(fixed[..8].try_into().unwrap_or_default());
+        let key_len = u32::from_le_bytes(fixed[8..12].try_into().unwrap_or_default());
+        let n = u32::from_le_bytes(fixed[12..].try_into().unwrap_or_default()) as usize;
+        let (frame, tail) = rest[16..]
+            .split_at_checked(n)
+            .ok_or_else(|| corrupt(format!("a text frame of {n} bytes past the blob")))?;
+        Ok(Parts {
+            cols,
+            cols_len: at,
+            key: (key_at != 0).then_some((key_at, u64::from(key_len))),
+            frame,
+            tail,
+        })
+    }
+
+    /// The content of a chunk's text `frame` (made against `dict` when given), which holds
+    /// the split of a body of `body_len` bytes: at most three bytes for one of the body
+    /// (every byte escaped, or a digit of a run), and its header says how many.
+    fn content(
+        &self,
+        offset: u64,
+        frame: &[u8],
+        body_len: usize,
+        dict: Option<&[u8]>,
+    ) -> Result<Vec<u8>> {
+        let corrupt = |detail: String| self.corrupt(offset, detail);
         let content = zstd::zstd_safe::get_frame_content_size(frame)
             .ok()
             .flatten()
             .filter(|&n| n <= 3 * body_len as u64 + 4)
-            .ok_or_else(|| corrupt("the text frame's size is missing or too large".into()))?;
-        let split = decompress(frame, content as usize)?;
-        sized(&split, content as usize)?;
-        let body = super::digits::join(&split, tail, &cols.len, &cols.ts, body_len, format)
-            .ok_or_else(|| corrupt("the text does not rejoin its digits".into()))?;
-        Chunk::from_parts(cols, body).ok_or_else(|| corrupt("cannot decode".into()))
+            .ok_or_else(|| corrupt("the text frame's size is missing or too large".into()))?
+            as usize;
+        let split = match dict {
+            Some(d) => super::zstd_ctx::decompress_with(frame, content, d),
+            None => super::zstd_ctx::decompress(frame, content),
+        }
+        .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
+        if split.len() != content {
+            return Err(corrupt(format!(
+                "{} bytes decompressed, the frame says {content}",
+                split.len()
+            )));
+        }
+        Ok(split)
     }
+
+    /// The dictionary of the key chunk at `at`, `len` bytes long, for the chunk at `offset`:
+    /// the content of its text frame. A key chunk is a format 4 chunk without a key of its
+    /// own, wholly before the chunks that refer to it.
+    pub(super) fn key_dict(&self, offset: u64, at: u64, len: u64) -> Result<Arc<Vec<u8>>> {
+        if let Some(d) = self.keys.lock().iter().find(|(k, _)| *k == at) {
+            return Ok(d.1.clone());
+        }
+        let corrupt = |detail: String| self.corrupt(offset, detail);
+        if at < HEADER_LEN || at.saturating_add(len) > offset {
+            return Err(corrupt(format!(
+                "a key chunk at {at} of {len} bytes, not wholly before the chunk"
+            )));
+        }
+        let blob = self.read_at(at, len)?;
+        if Columns::format(&blob) != Some(Format::V4) {
+            return Err(corrupt(format!("the key chunk at {at} is not format 4")));
+        }
+        let p = self.parts(at, &blob)?;
+        if p.key.is_some() {
+            return Err(corrupt(format!(
+                "the key chunk at {at} has a key of its own"
+            )));
+        }
+        let body_len = p.cols.text_bytes().saturating_add(p.cols.meta_bytes()) as usize;
+        let dict = Arc::new(self.content(at, p.frame, body_len, None)?);
+        let mut keys = self.keys.lock();
+        if keys.len() >= KEYS_CACHED {
+            keys.remove(0);
+        }
+        keys.push((at, dict.clone()));
+        Ok(dict)
+    }
+}
+
+/// Key dictionaries a chunk file keeps decompressed: a stream's chunks in a partition share
+/// one key, and a read goes through a few streams' chunks at a time.
+const KEYS_CACHED: usize = 8;
+
+/// A format 2 to 4 blob's parts.
+struct Parts<'a> {
+    cols: Columns,
+    /// The columns section's length.
+    cols_len: usize,
+    /// The key chunk's offset and length (format 4).
+    key: Option<(u64, u64)>,
+    frame: &'a [u8],
+    tail: &'a [u8],
 }
 
 #[cfg(test)]
@@ -667,9 +790,9 @@ mod tests {
             let refs: Vec<&LogRecord> = recs.iter().collect();
             let formats = [
                 (1, encode_v1(&refs)),
-                (2, encode_as(&refs, Format::V2).unwrap()),
-                (3, encode_as(&refs, Format::V3).unwrap()),
-                (4, encode(&refs).unwrap()),
+                (2, encode_as(&refs, Format::V2, None).unwrap()),
+                (3, encode_as(&refs, Format::V3, None).unwrap()),
+                (4, encode(&refs, None).unwrap()),
             ];
             for (v, (blob, raw)) in formats {
                 let at = file.append(&blob).unwrap();
@@ -694,17 +817,97 @@ mod tests {
                 if v == 4 {
                     // A text frame's length that runs past the blob, or falls short of
                     // its tail, is an error too.
-                    let cols = Columns::v2_len(&blob).unwrap();
-                    let frame = u32::from_le_bytes(blob[cols..cols + 4].try_into().unwrap());
+                    let at = Columns::v2_len(&blob).unwrap() + 12;
+                    let frame = u32::from_le_bytes(blob[at..at + 4].try_into().unwrap());
                     for bad in [frame + 1, frame - 1, u32::MAX] {
                         let mut b = blob.clone();
-                        b[cols..cols + 4].copy_from_slice(&bad.to_le_bytes());
+                        b[at..at + 4].copy_from_slice(&bad.to_le_bytes());
                         let at = file.append(&b).unwrap();
                         assert!(file.read(at, len, raw).is_err(), "frame length {bad}");
                     }
                 }
             }
         }
+    }
+
+    /// A chunk compressed against a key chunk takes less and reads back, also from a file
+    /// opened afresh; a key that is not a key chunk wholly before it is refused.
+    #[test]
+    fn chunks_compressed_against_a_key_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chunks.bin");
+        ChunkFile::create(&path).unwrap();
+        let file = ChunkFile::open(&path, HEADER_LEN).unwrap();
+        // 400 templates of made-up words, each line one of them and a number: the key
+        // holds every template, so the next chunk's text is mostly matches into it.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let templates: Vec<String> = (0..400)
+            .map(|_| {
+                (0..6)
+                    .map(|_| {
+                        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                        (0..3 + (x >> 60) % 6)
+                            .map(|k| (b'a' + (x >> (8 * k + 4)) as u8 % 26) as char)
+                            .collect::<String>()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        let lines = |from: i64, to: i64| -> Vec<LogRecord> {
+            (from..to)
+                .map(|i| {
+                    let line = format!("{} {}", templates[(i * 7) as usize % 400], i % 97);
+                    rec(i * 1_000_000, &line, &[])
+                })
+                .collect()
+        };
+        let (a, b) = (lines(0, 3_000), lines(3_000, 6_000));
+        fn refs(r: &[LogRecord]) -> Vec<&LogRecord> {
+            r.iter().collect()
+        }
+        let (key_blob, _) = encode(&refs(&a), None).unwrap();
+        let key_at = file.append(&key_blob).unwrap();
+        let key_len = key_blob.len() as u64;
+        let dict = file.key_dict(file.end(), key_at, key_len).unwrap();
+        let key = Key {
+            offset: key_at,
+            len: key_len,
+            dict: &dict,
+        };
+        let (blob, raw) = encode(&refs(&b), Some(key)).unwrap();
+        assert!(blob.len() < encode(&refs(&b), None).unwrap().0.len());
+        let at = file.append(&blob).unwrap();
+        let back = |f: &ChunkFile, at: u64, blob: &[u8]| -> Result<Vec<String>> {
+            let c = f.read(at, blob.len() as u64, raw)?;
+            Ok((0..c.len()).map(|i| c.line(i).to_string()).collect())
+        };
+        let want: Vec<String> = b.iter().map(|r| r.line.clone()).collect();
+        assert_eq!(back(&file, at, &blob).unwrap(), want);
+        let fresh = ChunkFile::open(&path, file.end()).unwrap();
+        assert_eq!(back(&fresh, at, &blob).unwrap(), want);
+        // Refused: a key at or after the chunk, one that is itself compressed against a key,
+        // one that is not a chunk's start, and a key of the wrong length.
+        let cols = Columns::v2_len(&blob).unwrap();
+        let with_key = |key_at: u64, len: u32| {
+            let mut bad = blob.clone();
+            bad[cols..cols + 8].copy_from_slice(&key_at.to_le_bytes());
+            bad[cols + 8..cols + 12].copy_from_slice(&len.to_le_bytes());
+            let at = file.append(&bad).unwrap();
+            back(&fresh_file(&path, &file), at, &bad)
+        };
+        let end = file.end();
+        assert!(with_key(end, key_len as u32).is_err());
+        assert!(with_key(at, blob.len() as u32).is_err());
+        assert!(with_key(key_at + 1, key_len as u32 - 1).is_err());
+        assert!(with_key(key_at, key_len as u32 - 1).is_err());
+        assert!(with_key(3, 5).is_err());
+        assert_eq!(with_key(key_at, key_len as u32).unwrap(), want);
+    }
+
+    /// The chunk file at `path` opened afresh (no key cached), with all of `file`.
+    fn fresh_file(path: &Path, file: &ChunkFile) -> ChunkFile {
+        ChunkFile::open(path, file.end()).unwrap()
     }
 
     #[test]

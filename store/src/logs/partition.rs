@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument};
 
@@ -28,6 +28,10 @@ pub(super) struct PartitionMeta {
 }
 
 pub(super) const META_FILE: &str = "partition.json";
+
+/// The smallest chunk (its `raw` size) that becomes its stream's key: a key's text is the
+/// dictionary of the stream's next chunks, and a few lines would teach them little.
+pub(super) const KEY_MIN_RAW: u64 = 64 << 10;
 pub(super) const CHUNK_FILE: &str = "chunks.bin";
 
 /// One chunk as the catalog knows it (the fast fields of its document).
@@ -55,6 +59,11 @@ pub(super) struct Partition {
     /// Every committed chunk, by offset.
     pub catalog: RwLock<Vec<ChunkRef>>,
     pub chunks: ChunkFile,
+    /// Per stream term, the key chunk its next chunks here are compressed against (offset
+    /// and length in `chunks`): the first chunk of the stream this process wrote here that
+    /// was large enough ([`KEY_MIN_RAW`]). Not kept across restarts: a stream then gets a
+    /// new key.
+    pub keys: Mutex<HashMap<String, (u64, u64)>>,
     /// Set by retention: the directory is removed when the last reader lets go.
     obsolete: AtomicBool,
 }
@@ -135,6 +144,7 @@ impl Partition {
             streams: RwLock::new(streams),
             catalog: RwLock::new(catalog),
             chunks,
+            keys: Mutex::new(HashMap::new()),
             obsolete: AtomicBool::new(false),
         })
     }

@@ -13,6 +13,7 @@ thread_local! {
     static COMPRESSOR: RefCell<Option<Compressor<'static>>> = const { RefCell::new(None) };
     static DECOMPRESSOR: RefCell<Option<Decompressor<'static>>> = const { RefCell::new(None) };
     static DECODER: RefCell<Option<Decoder<'static>>> = const { RefCell::new(None) };
+    static DCTX: RefCell<Option<zstd::zstd_safe::DCtx<'static>>> = const { RefCell::new(None) };
 }
 
 /// Runs `f` with this thread's context from `slot`, made by `new` the first time. The
@@ -59,6 +60,42 @@ pub(super) fn with_decoder<R>(f: impl FnOnce(&mut Decoder<'static>) -> R) -> std
     })
 }
 
+/// `raw` compressed at `level` as one zstd frame (its content size in its header) against
+/// `dict`, raw content that the frame may refer back to as if it came just before `raw`.
+/// `dict` must not start with zstd's dictionary magic (it would be parsed as a trained
+/// dictionary).
+pub(super) fn compress_with(raw: &[u8], level: i32, dict: &[u8]) -> std::io::Result<Vec<u8>> {
+    with(
+        &COMPRESSOR,
+        || Compressor::new(level),
+        |c| {
+            let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(raw.len()));
+            c.context_mut()
+                .compress_using_dict(&mut out, raw, dict, level)
+                .map_err(zstd_error)?;
+            Ok(out)
+        },
+    )
+}
+
+/// A frame of [`compress_with`], which must hold `raw` bytes, decompressed against `dict`.
+pub(super) fn decompress_with(blob: &[u8], raw: usize, dict: &[u8]) -> std::io::Result<Vec<u8>> {
+    let new = || {
+        zstd::zstd_safe::DCtx::try_create()
+            .ok_or_else(|| std::io::Error::other("cannot make a zstd decompression context"))
+    };
+    with(&DCTX, new, |d| {
+        let mut out = Vec::with_capacity(raw);
+        d.decompress_using_dict(&mut out, blob, dict)
+            .map_err(zstd_error)?;
+        Ok(out)
+    })
+}
+
+fn zstd_error(code: usize) -> std::io::Error {
+    std::io::Error::other(zstd::zstd_safe::get_error_name(code))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +123,31 @@ mod tests {
             assert_eq!(first, raw[..first.len()]);
             assert!(!first.is_empty());
         }
+    }
+
+    /// A frame made against a dictionary takes less when the dictionary is like its input,
+    /// and decompresses only against that dictionary, into at most the size asked.
+    #[test]
+    fn frames_against_a_dictionary_round_trip() {
+        let line = |i: usize| {
+            format!(
+                "GET /api/v1/items/{} took {}ms from host-{}\n",
+                i * 7919 % 10007,
+                i % 97,
+                i % 13
+            )
+        };
+        let dict: Vec<u8> = (0..2_000).flat_map(|i| line(i).into_bytes()).collect();
+        let raw: Vec<u8> = (2_000..2_600).flat_map(|i| line(i).into_bytes()).collect();
+        let with_dict = compress_with(&raw, 3, &dict).unwrap();
+        assert!(with_dict.len() < compress(&raw, 3).unwrap().len());
+        assert_eq!(decompress_with(&with_dict, raw.len(), &dict).unwrap(), raw);
+        let other: Vec<u8> = dict.iter().map(|b| b ^ 1).collect();
+        assert_ne!(
+            decompress_with(&with_dict, raw.len(), &other).ok(),
+            Some(raw.clone())
+        );
+        assert!(decompress_with(&with_dict, raw.len() - 1, &dict).is_err());
+        assert!(decompress(&with_dict, raw.len()).is_err());
     }
 }
