@@ -80,6 +80,10 @@ const HEX_MARK: u8 = 0x00;
 /// the zstd frame.
 const PACKED: u8 = 0xFF;
 
+/// A flag on a binding's code (format 4): every run of the field equals its line's
+/// rendering, and the field stores no digits.
+const EXACT: u8 = 0x40;
+
 /// The shortest hex run (format 3): ids and hashes, not words that happen to be hex.
 const HEX_MIN: usize = 8;
 
@@ -221,7 +225,7 @@ impl Fields {
     }
 
     /// Where each field's digits start among the digits of its kind (packed or not, by
-    /// `bound`), and the totals of both kinds (not packed, packed).
+    /// `bound`; an exact field has none), and the totals of both kinds (not packed, packed).
     fn starts(&self, bound: &[Option<u8>]) -> (Vec<usize>, usize, usize) {
         let (mut plain, mut packed) = (0, 0);
         let starts = self
@@ -229,10 +233,10 @@ impl Fields {
             .iter()
             .zip(bound)
             .map(|(&s, &b)| {
-                let at = if b == Some(PACKED) {
-                    &mut packed
-                } else {
-                    &mut plain
+                let at = match b {
+                    Some(PACKED) => &mut packed,
+                    Some(c) if c & EXACT != 0 => return plain,
+                    _ => &mut plain,
                 };
                 *at += s;
                 *at - s
@@ -403,7 +407,43 @@ pub(super) fn split(body: &[u8], lines: &[u32], ts: &[i64], format: Format) -> (
         let at = text.len();
         return (text, at);
     }
-    let bound = fields.bindings(format == Format::V4);
+    let mut bound = fields.bindings(format == Format::V4);
+    let (mut at, plain, packed) = fields.starts(&bound);
+    let starts = at.clone();
+    let mut grouped = vec![0u8; plain];
+    let mut loose = vec![0u8; packed];
+    // Per field (format 4): whether every run equals its line's rendering, so that no digit
+    // need be stored.
+    let mut exact: Vec<bool> = bound
+        .iter()
+        .map(|b| format == Format::V4 && matches!(b, Some(c) if *c < CODES))
+        .collect();
+    let mut from = 0;
+    for (id, n, line) in runs {
+        let (id, n) = (id as usize, usize::from(n));
+        let to = &mut at[id];
+        let src = &digits[from..from + n];
+        from += n;
+        let dst = match bound[id] {
+            Some(PACKED) => &mut loose[*to..*to + n],
+            _ => &mut grouped[*to..*to + n],
+        };
+        *to += n;
+        if let Some(r) = stamp.bound(bound[id], ts.get(line as usize).copied(), n) {
+            less(dst, src, r);
+            if exact[id] && dst.iter().any(|&d| d != b'0') {
+                exact[id] = false;
+            }
+            continue;
+        }
+        exact[id] = false;
+        dst.copy_from_slice(src);
+    }
+    for (b, &e) in bound.iter_mut().zip(&exact) {
+        if let (Some(code), true) = (b.as_mut(), e) {
+            *code |= EXACT;
+        }
+    }
     columns::put_uvarint(&mut text, bound.iter().flatten().count() as u64);
     for (id, code) in bound.iter().enumerate() {
         if let &Some(code) = code {
@@ -411,25 +451,10 @@ pub(super) fn split(body: &[u8], lines: &[u32], ts: &[i64], format: Format) -> (
             text.push(code);
         }
     }
-    let (mut at, plain, packed) = fields.starts(&bound);
-    let t = text.len();
-    text.resize(t + plain, 0);
-    let mut loose = vec![0u8; packed];
-    let mut from = 0;
-    for (id, n, line) in runs {
-        let (to, n) = (&mut at[id as usize], usize::from(n));
-        let src = &digits[from..from + n];
-        from += n;
-        let dst = match bound[id as usize] {
-            Some(PACKED) => &mut loose[*to..*to + n],
-            _ => &mut text[t + *to..t + *to + n],
-        };
-        *to += n;
-        if let Some(r) = stamp.bound(bound[id as usize], ts.get(line as usize).copied(), n) {
-            less(dst, src, r);
-            continue;
+    for (id, (&start, &size)) in starts.iter().zip(&fields.sizes).enumerate() {
+        if bound[id] != Some(PACKED) && !exact[id] {
+            text.extend_from_slice(&grouped[start..start + size]);
         }
-        dst.copy_from_slice(src);
     }
     let tail = text.len();
     pack_digits(&loose, &mut text);
@@ -706,7 +731,8 @@ fn join_grouped(
         let id = columns::get_uvarint(rest, &mut pos)?;
         let &code = rest.get(pos)?;
         pos += 1;
-        if code >= CODES && !(code == PACKED && tail.is_some()) {
+        let v4 = tail.is_some();
+        if !(code < CODES || v4 && (code == PACKED || (code & !EXACT) < CODES)) {
             return None;
         }
         *bound.get_mut(usize::try_from(id).ok()?)? = Some(code);
@@ -742,6 +768,14 @@ fn join_grouped(
         let (from, n) = (&mut at[id as usize], usize::from(n));
         let dst = &mut out[o..o + n];
         let code = bound[id as usize];
+        if let Some(c) = code.filter(|&c| c != PACKED && c & EXACT != 0) {
+            dst.copy_from_slice(stamp.bound(
+                Some(c & !EXACT),
+                ts.get(line as usize).copied(),
+                n,
+            )?);
+            continue;
+        }
         let src = if code == Some(PACKED) { &loose } else { digits };
         dst.copy_from_slice(&src[*from..*from + n]);
         *from += n;
@@ -787,14 +821,21 @@ mod tests {
             }
         }
         let mut pos = 4 + t;
+        let mut exact = false;
         if format != Format::V2 {
             let bound = columns::get_uvarint(frame, &mut pos).unwrap();
             for _ in 0..bound {
                 columns::get_uvarint(frame, &mut pos).unwrap();
                 let code = frame[pos];
-                assert!(code < CODES || (code == PACKED && format == Format::V4));
+                let v4 = format == Format::V4;
+                assert!(code < CODES || v4 && (code == PACKED || code & !EXACT < CODES));
+                exact |= v4 && code != PACKED && code & EXACT != 0;
                 pos += 1;
             }
+        }
+        if exact {
+            // Exact fields keep no digits: the frame's are the others'.
+            return frame[pos..].to_vec();
         }
         let got = match format {
             Format::V4 => {
@@ -880,8 +921,25 @@ mod tests {
         assert_eq!(four(&[1, 0, 0], b"0001").as_deref(), Some(&b"1971"[..]));
         assert_eq!(four(&[1, 1, 0], b"0001"), None);
         assert_eq!(four(&[1, 0, CODES], b"0001"), None);
-        // Packed digits are format 4's.
+        // Packed digits and exact fields are format 4's; an exact field needs its line's
+        // rendering.
         assert_eq!(four(&[1, 0, PACKED], b"1234"), None);
+        assert_eq!(four(&[1, 0, EXACT], b"0000"), None);
+        let exact = |ts: &[i64]| {
+            join(
+                &[1, 0, 0, 0, 0x13, 1, 0, EXACT],
+                &[],
+                &[4],
+                ts,
+                4,
+                Format::V4,
+            )
+        };
+        assert_eq!(
+            exact(&[31_536_000_000_000_000]).as_deref(),
+            Some(&b"1971"[..])
+        );
+        assert_eq!(exact(&[]), None);
         assert_eq!(four(&[1, 0, 0], b"000x"), None);
         let v2 = join(
             &[1, 0, 0, 0, 0x11, b'1', b'2'],
@@ -938,6 +996,10 @@ mod tests {
             "000000000000000000000000000000000000000000000000000000000000\
              009980004271088"
         );
+        // In format 4, fields that equal their rendering on every line keep no digits:
+        // the milliseconds (one line 2 ms off) and the times are left.
+        let got = round_trip(body.as_bytes(), &lens, &ts, Format::V4);
+        assert_eq!(std::str::from_utf8(&got).unwrap(), "0000009980004271088");
         // In format 2, the digits as they are.
         assert_eq!(
             round_trip(body.as_bytes(), &lens, &ts, Format::V2).len(),
