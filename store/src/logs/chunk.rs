@@ -748,10 +748,7 @@ mod tests {
     /// need more (format 1: several zstd blocks; formats 2 to 4: a second read).
     #[test]
     fn both_formats_read_back_in_full_and_by_size() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("chunks.bin");
-        ChunkFile::create(&path).unwrap();
-        let file = ChunkFile::open(&path, HEADER_LEN).unwrap();
+        let (_dir, path, file) = new_file();
         let cases: Vec<Vec<LogRecord>> = vec![
             vec![rec(7, "one", &[])],
             (0..40_000)
@@ -839,10 +836,7 @@ mod tests {
     /// opened afresh; a key that is not a key chunk wholly before it is refused.
     #[test]
     fn chunks_compressed_against_a_key_read_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("chunks.bin");
-        ChunkFile::create(&path).unwrap();
-        let file = ChunkFile::open(&path, HEADER_LEN).unwrap();
+        let (_dir, path, file) = new_file();
         // 400 templates of made-up words, each line one of them and a number: the key
         // holds every template, so the next chunk's text is mostly matches into it.
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
@@ -908,6 +902,15 @@ mod tests {
         assert!(with_key(key_at, key_len as u32 - 1).is_err());
         assert!(with_key(3, 5).is_err());
         assert_eq!(with_key(key_at, key_len as u32).unwrap(), want);
+    }
+
+    /// A new, empty chunk file in a temporary directory (kept while the guard lives).
+    fn new_file() -> (tempfile::TempDir, PathBuf, ChunkFile) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chunks.bin");
+        ChunkFile::create(&path).unwrap();
+        let file = ChunkFile::open(&path, HEADER_LEN).unwrap();
+        (dir, path, file)
     }
 
     /// The chunk file at `path` opened afresh (no key cached), with all of `file`.
