@@ -748,7 +748,7 @@ mod tests {
     /// need more (format 1: several zstd blocks; formats 2 to 4: a second read).
     #[test]
     fn both_formats_read_back_in_full_and_by_size() {
-        let (_dir, path, file) = new_file();
+        let (_dir, _, file) = new_file();
         let cases: Vec<Vec<LogRecord>> = vec![
             vec![rec(7, "one", &[])],
             (0..40_000)
