@@ -27,8 +27,8 @@
 //! shipper parsed into the entry's time become columns of zeros. The bindings (a few per
 //! chunk) stand between the text and the digits.
 //!
-//! Format 4 packs the digits of fields that look random three to ten bits after the zstd
-//! frame, with the hex runs: zstd stored them about 15% above their entropy (its literal
+//! Format 4 stores uuids whole with the hex runs, and packs the digits of fields that look
+//! random three to ten bits after the zstd frame, with the hex runs: zstd stored them about 15% above their entropy (its literal
 //! code gives a digit 3.4 bits, and its matches of a few random digits cost more than the
 //! digits), packed they take 0.3% above it. A bound field whose runs all equal their
 //! rendering (a stamp the shipper parsed) is marked exact and stores no digits at all.
