@@ -87,7 +87,8 @@ impl Followed {
             backlog: false,
         };
         if let Some(k) = known.filter(|k| k.dev == f.dev && k.ino == f.ino) {
-            let same = fingerprint(&f.file, k.fp_len as usize) == Some(k.fp);
+            // No fingerprint yet (the file was empty when it was taken) names any file.
+            let same = k.fp_len == 0 || fingerprint(&f.file, k.fp_len as usize) == Some(k.fp);
             if same && k.offset <= meta.len() {
                 f.path = k.path.clone();
                 f.fp = k.fp;
@@ -185,6 +186,9 @@ impl Followed {
             pos += used;
         }
         self.offset += pos as u64;
+        // The file may have grown since `check_truncated`: the position taken after this
+        // read carries a fingerprint of what was read.
+        self.refresh_fingerprint(self.offset);
         Ok(pos as u64)
     }
 
@@ -240,6 +244,30 @@ mod tests {
         // Another file under the remembered identity's offset: fingerprint differs.
         let other = Followed::open(&path, 0, Some(&pos)).unwrap();
         assert_eq!(other.offset(), 0);
+    }
+
+    /// The file grew between `check_truncated` and the read: the position after the read
+    /// still names the file, so a restart resumes there instead of reading it again.
+    #[test]
+    fn a_file_read_while_it_grows_resumes_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let mut w = File::create(&path).unwrap();
+        let mut f = Followed::open(&path, 0, None).unwrap();
+        assert!(!f.check_truncated().unwrap());
+        w.write_all(b"one\ntwo\n").unwrap();
+        assert_eq!(lines(&mut f), vec!["one", "two"]);
+        f.committed = f.offset();
+        let pos = f.position();
+        assert_eq!((pos.offset, pos.fp_len), (8, 8));
+        assert_eq!(Followed::open(&path, 0, Some(&pos)).unwrap().offset(), 8);
+        // A position taken before any fingerprint (older agents wrote these).
+        let bare = FilePos {
+            fp: 0,
+            fp_len: 0,
+            ..pos
+        };
+        assert_eq!(Followed::open(&path, 0, Some(&bare)).unwrap().offset(), 8);
     }
 
     #[test]
