@@ -4,7 +4,9 @@
 //! A **position** names a file by identity, not only by path: `dev` and `ino` from
 //! `stat(2)`, and an xxh3 fingerprint of its first `fp_len` bytes (at most
 //! [`FINGERPRINT_BYTES`]), so a reused inode or a file replaced under the same path is
-//! recognised; `offset` is the byte after the last line that is in the queue.
+//! recognised (`fp_len` 0: no fingerprint yet, taken while the file was empty, which
+//! names any file; a position taken after a read always fingerprints what was read);
+//! `offset` is the byte after the last line that is in the queue.
 //!
 //! The **positions file** (`<data>/positions.json`) is JSON, replaced atomically (write,
 //! fsync, rename):
