@@ -167,6 +167,12 @@ const WORDS: &[&str] = &[
     "mirror",
     "took=12ms",
     "😀",
+    // Uuids, which bloom filters hold whole (format 4), and what makes one not a uuid
+    // when it stands next to it with no separator (a hex digit) or still one (`req_`).
+    "5e4e8f2a-4b3c-11e5-9c3b-0800200c9a66",
+    "0800200c-9a66-4b3c-a1b2-5e4e8f2a11e5",
+    "ab12",
+    "req_",
 ];
 const SEPS: &[&str] = &[" ", " ", " ", "", ":", "=", ", ", "/"];
 const REGEXES: &[&str] = &[

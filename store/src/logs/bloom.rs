@@ -8,8 +8,11 @@ use xxhash_rust::xxh3::xxh3_64;
 const BITS_PER_TOKEN: usize = 10;
 /// Probes per token.
 const HASHES: u32 = 7;
-/// First byte of a filter: its layout version.
-const VERSION: u8 = 1;
+/// First byte of a filter: its version. Version 2 holds a uuid as one entry (with its
+/// dashes) and none of its groups (`schema::chunk_terms_split`); version 1 holds the
+/// groups, and no entry with a dash.
+const VERSION: u8 = 2;
+const VERSION_GROUPS: u8 = 1;
 
 /// The probe positions of `token` in a filter of `bits` bits (double hashing).
 fn probes(token: &[u8], bits: u64) -> impl Iterator<Item = u64> {
@@ -33,11 +36,13 @@ pub(super) fn build<'a>(tokens: impl ExactSizeIterator<Item = &'a str>) -> Vec<u
     out
 }
 
-/// Whether the filter may hold `token`; true for a filter it cannot read (never a false
-/// negative).
+/// Whether the filter may hold `token`; true for a filter it cannot read, and for a uuid
+/// asked of a version 1 filter, which holds its groups instead (never a false negative).
 pub(super) fn may_contain(filter: &[u8], token: &str) -> bool {
-    let Some((&VERSION, array)) = filter.split_first() else {
-        return true;
+    let array = match filter.split_first() {
+        Some((&VERSION, array)) => array,
+        Some((&VERSION_GROUPS, array)) if !token.contains('-') => array,
+        _ => return true,
     };
     if array.is_empty() || array.len() % 8 != 0 {
         return true;
@@ -72,5 +77,9 @@ mod tests {
             .count();
         assert!(fp < 300, "{fp} false positives in 10,000");
         assert!(may_contain(&[], "x") && may_contain(&[9, 0], "x"));
+        // A version 1 filter (all bits clear: it holds nothing) has no uuids to ask.
+        let v1 = [VERSION_GROUPS, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert!(!may_contain(&v1, "c0ffee42"));
+        assert!(may_contain(&v1, "5e4e8f2a-4b3c-11e5-9c3b-0800200c9a66"));
     }
 }

@@ -24,7 +24,10 @@
 use regex::Regex;
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
 
-use super::schema::{fragments, has_digit, is_unindexed, tokens, truncate, MAX_TOKEN_BYTES};
+use super::schema::{
+    fragments, has_digit, is_lower_hex, is_unindexed, tokens, truncate, uuid_at, MAX_TOKEN_BYTES,
+    UUID_GROUPS, UUID_LEN,
+};
 use crate::error::{Error, Result};
 use crate::model::LineFilter;
 
@@ -157,7 +160,7 @@ pub(crate) fn substring_needs_split(s: &str) -> Vec<(Target, Need)> {
         if is_unindexed(t) {
             continue;
         }
-        if !open_left && !open_right {
+        if !open_left && !open_right && !may_be_uuid_group(s.as_bytes(), from, to) {
             push((
                 Target::Terms,
                 Need::Term(truncate(t, MAX_TOKEN_BYTES).to_string()),
@@ -173,16 +176,81 @@ pub(crate) fn substring_needs_split(s: &str) -> Vec<(Target, Need)> {
     out
 }
 
+/// Whether the token `b[from..to]` may be a group of a uuid in the line, which bloom
+/// filters hold whole and not by its groups: 4, 8 or 12 lower-case hex digits with a dash
+/// next to it.
+fn may_be_uuid_group(b: &[u8], from: usize, to: usize) -> bool {
+    matches!(to - from, 4 | 8 | 12)
+        && b[from..to].iter().all(|&c| is_lower_hex(c))
+        && ((from > 0 && b[from - 1] == b'-') || b.get(to) == Some(&b'-'))
+}
+
+/// Format 4: what a line containing `s` must hold, as alternatives (one of them, each all
+/// of its needs). [`substring_needs_split`], and for each uuid in `s`: with something other
+/// than a hex digit on both sides within `s`, the line has it as a uuid, which its chunk's
+/// bloom filter holds whole; at an end of `s`, the line may continue it with a hex digit,
+/// and then holds its inner groups as ids instead, so either the uuid or every inner group
+/// that is id-like is required.
+pub(crate) fn substring_alternatives_split(s: &str) -> Vec<Vec<(Target, Need)>> {
+    let base = substring_needs_split(s);
+    let b = s.as_bytes();
+    let mut alts = vec![base];
+    let mut next = 0;
+    for dash in memchr::memchr_iter(b'-', b) {
+        if dash < 8 || dash - 8 < next {
+            continue;
+        }
+        let i = dash - 8;
+        let Some((open_left, open_right)) = uuid_at(b, i) else {
+            continue;
+        };
+        next = i + UUID_LEN;
+        let uuid = (Target::Terms, Need::Term(s[i..i + UUID_LEN].to_string()));
+        if !open_left && !open_right {
+            alts.iter_mut().for_each(|a| a.push(uuid.clone()));
+            continue;
+        }
+        let groups: Vec<(Target, Need)> = UUID_GROUPS[1..4]
+            .iter()
+            .map(|&(a, z)| &s[i + a..i + z])
+            .filter(|g| has_digit(g) && !is_unindexed(g))
+            .map(|g| (Target::Terms, Need::Term(g.to_string())))
+            .collect();
+        // Either way nothing more is required, or the choice would double the alternatives
+        // past what is worth it.
+        if groups.is_empty() || alts.len() * 2 > MAX_ALTERNATIVES {
+            continue;
+        }
+        alts = alts
+            .into_iter()
+            .flat_map(|a| {
+                let mut with_uuid = a.clone();
+                with_uuid.push(uuid.clone());
+                let mut with_groups = a;
+                with_groups.extend(groups.iter().cloned());
+                [with_uuid, with_groups]
+            })
+            .collect();
+    }
+    alts
+}
+
 /// What a line containing `s` must hold in a partition with (`split`) or without the
-/// `frags` field.
-fn needs_of(s: &str, split: bool) -> Vec<(Target, Need)> {
-    if split {
-        substring_needs_split(s)
+/// `frags` field, as alternatives; empty when nothing useful is required.
+fn needs_of(s: &str, split: bool) -> Vec<Vec<(Target, Need)>> {
+    let alts = if split {
+        substring_alternatives_split(s)
     } else {
-        substring_needs(s)
+        vec![substring_needs(s)
             .into_iter()
             .map(|n| (Target::Terms, n))
-            .collect()
+            .collect()]
+    };
+    // One alternative that requires nothing makes the whole set require nothing.
+    if alts.iter().any(Vec::is_empty) {
+        Vec::new()
+    } else {
+        alts
     }
 }
 
@@ -192,8 +260,8 @@ fn needs_of(s: &str, split: bool) -> Vec<(Target, Need)> {
 pub(crate) fn filter_needs(f: &LineFilter, split: bool) -> Option<Vec<Vec<(Target, Need)>>> {
     match f {
         LineFilter::Contains(s) => {
-            let needs = needs_of(s, split);
-            (!needs.is_empty()).then(|| vec![needs])
+            let alts = needs_of(s, split);
+            (!alts.is_empty()).then_some(alts)
         }
         LineFilter::Regex(p) => regex_needs(p, split),
         LineFilter::NotContains(_) | LineFilter::NotRegex(_) => None,
@@ -231,9 +299,9 @@ fn literal_needs(seq: &Seq, split: bool) -> Option<Vec<Vec<(Target, Need)>>> {
         if needs.is_empty() {
             return None;
         }
-        alts.push(needs);
+        alts.extend(needs);
     }
-    Some(alts)
+    (alts.len() <= MAX_ALTERNATIVES).then_some(alts)
 }
 
 #[cfg(test)]
@@ -315,5 +383,52 @@ mod tests {
             ]
         );
         assert!(substring_needs_split("12 34").is_empty());
+    }
+
+    #[test]
+    fn a_uuid_is_asked_of_blooms_whole_and_its_groups_only_when_it_may_not_be_one() {
+        use Target::*;
+        let u = "5e4e8f2a-4b3c-11e5-9c3b-0800200c9a66";
+        let ids = |alts: Vec<Vec<(Target, Need)>>| -> Vec<Vec<String>> {
+            alts.into_iter()
+                .map(|a| {
+                    a.into_iter()
+                        .filter_map(|(t, n)| match (t, n) {
+                            (Terms, Need::Term(id)) => Some(id),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        // Bounded within the needle: the line has it as a uuid.
+        assert_eq!(
+            ids(substring_alternatives_split(&format!("id={u} ok"))),
+            [[u]]
+        );
+        // At an end: the line may go on with a hex digit, and then holds the inner groups.
+        assert_eq!(
+            ids(substring_alternatives_split(u)),
+            [
+                vec![u.to_string()],
+                vec!["4b3c".into(), "11e5".into(), "9c3b".into()]
+            ]
+        );
+        // A hex digit next to it: never a uuid, and its groups are not asked for (a group
+        // next to a dash may be part of another uuid).
+        assert_eq!(
+            ids(substring_alternatives_split(&format!("a{u} "))),
+            [Vec::<String>::new()]
+        );
+        // A partial uuid: no whole one, groups not asked for; the letters still are.
+        let partial = substring_alternatives_split("8f2a-4b3c-11e5-9c");
+        assert_eq!(ids(partial.clone()), [Vec::<String>::new()]);
+        assert!(partial[0].contains(&(Frags, t("b"))));
+        // Other ids next to a dash are still asked for.
+        assert_eq!(
+            ids(substring_alternatives_split("x blk_12-ab3 y")),
+            [["blk_12", "ab3"]]
+        );
+        assert!(filter_needs(&LineFilter::Contains(u.into()), true).is_some_and(|a| a.len() == 2));
     }
 }
