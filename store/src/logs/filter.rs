@@ -25,8 +25,8 @@ use regex::Regex;
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
 
 use super::schema::{
-    fragments, has_digit, is_lower_hex, is_unindexed, tokens, truncate, uuid_at, MAX_TOKEN_BYTES,
-    UUID_GROUPS, UUID_LEN,
+    fragments, has_digit, is_lower_hex, is_unindexed, tokens, truncate, uuid_spans,
+    MAX_TOKEN_BYTES, UUID_GROUPS, UUID_LEN,
 };
 use crate::error::{Error, Result};
 use crate::model::LineFilter;
@@ -193,18 +193,8 @@ fn may_be_uuid_group(b: &[u8], from: usize, to: usize) -> bool {
 /// that is id-like is required.
 pub(crate) fn substring_alternatives_split(s: &str) -> Vec<Vec<(Target, Need)>> {
     let base = substring_needs_split(s);
-    let b = s.as_bytes();
     let mut alts = vec![base];
-    let mut next = 0;
-    for dash in memchr::memchr_iter(b'-', b) {
-        if dash < 8 || dash - 8 < next {
-            continue;
-        }
-        let i = dash - 8;
-        let Some((open_left, open_right)) = uuid_at(b, i) else {
-            continue;
-        };
-        next = i + UUID_LEN;
+    for (i, open_left, open_right) in uuid_spans(s.as_bytes()) {
         let uuid = (Target::Terms, Need::Term(s[i..i + UUID_LEN].to_string()));
         if !open_left && !open_right {
             alts.iter_mut().for_each(|a| a.push(uuid.clone()));

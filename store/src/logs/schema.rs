@@ -374,7 +374,7 @@ pub(crate) fn is_lower_hex(b: u8) -> bool {
 
 /// Whether `b[i..]` starts with the shape of a lower-case uuid (what stands around it is
 /// not looked at).
-pub(crate) fn uuid_shape_at(b: &[u8], i: usize) -> bool {
+fn uuid_shape_at(b: &[u8], i: usize) -> bool {
     b.len() >= i + UUID_LEN
         && b[i..i + UUID_LEN].iter().enumerate().all(|(k, &c)| {
             if matches!(k, 8 | 13 | 18 | 23) {
@@ -388,7 +388,7 @@ pub(crate) fn uuid_shape_at(b: &[u8], i: usize) -> bool {
 /// Where `b` holds a uuid shape starting at `i`: `Some((open_left, open_right))`, each side
 /// open when `b` ends there, or None when a lower-case hex digit stands next to the shape (a
 /// longer hex run, never a uuid) or there is no shape at `i`.
-pub(crate) fn uuid_at(b: &[u8], i: usize) -> Option<(bool, bool)> {
+fn uuid_at(b: &[u8], i: usize) -> Option<(bool, bool)> {
     if !uuid_shape_at(b, i) || (i > 0 && is_lower_hex(b[i - 1])) {
         return None;
     }
@@ -398,23 +398,23 @@ pub(crate) fn uuid_at(b: &[u8], i: usize) -> Option<(bool, bool)> {
     }
 }
 
-/// The starts of the uuids of `line` as the bloom filters hold them whole (format 4, bloom
-/// version 2): a lower-case `8-4-4-4-12` with no lower-case hex digit just before or after.
-pub(crate) fn uuids(line: &str) -> Vec<usize> {
-    let b = line.as_bytes();
-    let mut out = Vec::new();
+/// The uuids of `b` as the bloom filters hold them whole (format 4, bloom version 2): each
+/// lower-case `8-4-4-4-12` with no lower-case hex digit just before or after it, as its
+/// start and whether it is open on the left and on the right (at an end of `b`, where a
+/// line holding `b` may go on with a hex digit).
+pub(crate) fn uuid_spans(b: &[u8]) -> impl Iterator<Item = (usize, bool, bool)> + '_ {
     let mut next = 0;
-    for dash in memchr::memchr_iter(b'-', b) {
-        if dash < 8 || dash - 8 < next {
-            continue;
-        }
-        let i = dash - 8;
-        if uuid_at(b, i).is_some() {
-            out.push(i);
-            next = i + UUID_LEN;
-        }
-    }
-    out
+    memchr::memchr_iter(b'-', b).filter_map(move |dash| {
+        let i = dash.checked_sub(8).filter(|&i| i >= next)?;
+        let (open_left, open_right) = uuid_at(b, i)?;
+        next = i + UUID_LEN;
+        Some((i, open_left, open_right))
+    })
+}
+
+/// The starts of the uuids of `line` ([`uuid_spans`]).
+pub(crate) fn uuids(line: &str) -> Vec<usize> {
+    uuid_spans(line.as_bytes()).map(|(i, _, _)| i).collect()
 }
 
 /// Format 4's terms of a chunk: the `frags` text and the id-like tokens for its bloom
