@@ -534,7 +534,7 @@ fn main() -> anyhow::Result<()> {
     };
     let ss = store.log_storage_stats(&TenantId::default_tenant(), 0)?;
     lk.notes.push(format!(
-        "chunks.bin {:.1} MB ({:.1} MB zstd chunk blobs of {:.1} MB encoded, {:.1} MB bloom filters and headers), \
+        "chunks.bin {:.1} MB ({:.1} MB zstd chunk blobs of {:.1} MB encoded, {:.1} MB id filters and headers), \
          index {:.1} MB, WAL {:.1} MB; {} partitions, {} streams",
         mb(chunks),
         mb(ss.compressed_bytes),

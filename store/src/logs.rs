@@ -12,12 +12,12 @@
 //!
 //! Read path: `search.rs`. Layout on disk: `store/FORMAT.md`, "Logs".
 
-mod bloom;
 mod chunk;
 mod columns;
 mod digits;
 mod filter;
 mod head;
+mod id_filter;
 mod partition;
 mod schema;
 mod search;
@@ -691,14 +691,14 @@ fn write_chunks(
             doc.add_text(f.stream, &s.term);
             let lines = part.iter().map(|r| r.line.as_str());
             // Partitions from before format 4 keep every token in `terms`; from it, the
-            // chunk's bloom filter goes just before the chunk, so the chunk ends the file.
+            // chunk's id filter goes just before the chunk, so the chunk ends the file.
             let (mut terms, ids) = match (f.frags, f.ids_offset, f.ids_len) {
                 (Some(frags), Some(io), Some(il))
                     if p.meta.format_version >= schema::FRAGS_VERSION =>
                 {
                     let (fr, ids) = schema::chunk_terms_split(lines);
                     doc.add_text(frags, fr);
-                    let filter = bloom::build(ids.iter().copied());
+                    let filter = id_filter::build(ids.iter().copied());
                     let at = p.chunks.append(&filter)?;
                     doc.add_u64(io, at);
                     doc.add_u64(il, filter.len() as u64);
@@ -708,21 +708,34 @@ fn write_chunks(
             };
             // A stream's chunks are compressed against its key chunk here (format 4): most
             // of a chunk's text repeats templates the key already holds.
-            let key = p.keys.lock().get(&s.term).copied();
+            // A chunk that outgrows a small key is stored without one and becomes the key.
+            let key = p
+                .keys
+                .lock()
+                .get(&s.term)
+                .copied()
+                .filter(|k| !k.outgrown_by(bytes as u64));
             let dict = match key {
-                Some((at, len)) => Some(p.chunks.key_dict(p.chunks.end(), at, len)?),
+                Some(k) => Some(p.chunks.key_dict(p.chunks.end(), k.offset, k.len)?),
                 None => None,
             };
-            let key_ref = key
-                .zip(dict.as_deref())
-                .map(|((offset, len), dict)| chunk::Key { offset, len, dict });
+            let key_ref = key.zip(dict.as_deref()).map(|(k, dict)| chunk::Key {
+                offset: k.offset,
+                len: k.len,
+                dict,
+            });
             let (blob, raw) = chunk::encode(part, key_ref)
                 .map_err(Error::io("compressing a log chunk", &p.dir))?;
             let offset = p.chunks.append(&blob)?;
             if key.is_none() && raw >= partition::KEY_MIN_RAW {
-                p.keys
-                    .lock()
-                    .insert(s.term.clone(), (offset, blob.len() as u64));
+                p.keys.lock().insert(
+                    s.term.clone(),
+                    partition::KeyChunk {
+                        offset,
+                        len: blob.len() as u64,
+                        raw,
+                    },
+                );
             }
             let c = ChunkRef {
                 stream: s.labels.clone(),

@@ -337,7 +337,7 @@ impl Sizes {
 }
 
 /// A partition's `chunks.bin`: the header, then compressed chunk blobs back to back (from
-/// format 4 each preceded by its bloom filter).
+/// format 4 each preceded by its id filter).
 /// Written only by the (serialized) commit; read by any number of readers with positioned
 /// reads.
 pub(super) struct ChunkFile {
@@ -530,7 +530,7 @@ impl ChunkFile {
         }
     }
 
-    /// `len` bytes at `offset` (a chunk's bloom filter, a blob or its start).
+    /// `len` bytes at `offset` (a chunk's id filter, a blob or its start).
     pub(super) fn read_at(&self, offset: u64, len: u64) -> Result<Vec<u8>> {
         let mut buf = vec![0u8; len as usize];
         self.file

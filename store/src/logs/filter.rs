@@ -13,10 +13,10 @@
 //!
 //! Format 4 indexes differently (`schema.rs`): every digit-free token and the digit-free
 //! runs of id-like tokens (a digit and a non-digit) are terms of the `frags` field, and the
-//! id-like tokens themselves are only in each chunk's bloom filter. A token of `s` without
+//! id-like tokens themselves are only in each chunk's id filter. A token of `s` without
 //! digits then needs what it needs above, from `frags` (the run of the line token it falls
 //! in is digit-free too, so it has the same edges). A token with digits needs, when it is
-//! whole in `s`, to be in the chunk's bloom filter, and for each digit-free run in it a need
+//! whole in `s`, to be in the chunk's id filter, and for each digit-free run in it a need
 //! from `frags` (a run bounded by a digit in `s` is bounded there in the line too). `frags`
 //! is a small dictionary (words and short letter runs), so its suffix and infix walks are
 //! cheap, and there is no dictionary of every id to walk.
@@ -86,7 +86,7 @@ impl Need {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Target {
     /// The `terms` field: every token before format 4. From format 4, a `Term` need here
-    /// is a whole id-like token, answered by the chunks' bloom filters.
+    /// is a whole id-like token, answered by the chunks' id filters.
     Terms,
     /// `frags` (format 4): digit-free tokens and runs.
     Frags,
@@ -176,7 +176,7 @@ pub(crate) fn substring_needs_split(s: &str) -> Vec<(Target, Need)> {
     out
 }
 
-/// Whether the token `b[from..to]` may be a group of a uuid in the line, which bloom
+/// Whether the token `b[from..to]` may be a group of a uuid in the line, which id
 /// filters hold whole and not by its groups: 4, 8 or 12 lower-case hex digits with a dash
 /// next to it.
 fn may_be_uuid_group(b: &[u8], from: usize, to: usize) -> bool {
@@ -188,7 +188,7 @@ fn may_be_uuid_group(b: &[u8], from: usize, to: usize) -> bool {
 /// Format 4: what a line containing `s` must hold, as alternatives (one of them, each all
 /// of its needs). [`substring_needs_split`], and for each uuid in `s`: with something other
 /// than a hex digit on both sides within `s`, the line has it as a uuid, which its chunk's
-/// bloom filter holds whole; at an end of `s`, the line may continue it with a hex digit,
+/// id filter holds whole; at an end of `s`, the line may continue it with a hex digit,
 /// and then holds its inner groups as ids instead, so either the uuid or every inner group
 /// that is id-like is required.
 pub(crate) fn substring_alternatives_split(s: &str) -> Vec<Vec<(Target, Need)>> {
@@ -345,7 +345,7 @@ mod tests {
     }
 
     #[test]
-    fn split_needs_take_words_and_id_letters_from_frags_and_whole_ids_from_blooms() {
+    fn split_needs_take_words_and_id_letters_from_frags_and_whole_ids_from_id_filters() {
         use Target::*;
         assert_eq!(
             substring_needs_split("error"),
@@ -376,7 +376,7 @@ mod tests {
     }
 
     #[test]
-    fn a_uuid_is_asked_of_blooms_whole_and_its_groups_only_when_it_may_not_be_one() {
+    fn a_uuid_is_asked_of_id_filters_whole_and_its_groups_only_when_it_may_not_be_one() {
         use Target::*;
         let u = "5e4e8f2a-4b3c-11e5-9c3b-0800200c9a66";
         let ids = |alts: Vec<Vec<(Target, Need)>>| -> Vec<Vec<String>> {

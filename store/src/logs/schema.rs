@@ -17,7 +17,7 @@ use crate::model::{Label, Labels};
 pub const FORMAT_VERSION: u32 = 4;
 
 /// First version with the `frags` field (digit-free tokens and the digit-free fragments of
-/// id-like tokens) and per-chunk bloom filters of the id-like tokens
+/// id-like tokens) and per-chunk id filters of the id-like tokens
 /// ([`chunk_terms_split`]); `terms` then holds only label terms. Older partitions hold every
 /// token in `terms` ([`chunk_terms`]) and are searched that way.
 pub const FRAGS_VERSION: u32 = 4;
@@ -62,7 +62,7 @@ pub(crate) struct Fields {
     pub raw: Field,
     pub lines: Field,
     /// Format 4: the chunk's distinct digit-free fragments ([`chunk_terms_split`]), doc ids
-    /// only; and where the bloom filter of its id-like tokens is in `chunks.bin`, and its
+    /// only; and where the id filter of its id-like tokens is in `chunks.bin`, and its
     /// length (fast fields). Absent from older partitions; last in the schema, so the
     /// other fields keep their ids.
     pub frags: Option<Field>,
@@ -398,7 +398,7 @@ fn uuid_at(b: &[u8], i: usize) -> Option<(bool, bool)> {
     }
 }
 
-/// The uuids of `b` as the bloom filters hold them whole (format 4, bloom version 2): each
+/// The uuids of `b` as the id filters hold them whole (format 4, id filters from version 2): each
 /// lower-case `8-4-4-4-12` with no lower-case hex digit just before or after it, as its
 /// start and whether it is open on the left and on the right (at an end of `b`, where a
 /// line holding `b` may go on with a hex digit).
@@ -417,15 +417,15 @@ pub(crate) fn uuids(line: &str) -> Vec<usize> {
     uuid_spans(line.as_bytes()).map(|(i, _, _)| i).collect()
 }
 
-/// Format 4's terms of a chunk: the `frags` text and the id-like tokens for its bloom
+/// Format 4's terms of a chunk: the `frags` text and the id-like tokens for its id
 /// filter. Ids are the distinct tokens with a digit and a non-digit, cut to
 /// [`MAX_TOKEN_BYTES`], except that a uuid ([`uuids`]) is one id, whole with its dashes,
 /// and a token that is exactly one of its groups is none; fragments the distinct
 /// digit-free tokens and the digit-free runs of the id-like tokens (`blk_`, `ffee` of
 /// `c0ffee42`, and those of every uuid group), cut likewise, with [`LONG_TOKEN`] when a cut
 /// happened. A word search walks only the small `frags` dictionary, and an id is found by
-/// its letters or, whole, by the chunks' bloom filters, without a dictionary of every id.
-/// A uuid takes one bloom entry instead of up to five: on the bench's lines (OpenStack's
+/// its letters or, whole, by the chunks' id filters, without a dictionary of every id.
+/// A uuid takes one filter entry instead of up to five: on the bench's lines (OpenStack's
 /// request and instance ids) the filters hold a quarter fewer entries (`filter.rs` says how
 /// a search finds a uuid).
 pub(crate) fn chunk_terms_split<'a>(
@@ -532,7 +532,7 @@ mod tests {
     }
 
     #[test]
-    fn split_terms_put_id_like_tokens_in_the_bloom_and_every_fragment_in_frags() {
+    fn split_terms_put_id_like_tokens_in_the_id_filter_and_every_fragment_in_frags() {
         let (frags, ids) =
             chunk_terms_split(["GET blk_12ab3 c0ffee42 v1 10.0.0.1 ok_"].into_iter());
         let mut t: Vec<&str> = ids.into_iter().collect();
@@ -551,7 +551,7 @@ mod tests {
     }
 
     #[test]
-    fn a_uuid_is_one_bloom_entry_and_its_groups_none() {
+    fn a_uuid_is_one_id_filter_entry_and_its_groups_none() {
         let u = "5e4e8f2a-4b3c-11e5-9c3b-0800200c9a66";
         let line = format!("req_{u} id={u}, x{u} {u}ab1 end");
         let (frags, ids) = chunk_terms_split(std::iter::once(line.as_str()));

@@ -23,9 +23,9 @@ use tantivy::query::{BooleanQuery, Occur, Query, RegexQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::Term;
 
-use super::bloom;
 use super::filter::{filter_needs, Filter, Need, Target};
 use super::head::stream_matches;
+use super::id_filter;
 use super::partition::{ChunkRef, Partition};
 use super::schema::{self, Fields, FRAGS_VERSION, LONG_TOKEN};
 use super::ReadCounters;
@@ -145,7 +145,7 @@ impl<'a> Compiled<'a> {
 }
 
 /// Format 4's narrowing by one filter: an index query over `frags`, and the whole id-like
-/// tokens a chunk's bloom filter must hold; each None when some alternative needs nothing
+/// tokens a chunk's id filter must hold; each None when some alternative needs nothing
 /// of it. A chunk must pass both (when present); passing them through different
 /// alternatives only keeps a few more candidates, which the exact check removes.
 struct SplitNarrowing {
@@ -262,7 +262,7 @@ impl Ord for Next {
 
 /// The partition's chunks that may hold a hit of `q` in `[lo, hi)`: matching stream,
 /// overlapping time range, (when the filters require tokens) the tokens indexed, and (from
-/// format 4, when they require whole ids) the ids in the chunks' bloom filters.
+/// format 4, when they require whole ids) the ids in the chunks' id filters.
 fn candidates(p: &Partition, q: &Compiled<'_>, lo: i64, hi: i64) -> Result<Vec<ChunkRef>> {
     let keep = |c: &ChunkRef| {
         c.min_ts < hi && lo <= c.max_ts && stream_matches(&c.stream, &q.sel.matchers)
@@ -300,7 +300,7 @@ fn candidates(p: &Partition, q: &Compiled<'_>, lo: i64, hi: i64) -> Result<Vec<C
                 let filter = p.chunks.read_at(offset, len)?;
                 let holds = |alts: &&Vec<Vec<String>>| {
                     alts.iter()
-                        .any(|a| a.iter().all(|id| bloom::may_contain(&filter, id)))
+                        .any(|a| a.iter().all(|id| id_filter::may_contain(&filter, id)))
                 };
                 if ids.iter().all(holds) {
                     kept.push(c);

@@ -252,3 +252,98 @@ fn retention_drops_whole_partitions_by_the_store_clock() {
     assert_eq!(logs.stats().partitions.len(), 2);
     assert!(!dir.path().join("partitions/1000000000").exists());
 }
+
+/// Lines of a stream that compress against each other, `bytes` of them at least.
+fn template_lines(from_ts: i64, bytes: usize) -> Vec<LogRecord> {
+    let mut out = vec![];
+    let mut size = 0;
+    let mut i = from_ts;
+    while size < bytes {
+        let r = rec(
+            i,
+            &format!("GET /api/v1/items/{i} status=200 took {}ms", i % 97),
+        );
+        size += head::record_bytes(&r);
+        out.push(r);
+        i += 1;
+    }
+    out
+}
+
+#[test]
+fn a_small_key_is_replaced_by_a_chunk_that_outgrows_it_and_every_line_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = LogEngine::open(
+        dir.path(),
+        LogOptions {
+            partition: i64::MAX / 4,
+            ..opts()
+        },
+    )
+    .unwrap();
+    let labels = Labels::from_pairs([("job", "api")]);
+    let term = schema::stream_term(&labels);
+    let mut all = 0;
+    let mut keys = vec![];
+    // 12 KiB (the first key), 20 KiB (keyed), 100 KiB (replaces it), 300 KiB (keyed:
+    // three times the key, not four).
+    for (i, kib) in [12usize, 20, 100, 300].into_iter().enumerate() {
+        let recs = template_lines(1_000_000 * i as i64, kib << 10);
+        all += recs.len();
+        logs.append(&[LogStream {
+            labels: labels.clone(),
+            records: recs,
+        }])
+        .unwrap();
+        logs.commit().unwrap();
+        let parts = logs.partitions.read();
+        let p = parts.values().next().unwrap();
+        keys.push(p.keys.lock().get(&term).map(|k| (k.offset, k.raw)));
+    }
+    let raws: Vec<u64> = keys.iter().map(|k| k.unwrap().1).collect();
+    assert!(raws[0] >= 12 << 10 && raws[0] < 13 << 10, "{raws:?}");
+    assert_eq!(keys[1], keys[0]);
+    assert!(raws[2] >= 100 << 10 && keys[2].unwrap().0 > keys[1].unwrap().0);
+    assert_eq!(keys[3], keys[2]);
+    let sel = LogSelect {
+        matchers: vec![Matcher::equal("job", "api")],
+        start_ns: 0,
+        end_ns: i64::MAX,
+        direction: Direction::Forward,
+        ..Default::default()
+    };
+    let got = lines(&logs, &sel);
+    assert_eq!(got.len(), all);
+    assert!(got[0].starts_with("GET /api/v1/items/0 "));
+    drop(logs);
+    let logs = LogEngine::open(dir.path(), opts()).unwrap();
+    assert_eq!(lines(&logs, &sel), got);
+}
+
+#[test]
+fn commits_into_a_partition_merge_into_few_index_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = LogEngine::open(
+        dir.path(),
+        LogOptions {
+            partition: i64::MAX / 4,
+            ..opts()
+        },
+    )
+    .unwrap();
+    for i in 0..12 {
+        logs.append(&[LogStream {
+            labels: Labels::from_pairs([("job", "api")]),
+            records: template_lines(1_000_000 * i, 2 << 10),
+        }])
+        .unwrap();
+        logs.commit().unwrap();
+    }
+    logs.flush().unwrap();
+    let parts = logs.partitions.read();
+    let p = parts.values().next().unwrap();
+    let segments = p.index.searchable_segment_ids().unwrap().len();
+    // Tantivy's default policy (eight segments a merge) leaves five of these twelve.
+    assert!(segments <= 2, "{segments} segments");
+    assert_eq!(p.catalog.read().len(), 12);
+}
