@@ -17,6 +17,7 @@ mod columns;
 mod digits;
 mod filter;
 mod head;
+mod hex_probe;
 mod id_filter;
 mod partition;
 mod schema;
@@ -127,6 +128,10 @@ pub struct LogStats {
     /// (what a limit saves shows here).
     pub partitions_searched: u64,
     pub lines_fetched: u64,
+    /// Since open: chunks a search decompressed, and chunks it skipped because their
+    /// packed hex digits lacked a hex id of a `|=` filter (`hex_probe.rs`).
+    pub chunks_decompressed: u64,
+    pub chunks_ruled_out_by_hex: u64,
 }
 
 /// What reads cost, counted since open.
@@ -134,6 +139,8 @@ pub struct LogStats {
 pub(crate) struct ReadCounters {
     pub partitions: std::sync::atomic::AtomicU64,
     pub lines: std::sync::atomic::AtomicU64,
+    pub chunks: std::sync::atomic::AtomicU64,
+    pub ruled_out: std::sync::atomic::AtomicU64,
 }
 
 /// Lines in memory and the one lingering failed commit.
@@ -640,6 +647,8 @@ impl LogEngine {
         s.wal_segments = wal_segments as u64;
         s.partitions_searched = self.counters.partitions.load(Ordering::Relaxed);
         s.lines_fetched = self.counters.lines.load(Ordering::Relaxed);
+        s.chunks_decompressed = self.counters.chunks.load(Ordering::Relaxed);
+        s.chunks_ruled_out_by_hex = self.counters.ruled_out.load(Ordering::Relaxed);
         s
     }
 }

@@ -167,12 +167,19 @@ const WORDS: &[&str] = &[
     "mirror",
     "took=12ms",
     "😀",
-    // Uuids, which bloom filters hold whole (format 4), and what makes one not a uuid
+    // Uuids, which id filters hold whole (format 4), and what makes one not a uuid
     // when it stands next to it with no separator (a hex digit) or still one (`req_`).
     "5e4e8f2a-4b3c-11e5-9c3b-0800200c9a66",
     "0800200c-9a66-4b3c-a1b2-5e4e8f2a11e5",
     "ab12",
     "req_",
+    // Hex ids, which a search looks for among a chunk's packed hex digits before reading
+    // its text (an odd one, and one longer than an id filter's entries, which a chunk
+    // never skips on).
+    "trace=4bf92f3577b34da6a3ce929d0e0e4736",
+    "c0ffee42d15ea5e7",
+    "abc123def",
+    "f00d1234f00d1234f00d1234f00d1234f00d1234f00d1234f00d1234f00d1234f00d1234f00d1234f00d1234",
 ];
 const SEPS: &[&str] = &[" ", " ", " ", "", ":", "=", ", ", "/"];
 const REGEXES: &[&str] = &[

@@ -542,10 +542,24 @@ impl ChunkFile {
     /// Reads and decodes the chunk at `offset` (formats 2 to 4, or format 1: a bare zstd
     /// frame).
     pub(super) fn read(&self, offset: u64, len: u64, raw: u64) -> Result<Chunk> {
-        let corrupt = |detail: String| self.corrupt(offset, detail);
         let blob = self.read_at(offset, len)?;
-        let Some(format) = Columns::format(&blob) else {
-            let buf = super::zstd_ctx::decompress(&blob, raw as usize)
+        self.decode(offset, &blob, raw)
+    }
+
+    /// The tail of the format 4 blob at `offset` (its packed digits and hex runs); None
+    /// for a blob of an older format.
+    pub(super) fn v4_tail<'a>(&self, offset: u64, blob: &'a [u8]) -> Result<Option<&'a [u8]>> {
+        if Columns::format(blob) != Some(Format::V4) {
+            return Ok(None);
+        }
+        Ok(Some(self.parts(offset, blob)?.tail))
+    }
+
+    /// Decodes the blob read from `offset`, whose content is `raw` bytes.
+    pub(super) fn decode(&self, offset: u64, blob: &[u8], raw: u64) -> Result<Chunk> {
+        let corrupt = |detail: String| self.corrupt(offset, detail);
+        let Some(format) = Columns::format(blob) else {
+            let buf = super::zstd_ctx::decompress(blob, raw as usize)
                 .map_err(|e| corrupt(format!("cannot decompress: {e}")))?;
             if buf.len() != raw as usize {
                 return Err(corrupt(format!(
@@ -555,7 +569,7 @@ impl ChunkFile {
             }
             return Chunk::decode_v1(&buf).ok_or_else(|| corrupt("cannot decode".into()));
         };
-        let p = self.parts(offset, &blob)?;
+        let p = self.parts(offset, blob)?;
         let body_len = (raw as usize)
             .checked_sub(p.cols_len)
             .ok_or_else(|| corrupt("the index's size is less than the columns'".into()))?;

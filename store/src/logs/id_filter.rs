@@ -7,13 +7,15 @@
 //! At the same 1% false positives that a bloom filter pays 10 bits a token for, it takes
 //! about 8.1: on the bench's chunks (about a thousand ids each) the filters shrink by a
 //! fifth. A lookup decodes the gaps up to the token's value (a few microseconds a chunk,
-//! paid only for the chunks the index already kept). Versions 1 and 2 (bloom filters) are
-//! still read. Written by hand: the layout is the store's own, and the coder is a few
-//! dozen lines.
+//! paid only for the chunks the index already kept). A version 3 set also says whether
+//! the chunk had an id-like token too long to be an entry ([`may_hold_long_ids`]).
+//! Versions 1 and 2 (bloom filters) are still read. Written by hand: the layout is the
+//! store's own, and the coder is a few dozen lines.
 
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::columns::{get_uvarint, put_uvarint};
+use super::schema::LONG_TOKEN;
 
 /// First byte of a filter: its version. Version 3 is the coded set, holding a uuid as one
 /// entry like version 2; version 2 is a bloom filter holding a uuid as one entry (with
@@ -108,6 +110,16 @@ pub(super) fn may_contain(filter: &[u8], token: &str) -> bool {
         Some((&VERSION, rest)) => set_may_contain(rest, token),
         Some((&VERSION_BLOOM, array)) => bloom_may_contain(array, token),
         Some((&VERSION_GROUPS, array)) if !token.contains('-') => bloom_may_contain(array, token),
+        _ => true,
+    }
+}
+
+/// Whether the chunk of `filter` may have had an id-like token longer than an entry
+/// ([`LONG_TOKEN`]): true unless a version 3 filter says it had none (older versions do
+/// not record it).
+pub(super) fn may_hold_long_ids(filter: &[u8]) -> bool {
+    match filter.split_first() {
+        Some((&VERSION, rest)) => set_may_contain(rest, LONG_TOKEN),
         _ => true,
     }
 }
@@ -282,6 +294,8 @@ mod tests {
         assert!(!may_contain(&one, &above) && may_contain(&more, &above));
         // A gap whose unary part runs past the end.
         assert!(may_contain(&[VERSION, 1, 1, 0xff, 0xff], "b2"));
+        assert!(!may_hold_long_ids(&one) && may_hold_long_ids(&build([LONG_TOKEN].into_iter())));
+        assert!(may_hold_long_ids(&[VERSION_BLOOM, 0, 0, 0, 0, 0, 0, 0, 0]));
         // A version 1 filter (all bits clear: it holds nothing) has no uuids to ask.
         let v1 = [VERSION_GROUPS, 0, 0, 0, 0, 0, 0, 0, 0];
         assert!(!may_contain(&v1, "c0ffee42"));

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
-use tantivy::merge_policy::LogMergePolicy;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument};
 
 use super::chunk::{Chunk, ChunkFile, HEADER_LEN};
@@ -182,15 +181,11 @@ impl Partition {
         self.meta.start_ns < end_ns && start_ns < self.meta.end_ns
     }
 
-    /// A writer with `heap` bytes of indexing memory on one thread, merging segments as
-    /// soon as two of a similar size exist ([`merge_policy`]).
+    /// A writer with `heap` bytes of indexing memory on one thread.
     pub(super) fn writer(&self, heap: usize) -> Result<IndexWriter<TantivyDocument>> {
-        let w = self
-            .index
+        self.index
             .writer_with_num_threads(1, heap)
-            .map_err(Error::index("opening a log partition writer", &self.dir))?;
-        w.set_merge_policy(Box::new(merge_policy()));
-        Ok(w)
+            .map_err(Error::index("opening a log partition writer", &self.dir))
     }
 
     /// The WAL segment before which every line of this partition is committed (0: none).
@@ -273,18 +268,6 @@ impl Drop for Partition {
             }
         }
     }
-}
-
-/// The partition index's merge policy: tantivy's log policy, merging any two segments of a
-/// level instead of eight. A chunk is one small document, and most of a segment is its
-/// term dictionary, which every segment repeats (the words of the same templates): on the
-/// bench at 1 GB a partition in one segment took 0.33 MB less than in the seven the
-/// default left, about 0.3% of the whole store. Merging rewrites only the index, a
-/// thousandth of the data.
-fn merge_policy() -> LogMergePolicy {
-    let mut p = LogMergePolicy::default();
-    p.set_min_num_segments(2);
-    p
 }
 
 fn fields_of(index: &Index, dir: &Path) -> Result<Fields> {

@@ -419,8 +419,10 @@ pub(crate) fn uuids(line: &str) -> Vec<usize> {
 
 /// Format 4's terms of a chunk: the `frags` text and the id-like tokens for its id
 /// filter. Ids are the distinct tokens with a digit and a non-digit, cut to
-/// [`MAX_TOKEN_BYTES`], except that a uuid ([`uuids`]) is one id, whole with its dashes,
-/// and a token that is exactly one of its groups is none; fragments the distinct
+/// [`MAX_TOKEN_BYTES`] (and [`LONG_TOKEN`] when one was cut: a chunk without it stores
+/// every hex run of its lines after its frame, `hex_probe.rs`), except that a uuid
+/// ([`uuids`]) is one id, whole with its dashes, and a token that is exactly one of its
+/// groups is none; fragments the distinct
 /// digit-free tokens and the digit-free runs of the id-like tokens (`blk_`, `ffee` of
 /// `c0ffee42`, and those of every uuid group), cut likewise, with [`LONG_TOKEN`] when a cut
 /// happened. A word search walks only the small `frags` dictionary, and an id is found by
@@ -454,6 +456,9 @@ pub(crate) fn chunk_terms_split<'a>(
             });
             if !group {
                 ids.insert(truncate(t, MAX_TOKEN_BYTES));
+                if t.len() > MAX_TOKEN_BYTES {
+                    ids.insert(LONG_TOKEN);
+                }
             }
             for (a, b) in fragments(t) {
                 frags.add(&t[a..b]);
@@ -545,7 +550,9 @@ mod tests {
         let line = format!("{long} x1 {long}1");
         let (frags, ids) = chunk_terms_split(std::iter::once(line.as_str()));
         assert!(frags.contains(LONG_TOKEN));
-        assert!(ids.contains("x1") && ids.contains(&line[104..184]));
+        assert!(ids.contains("x1") && ids.contains(&line[104..184]) && ids.contains(LONG_TOKEN));
+        let (_, ids) = chunk_terms_split(std::iter::once(&line[..184]));
+        assert!(!ids.contains(LONG_TOKEN));
         assert_eq!(fragments("12ab3c").collect::<Vec<_>>(), [(2, 4), (5, 6)]);
         assert_eq!(fragments("123").count(), 0);
     }

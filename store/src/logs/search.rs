@@ -23,14 +23,16 @@ use tantivy::query::{BooleanQuery, Occur, Query, RegexQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::Term;
 
+use super::chunk::Chunk;
 use super::filter::{filter_needs, Filter, Need, Target};
 use super::head::stream_matches;
+use super::hex_probe::HexProbe;
 use super::id_filter;
 use super::partition::{ChunkRef, Partition};
 use super::schema::{self, Fields, FRAGS_VERSION, LONG_TOKEN};
 use super::ReadCounters;
 use crate::error::{Error, Result};
-use crate::model::{Direction, Labels, LogHit, LogSelect, Matcher};
+use crate::model::{Direction, Labels, LineFilter, LogHit, LogSelect, Matcher};
 
 /// The order hits come out in.
 pub(super) fn cmp_hits(a: &LogHit, b: &LogHit, dir: Direction) -> Ordering {
@@ -91,6 +93,9 @@ pub(super) struct Compiled<'a> {
     split: Vec<SplitNarrowing>,
     /// One index query per narrowing label equality, for partitions with label terms.
     label_narrowing: Vec<Box<dyn Query>>,
+    /// The hex runs of the positive substring filters, looked for in a format 4 chunk's
+    /// packed hex digits before it is decompressed (`hex_probe.rs`).
+    hex: Vec<HexProbe>,
 }
 
 impl<'a> Compiled<'a> {
@@ -134,12 +139,21 @@ impl<'a> Compiled<'a> {
                 (Occur::Should, term(&u)),
             ])) as Box<dyn Query>);
         }
+        let hex = sel
+            .filters
+            .iter()
+            .filter_map(|f| match f {
+                LineFilter::Contains(s) => HexProbe::of(s),
+                _ => None,
+            })
+            .collect();
         Ok(Compiled {
             sel,
             filters,
             narrowing,
             split,
             label_narrowing,
+            hex,
         })
     }
 }
@@ -360,6 +374,36 @@ fn index_candidates(
     Ok(out)
 }
 
+/// The chunk `c`, or None when a format 4 chunk's packed hex digits lack one of `hex` and
+/// its id filter says every hex run of its lines is among them (`hex_probe.rs`): then no
+/// line holds it. The filter stands just before the chunk, so both come in one read.
+fn read_unless_ruled_out(
+    p: &Partition,
+    c: &ChunkRef,
+    hex: &[HexProbe],
+    counters: &ReadCounters,
+) -> Result<Option<Chunk>> {
+    let Some((at, len)) = c
+        .ids
+        .filter(|&(at, len)| !hex.is_empty() && at + len == c.offset)
+    else {
+        counters.chunks.fetch_add(1, AtomicOrdering::Relaxed);
+        return p.read_chunk(c).map(Some);
+    };
+    let buf = p.chunks.read_at(at, len + c.len)?;
+    let (filter, blob) = buf.split_at(len as usize);
+    if !id_filter::may_hold_long_ids(filter) {
+        if let Some(tail) = p.chunks.v4_tail(c.offset, blob)? {
+            if !hex.iter().all(|h| h.found_in(tail)) {
+                counters.ruled_out.fetch_add(1, AtomicOrdering::Relaxed);
+                return Ok(None);
+            }
+        }
+    }
+    counters.chunks.fetch_add(1, AtomicOrdering::Relaxed);
+    p.chunks.decode(c.offset, blob, c.raw).map(Some)
+}
+
 /// Searches one partition, giving each hit in order to `emit` until it returns false
 /// (then returns false). `want` is how many hits the read still needs (0: all).
 pub(super) fn search_partition(
@@ -398,18 +442,20 @@ pub(super) fn search_partition(
         if sel.cancelled() {
             return Ok(false);
         }
-        let chunk = p.read_chunk(c)?;
-        chunk.hits(
-            &c.stream,
-            &q.filters,
-            &sel.label_eq,
-            lo,
-            hi,
-            backward,
-            want,
-            counters,
-            &mut hits,
-        );
+        // A chunk ruled out has no hits, but what it would have let out still goes below.
+        if let Some(chunk) = read_unless_ruled_out(p, c, &q.hex, counters)? {
+            chunk.hits(
+                &c.stream,
+                &q.filters,
+                &sel.label_eq,
+                lo,
+                hi,
+                backward,
+                want,
+                counters,
+                &mut hits,
+            );
+        }
         if !hits.is_empty() {
             // Already in order but for ties; a stable sort of a sorted run is one pass.
             hits.sort_by(|a, b| cmp_hits(a, b, dir));

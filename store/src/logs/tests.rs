@@ -320,8 +320,15 @@ fn a_small_key_is_replaced_by_a_chunk_that_outgrows_it_and_every_line_reads_back
     assert_eq!(lines(&logs, &sel), got);
 }
 
+/// A 16-digit hex id for line `i` of stream `job`: its letters are the same in every id,
+/// so the index (which knows an id by its letters) cannot tell the chunks apart.
+fn hex_id(job: &str, i: u64) -> String {
+    let j = u64::from(job.as_bytes()[0]);
+    format!("{j:04}ab{i:04}cd{:04}", (i * 7919 + j * 31) % 10_000)
+}
+
 #[test]
-fn commits_into_a_partition_merge_into_few_index_segments() {
+fn a_hex_id_is_looked_for_in_packed_hex_digits_and_other_chunks_are_not_read() {
     let dir = tempfile::tempdir().unwrap();
     let logs = LogEngine::open(
         dir.path(),
@@ -331,19 +338,59 @@ fn commits_into_a_partition_merge_into_few_index_segments() {
         },
     )
     .unwrap();
-    for i in 0..12 {
-        logs.append(&[LogStream {
-            labels: Labels::from_pairs([("job", "api")]),
-            records: template_lines(1_000_000 * i, 2 << 10),
-        }])
-        .unwrap();
-        logs.commit().unwrap();
+    let long = "0f1e2d3c".repeat(12); // 96 hex digits: too long for an id filter entry
+    let streams: Vec<LogStream> = ["a", "b", "c", "d"]
+        .into_iter()
+        .map(|job| LogStream {
+            labels: Labels::from_pairs([("job", job)]),
+            records: (0..200)
+                .map(|i| {
+                    let id = if job == "d" && i == 7 {
+                        long.clone()
+                    } else {
+                        hex_id(job, i)
+                    };
+                    rec(i as i64, &format!("GET /x req={id} took {i}ms"))
+                })
+                .collect(),
+        })
+        .collect();
+    logs.append(&streams).unwrap();
+    logs.commit().unwrap();
+    let search = |needle: &str| {
+        let sel = LogSelect {
+            start_ns: 0,
+            end_ns: 1_000,
+            filters: vec![LineFilter::Contains(needle.into())],
+            ..Default::default()
+        };
+        let before = logs.stats();
+        let got = lines(&logs, &sel);
+        let after = logs.stats();
+        (
+            got,
+            after.chunks_decompressed - before.chunks_decompressed,
+            after.chunks_ruled_out_by_hex - before.chunks_ruled_out_by_hex,
+        )
+    };
+    let id = hex_id("b", 123);
+    for needle in [
+        id.clone(),
+        id[1..].to_string(),
+        format!("req={}", &id[..12]),
+    ] {
+        let (got, read, ruled_out) = search(&needle);
+        assert_eq!(got, [format!("GET /x req={id} took 123ms")], "{needle}");
+        // Only b's chunk and d's (whose long id keeps it from being ruled out) are read.
+        assert_eq!((read, ruled_out), (2, 2), "{needle}");
     }
-    logs.flush().unwrap();
-    let parts = logs.partitions.read();
-    let p = parts.values().next().unwrap();
-    let segments = p.index.searchable_segment_ids().unwrap().len();
-    // Tantivy's default policy (eight segments a merge) leaves five of these twelve.
-    assert!(segments <= 2, "{segments} segments");
-    assert_eq!(p.catalog.read().len(), 12);
+    let (got, read, _) = search(&long[3..40]);
+    assert_eq!(got, [format!("GET /x req={long} took 7ms")]);
+    assert_eq!(read, 1);
+    let (got, read, ruled_out) = search(&hex_id("z", 1));
+    assert!(got.is_empty());
+    assert_eq!((read, ruled_out), (1, 3));
+    // Without a hex run to look for, every chunk is read.
+    let (_, read, ruled_out) = search("took 5ms");
+    assert_eq!((read, ruled_out), (4, 0));
 }
