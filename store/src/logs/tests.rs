@@ -253,6 +253,20 @@ fn retention_drops_whole_partitions_by_the_store_clock() {
     assert!(!dir.path().join("partitions/1000000000").exists());
 }
 
+/// An engine whose every line falls in one partition.
+fn one_partition() -> (tempfile::TempDir, LogEngine) {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = LogEngine::open(
+        dir.path(),
+        LogOptions {
+            partition: i64::MAX / 4,
+            ..opts()
+        },
+    )
+    .unwrap();
+    (dir, logs)
+}
+
 /// Lines of a stream that compress against each other, `bytes` of them at least.
 fn template_lines(from_ts: i64, bytes: usize) -> Vec<LogRecord> {
     let mut out = vec![];
@@ -272,15 +286,7 @@ fn template_lines(from_ts: i64, bytes: usize) -> Vec<LogRecord> {
 
 #[test]
 fn a_small_key_is_replaced_by_a_chunk_that_outgrows_it_and_every_line_reads_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = LogEngine::open(
-        dir.path(),
-        LogOptions {
-            partition: i64::MAX / 4,
-            ..opts()
-        },
-    )
-    .unwrap();
+    let (dir, logs) = one_partition();
     let labels = Labels::from_pairs([("job", "api")]);
     let term = schema::stream_term(&labels);
     let mut all = 0;
@@ -329,15 +335,7 @@ fn hex_id(job: &str, i: u64) -> String {
 
 #[test]
 fn a_hex_id_is_looked_for_in_packed_hex_digits_and_other_chunks_are_not_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = LogEngine::open(
-        dir.path(),
-        LogOptions {
-            partition: i64::MAX / 4,
-            ..opts()
-        },
-    )
-    .unwrap();
+    let (_dir, logs) = one_partition();
     let long = "0f1e2d3c".repeat(12); // 96 hex digits: too long for an id filter entry
     let streams: Vec<LogStream> = ["a", "b", "c", "d"]
         .into_iter()
