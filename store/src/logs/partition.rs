@@ -56,6 +56,7 @@ impl KeyChunk {
         self.raw < KEY_REPLACED_BELOW && raw >= self.raw.saturating_mul(4)
     }
 }
+
 pub(super) const CHUNK_FILE: &str = "chunks.bin";
 
 /// One chunk as the catalog knows it (the fast fields of its document).
@@ -68,7 +69,7 @@ pub(super) struct ChunkRef {
     pub len: u64,
     pub raw: u64,
     pub lines: u64,
-    /// Where the chunk's id filter of ids is in `chunks.bin`, and its length (format 4).
+    /// Where the chunk's id filter is in `chunks.bin`, and its length (format 4).
     pub ids: Option<(u64, u64)>,
 }
 
