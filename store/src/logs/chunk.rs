@@ -85,7 +85,7 @@ fn encode_as(
         len: recs.iter().map(|r| r.line.len() as u32).collect(),
         meta: metas.iter().map(|m| m.len() as u32).collect(),
     };
-    let mut body = Vec::with_capacity((cols.text_bytes() + cols.meta_bytes()) as usize);
+    let mut body = super::digits::take_buffer((cols.text_bytes() + cols.meta_bytes()) as usize);
     for r in recs {
         body.extend_from_slice(r.line.as_bytes());
     }
@@ -111,6 +111,8 @@ fn encode_as(
     }
     blob.extend_from_slice(&frame);
     blob.extend_from_slice(&split[tail..]);
+    super::digits::give_back(split);
+    super::digits::give_back(body);
     Ok((blob, raw))
 }
 

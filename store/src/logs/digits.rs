@@ -100,6 +100,49 @@ const EXACT: u8 = 0x40;
 /// The shortest hex run (format 3): ids and hashes, not words that happen to be hex.
 const HEX_MIN: usize = 8;
 
+/// Byte buffers kept from one chunk to the next: a split needs a few buffers of up to
+/// twice the chunk's size. Freshly allocated, each one's pages were faulted in again for
+/// every chunk: under the server's allocator (mimalloc, giving freed pages back at once)
+/// log ingestion took 9% less CPU with them kept (5.3 against 5.8 CPU s), and under
+/// glibc's about the same (`logbench`, 256 MB, three alternating pairs). One pool for the
+/// process, so memory does not grow with the threads that happen to commit: at most
+/// `KEPT` buffers of `LARGEST` bytes (about 7 MB held at the bench's peak).
+mod pool {
+    use parking_lot::Mutex;
+
+    pub(super) const KEPT: usize = 8;
+    pub(super) const LARGEST: usize = 4 << 20;
+
+    static FREE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+    /// An empty buffer with room for `n` bytes.
+    pub(in crate::logs) fn take(n: usize) -> Vec<u8> {
+        let mut v = FREE.lock().pop().unwrap_or_default();
+        v.clear();
+        v.reserve(n);
+        v
+    }
+
+    /// `n` zero bytes.
+    pub(in crate::logs) fn zeroed(n: usize) -> Vec<u8> {
+        let mut v = take(n);
+        v.resize(n, 0);
+        v
+    }
+
+    /// Keeps `v` for a later [`take`].
+    pub(in crate::logs) fn give_back(v: Vec<u8>) {
+        if v.capacity() <= LARGEST {
+            let mut f = FREE.lock();
+            if f.len() < KEPT {
+                f.push(v);
+            }
+        }
+    }
+}
+
+pub(super) use pool::{give_back, take as take_buffer};
+
 /// The chunk format of a split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Format {
@@ -337,8 +380,8 @@ pub(super) fn split(body: &[u8], lines: &[u32], ts: &[i64], format: Format) -> (
     let grouped = format != Format::V2;
     // Written by index into buffers of the largest size they can reach (every byte
     // escaped; every byte a digit): measured 1.7 times as fast as pushing.
-    let mut text = vec![0u8; 4 + 2 * body.len()];
-    let mut digits = vec![0u8; body.len()];
+    let mut text = pool::zeroed(4 + 2 * body.len());
+    let mut digits = pool::zeroed(body.len());
     let (mut t, mut d) = (4usize, 0usize);
     let mut fields = Fields::new();
     // The field and line of every run, in the body's order (format 3 only).
@@ -429,14 +472,15 @@ pub(super) fn split(body: &[u8], lines: &[u32], ts: &[i64], format: Format) -> (
     text.truncate(t);
     if format == Format::V2 {
         text.extend_from_slice(&digits[..d]);
+        pool::give_back(digits);
         let at = text.len();
         return (text, at);
     }
     let mut bound = fields.bindings(format == Format::V4);
     let (mut at, plain, packed) = fields.starts(&bound);
     let starts = at.clone();
-    let mut grouped = vec![0u8; plain];
-    let mut loose = vec![0u8; packed];
+    let mut grouped = pool::zeroed(plain);
+    let mut loose = pool::zeroed(packed);
     // Per field (format 4): whether every run equals its line's rendering, so that no digit
     // need be stored.
     let mut exact: Vec<bool> = bound
@@ -484,6 +528,9 @@ pub(super) fn split(body: &[u8], lines: &[u32], ts: &[i64], format: Format) -> (
     let tail = text.len();
     pack_digits(&loose, &mut text);
     text.extend_from_slice(&hex);
+    pool::give_back(digits);
+    pool::give_back(grouped);
+    pool::give_back(loose);
     match format {
         Format::V4 => (text, tail),
         _ => {
