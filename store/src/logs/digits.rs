@@ -679,7 +679,7 @@ fn is_uuid(t: &[u8]) -> bool {
 
 /// Appends the hex digits `run` to `out`, two to a byte, the first in the high half; an odd
 /// run's last byte has a low half of 0.
-fn pack_hex(run: &[u8], out: &mut Vec<u8>) {
+pub(super) fn pack_hex(run: &[u8], out: &mut Vec<u8>) {
     for pair in run.chunks(2) {
         let hi = HEX[usize::from(pair[0])];
         let lo = pair.get(1).map_or(0, |&b| HEX[usize::from(b)]);

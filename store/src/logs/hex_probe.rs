@@ -17,6 +17,7 @@
 
 use memchr::memmem;
 
+use super::digits::pack_hex;
 use super::schema::MAX_TOKEN_BYTES;
 
 /// The shortest hex run a chunk stores packed.
@@ -41,11 +42,13 @@ fn nibble(b: u8) -> Option<u8> {
     }
 }
 
-/// `digits` two to a byte (the first in the high half), and the last one alone when odd.
-fn pack(digits: &[u8]) -> (Vec<u8>, Option<u8>) {
-    let pairs = digits.chunks_exact(2);
-    let last = pairs.remainder().first().copied();
-    (pairs.map(|p| (p[0] << 4) | p[1]).collect(), last)
+/// The ASCII hex digits `run` as a chunk packs them (`digits::pack_hex`), whole bytes only,
+/// and the last digit's value alone when `run` is odd.
+fn pack(run: &[u8]) -> (Vec<u8>, Option<u8>) {
+    let whole = run.len() & !1;
+    let mut pairs = Vec::with_capacity(whole / 2);
+    pack_hex(&run[..whole], &mut pairs);
+    (pairs, run.get(whole).and_then(|&c| nibble(c)))
 }
 
 impl HexProbe {
@@ -77,11 +80,11 @@ impl HexProbe {
                 best = Some(run);
             }
         }
-        let digits: Vec<u8> = best?.iter().filter_map(|&c| nibble(c)).collect();
-        let (pairs, last) = pack(&digits[1..]);
+        let run = best?;
+        let (pairs, last) = pack(&run[1..]);
         Some(HexProbe {
-            even: pack(&digits),
-            odd: (digits[0], pairs, last),
+            even: pack(run),
+            odd: (nibble(run[0])?, pairs, last),
         })
     }
 
@@ -111,10 +114,7 @@ mod tests {
     fn tail_of(runs: &[&str]) -> Vec<u8> {
         let mut out = vec![0x5a, 0x3c]; // packed decimal digits before the runs
         for r in runs {
-            let digits: Vec<u8> = r.bytes().filter_map(nibble).collect();
-            let (pairs, last) = pack(&digits);
-            out.extend(pairs);
-            out.extend(last.map(|n| n << 4));
+            pack_hex(r.as_bytes(), &mut out);
         }
         out
     }
