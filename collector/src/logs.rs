@@ -553,7 +553,7 @@ impl LogIngest {
                     return Err(e);
                 }
             }
-            self.sink.append_logs(tenant, &streams)?;
+            self.sink.append_logs(tenant, streams)?;
         }
         for (reason, n) in &rejected {
             metrics::record_log_rejected(*reason, *n);
@@ -648,8 +648,12 @@ mod tests {
     pub(crate) struct Capture(pub Mutex<Vec<(TenantId, Vec<LogStream>)>>);
 
     impl AppendLogs for Capture {
-        fn append_logs(&self, tenant: &TenantId, batch: &[LogStream]) -> lookout_store::Result<()> {
-            self.0.lock().push((tenant.clone(), batch.to_vec()));
+        fn append_logs(
+            &self,
+            tenant: &TenantId,
+            batch: Vec<LogStream>,
+        ) -> lookout_store::Result<()> {
+            self.0.lock().push((tenant.clone(), batch));
             Ok(())
         }
     }

@@ -22,6 +22,7 @@ mod id_filter;
 mod partition;
 mod schema;
 mod search;
+mod shapes;
 mod sizes;
 mod stamp;
 pub(crate) mod stats;
@@ -278,13 +279,11 @@ impl LogEngine {
         })
     }
 
-    /// Appends a batch: in the WAL when this returns, and searchable.
-    pub(crate) fn append(&self, batch: &[LogStream]) -> Result<()> {
-        let batch: Vec<LogStream> = batch
-            .iter()
-            .filter(|s| !s.records.is_empty())
-            .cloned()
-            .collect();
+    /// Appends a batch: in the WAL when this returns, and searchable. The lines move into
+    /// the head; tests may pass a slice, which is copied.
+    pub(crate) fn append(&self, batch: impl Into<Vec<LogStream>>) -> Result<()> {
+        let mut batch: Vec<LogStream> = batch.into();
+        batch.retain(|s| !s.records.is_empty());
         if batch.is_empty() {
             return Ok(());
         }
@@ -337,6 +336,8 @@ impl LogEngine {
         &self,
         writer: &mut Option<(i64, IndexWriter<TantivyDocument>)>,
     ) -> Result<()> {
+        // Declared first so it outlives the head, whose lines are freed on return.
+        let _keep_freed_pages = crate::memory::Hint::log_commit();
         // A head whose commit failed goes first.
         let pending = self.state.read().frozen.clone();
         if let Some((head, seg)) = pending {

@@ -620,7 +620,7 @@ impl TenantStats {
 }
 
 impl AppendLogs for Store {
-    fn append_logs(&self, tenant: &TenantId, batch: &[LogStream]) -> Result<()> {
+    fn append_logs(&self, tenant: &TenantId, batch: Vec<LogStream>) -> Result<()> {
         if batch.iter().all(|s| s.records.is_empty()) {
             return Ok(());
         }

@@ -77,7 +77,7 @@ fn append_select_round_trip_with_metadata_labels_and_tenants() {
     ];
     s.append_logs(
         &t,
-        &[
+        vec![
             LogStream {
                 labels: api.clone(),
                 records: vec![r.clone(), rec(2_500, "GET /health 200")],
@@ -89,7 +89,7 @@ fn append_select_round_trip_with_metadata_labels_and_tenants() {
         ],
     )
     .unwrap();
-    s.append_logs(&t, &[]).unwrap();
+    s.append_logs(&t, vec![]).unwrap();
     let check = |s: &Store| {
         let hits = select(s, &t, &all(0, 10_000));
         let got: Vec<(i64, &str)> = hits.iter().map(|h| (h.ts_ns, h.line.as_str())).collect();
@@ -329,7 +329,7 @@ proptest! {
                 data.extend(records.iter().map(|r| (Arc::new(l.clone()), r.clone())));
                 b.push(LogStream { labels: l.clone(), records });
             }
-            s.append_logs(&t, &b).unwrap();
+            s.append_logs(&t, b.clone()).unwrap();
             // Half the batches end in partitions, the rest stay in the head.
             if batch == 3 {
                 s.flush_tenant(&t).unwrap();
@@ -378,7 +378,7 @@ fn restart_keeps_every_line_searchable() {
         for i in 0..50 {
             s.append_logs(
                 &t,
-                &[LogStream {
+                vec![LogStream {
                     labels: job.clone(),
                     records: vec![rec(i * 100, &format!("line {i}"))],
                 }],
@@ -419,7 +419,7 @@ fn crash_child() {
     for i in 0..300i64 {
         s.append_logs(
             &t,
-            &[LogStream {
+            vec![LogStream {
                 labels: Labels::from_pairs([("job", "crash")]),
                 records: vec![rec(i * 10_000, &format!("acked line {i}"))],
             }],
@@ -469,7 +469,7 @@ fn retention_by_age_follows_the_store_clock() {
     let sec = |s: i64| s * 1_000_000_000;
     s.append_logs(
         &t,
-        &[LogStream {
+        vec![LogStream {
             labels: Labels::from_pairs([("job", "a")]),
             // Old lines are accepted; one stamped far ahead must not expire the rest.
             records: vec![
@@ -515,7 +515,7 @@ fn a_limited_read_touches_only_the_partitions_it_needs() {
             .collect();
         s.append_logs(
             &t,
-            &[LogStream {
+            vec![LogStream {
                 labels: job.clone(),
                 records,
             }],
@@ -576,7 +576,7 @@ fn size_retention_drops_the_oldest_partitions() {
     let t = TenantId::default_tenant();
     s.append_logs(
         &t,
-        &[LogStream {
+        vec![LogStream {
             labels: Labels::from_pairs([("job", "a")]),
             records: (0..5).map(|i| rec(i * 1_000, "x")).collect(),
         }],
@@ -619,7 +619,7 @@ fn a_label_equality_reads_only_the_chunks_holding_its_value() {
             .collect();
         s.append_logs(
             &t,
-            &[LogStream {
+            vec![LogStream {
                 labels: job.clone(),
                 records,
             }],

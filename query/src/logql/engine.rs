@@ -793,7 +793,7 @@ mod tests {
             })
             .collect();
         store
-            .append_logs(&TenantId::default_tenant(), &batch)
+            .append_logs(&TenantId::default_tenant(), batch.clone())
             .unwrap();
         for q in [
             r#"{app=~".+"} |= "e" | logfmt | n > 2"#,

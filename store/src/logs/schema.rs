@@ -10,6 +10,7 @@ use tantivy::schema::{
 };
 use tantivy::tokenizer::{TextAnalyzer, WhitespaceTokenizer};
 
+use super::shapes::{Shape, Shapes};
 use crate::model::{Label, Labels};
 
 /// Version of the partition layout (schema, chunk file, tokenizer, stream term encoding),
@@ -435,9 +436,23 @@ pub(crate) fn chunk_terms_split<'a>(
 ) -> (String, FxHashSet<&'a str>) {
     let mut frags = TermSet::default();
     let mut ids: FxHashSet<&str> = FxHashSet::default();
+    let mut shapes = Shapes::default();
     for line in lines {
-        let us = uuids(line);
-        for &u in &us {
+        // A line of a shape already read adds no fragment, only its ids (`shapes.rs`).
+        if let Some(shape) = shapes.get(line) {
+            for &u in &shape.uuids {
+                ids.extend(line.get(u..u + UUID_LEN));
+            }
+            for &(from, to) in &shape.ids {
+                ids.extend(line.get(from..to).map(|t| truncate(t, MAX_TOKEN_BYTES)));
+            }
+            continue;
+        }
+        let mut shape = Shape {
+            uuids: uuids(line),
+            ids: Vec::new(),
+        };
+        for &u in &shape.uuids {
             ids.insert(&line[u..u + UUID_LEN]);
         }
         for (from, to) in tokens(line) {
@@ -449,12 +464,13 @@ pub(crate) fn chunk_terms_split<'a>(
             if is_unindexed(t) {
                 continue;
             }
-            let group = us.iter().any(|&u| {
+            let group = shape.uuids.iter().any(|&u| {
                 UUID_GROUPS
                     .iter()
                     .any(|&(a, b)| (u + a, u + b) == (from, to))
             });
             if !group {
+                shape.ids.push((from, to));
                 ids.insert(truncate(t, MAX_TOKEN_BYTES));
                 if t.len() > MAX_TOKEN_BYTES {
                     ids.insert(LONG_TOKEN);
@@ -464,6 +480,7 @@ pub(crate) fn chunk_terms_split<'a>(
                 frags.add(&t[a..b]);
             }
         }
+        shapes.learn(shape);
     }
     (frags.text(), ids)
 }
@@ -593,6 +610,53 @@ mod tests {
             let labels = Labels::from_pairs(pairs);
             let back = parse_stream_term(&stream_term(&labels)).unwrap();
             prop_assert_eq!(&*back, &labels);
+        }
+
+        /// A chunk's terms are the union of its lines' terms, whether a line's shape was
+        /// seen before (`shapes.rs`) or not.
+        #[test]
+        fn a_chunks_terms_are_its_lines_terms(
+            templates in prop::collection::vec(
+                prop::collection::vec(
+                    prop::sample::select(vec![
+                        "GET", "blk_", "#", "c0ffee#", "é", "-", " ", ".", "=", "x#", "#ab",
+                        "5e4e8f2a-4b3c-11e5-9c3b-0800200c9a6#", "#e4e8f2a-4b3c-11e5-9c3b-0",
+                    ]),
+                    0..12,
+                ),
+                1..4,
+            ),
+            draws in prop::collection::vec(
+                (any::<prop::sample::Index>(), prop::collection::vec(0u32..2000, 12)),
+                0..40,
+            ),
+        ) {
+            // Lines of a few templates, each `#` a number drawn anew: many share a shape.
+            let lines: Vec<String> = draws
+                .iter()
+                .map(|(t, nums)| {
+                    let words = t.get(&templates);
+                    words
+                        .iter()
+                        .zip(nums.iter().cycle())
+                        .map(|(w, n)| w.replace('#', &n.to_string()))
+                        .collect()
+                })
+                .collect();
+            let (frags, ids) = chunk_terms_split(lines.iter().map(String::as_str));
+            let mut want_frags = std::collections::BTreeSet::new();
+            let mut want_ids = std::collections::BTreeSet::new();
+            for line in &lines {
+                let (f, i) = chunk_terms_split(std::iter::once(line.as_str()));
+                want_frags.extend(f.split(' ').filter(|t| !t.is_empty()).map(str::to_string));
+                want_ids.extend(i.into_iter().map(str::to_string));
+            }
+            let got_frags: std::collections::BTreeSet<String> =
+                frags.split(' ').filter(|t| !t.is_empty()).map(str::to_string).collect();
+            let got_ids: std::collections::BTreeSet<String> =
+                ids.into_iter().map(str::to_string).collect();
+            prop_assert_eq!(got_frags, want_frags);
+            prop_assert_eq!(got_ids, want_ids);
         }
 
         #[test]

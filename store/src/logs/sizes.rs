@@ -375,9 +375,9 @@ mod tests {
                     records,
                 });
             }
-            logs.append(&batch).unwrap();
+            logs.append(&batch[..]).unwrap();
             if round % 2 == 1 {
-                logs.append(&batch).unwrap();
+                logs.append(&batch[..]).unwrap();
             }
             for sel in &sels {
                 assert_eq!(by_sizes(&logs, sel), by_select(&logs, sel), "round {round}");

@@ -353,7 +353,7 @@ fn a_hex_id_is_looked_for_in_packed_hex_digits_and_other_chunks_are_not_read() {
                 .collect(),
         })
         .collect();
-    logs.append(&streams).unwrap();
+    logs.append(&streams[..]).unwrap();
     logs.commit().unwrap();
     let search = |needle: &str| {
         let sel = LogSelect {

@@ -168,20 +168,20 @@ fn size_reads_answer_as_full_reads() {
     let mut rng = Lcg(7);
     let mut pushed = Vec::new();
     // The other tenant's lines must never show up in `a`'s answers.
-    store.append_logs(&b, &batch(&mut rng, 500, 40)).unwrap();
+    store.append_logs(&b, batch(&mut rng, 500, 40)).unwrap();
     for round in 0..4 {
         // Each round: two batches (out of order, with repeats) in the head, checked; then
         // committed, checked; then a batch sent again into the head over the chunks.
         for _ in 0..2 {
             let x = batch(&mut rng, 300, 40);
-            store.append_logs(&a, &x).unwrap();
+            store.append_logs(&a, x.clone()).unwrap();
             pushed.push(x);
         }
         check_all(&store, &a, &format!("round {round}, head"));
         store.flush().unwrap();
         check_all(&store, &a, &format!("round {round}, chunks"));
         let again = pushed[pushed.len() - 1 - rng.next(2) as usize].clone();
-        store.append_logs(&a, &again).unwrap();
+        store.append_logs(&a, again.clone()).unwrap();
         pushed.push(again);
         check_all(&store, &a, &format!("round {round}, chunks and head"));
         let (_, stats) = run(
@@ -207,7 +207,7 @@ fn size_reads_stop_at_the_same_limits() {
     let t = TenantId::default_tenant();
     let mut rng = Lcg(11);
     let x = batch(&mut rng, 2000, 40);
-    store.append_logs(&t, &x).unwrap();
+    store.append_logs(&t, x.clone()).unwrap();
     store.flush().unwrap();
     let q = r#"sum by (level) (bytes_over_time({env="t"}[5s]))"#;
     let (_, full) = run(&store, &t, &engine(false, 0), q, (0, 40 * S, S)).unwrap();
