@@ -436,10 +436,10 @@ pub(crate) fn chunk_terms_split<'a>(
 ) -> (String, FxHashSet<&'a str>) {
     let mut frags = TermSet::default();
     let mut ids: FxHashSet<&str> = FxHashSet::default();
-    let mut shapes = Shapes::default();
+    let mut shapes: Shapes<Shape> = Shapes::default();
     for line in lines {
         // A line of a shape already read adds no fragment, only its ids (`shapes.rs`).
-        if let Some(shape) = shapes.get(line) {
+        if let Some(shape) = shapes.get(line.as_bytes()) {
             for &u in &shape.uuids {
                 ids.extend(line.get(u..u + UUID_LEN));
             }

@@ -454,4 +454,48 @@ proptest! {
             round_trip(&body, &lens, &ts, format);
         }
     }
+
+    /// Lines of a few templates with their digits drawn anew share shapes; the split
+    /// copies what it wrote for a shape's first line, and must write exactly what reading
+    /// every line whole writes.
+    #[test]
+    fn lines_of_a_shape_split_as_if_each_were_read_whole(
+        templates in proptest::collection::vec(proptest::collection::vec(piece(), 0..6), 1..4),
+        draws in proptest::collection::vec(
+            (any::<proptest::sample::Index>(), any::<i64>(), any::<u64>()),
+            0..40,
+        ),
+    ) {
+        let (mut body, mut lens, mut ts) = (Vec::new(), Vec::new(), Vec::new());
+        for (template, t, mut seed) in draws {
+            let at = body.len();
+            let mut stamp = Stamp::new();
+            stamp.at(Some(t));
+            let mut redraw = |b: &u8| {
+                if !b.is_ascii_digit() {
+                    return *b;
+                }
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                b'0' + (seed >> 59) as u8 % 10
+            };
+            for p in template.get(&templates) {
+                match p {
+                    Piece::Bytes(b) => body.extend(b.iter().map(&mut redraw)),
+                    Piece::Stamp(c) => {
+                        body.extend_from_slice(stamp.rendering(*c).unwrap_or(b"1"))
+                    }
+                    Piece::Hex(h) => body.extend(h.as_bytes().iter().map(&mut redraw)),
+                }
+            }
+            lens.push((body.len() - at) as u32);
+            ts.push(t);
+        }
+        for format in [Format::V3, Format::V4] {
+            prop_assert_eq!(
+                split_with(&body, &lens, &ts, format, true),
+                split_with(&body, &lens, &ts, format, false)
+            );
+            round_trip(&body, &lens, &ts, format);
+        }
+    }
 }
