@@ -393,6 +393,7 @@ fn lookout_metric(
     ing: &Ingest,
     size_reads: bool,
 ) -> anyhow::Result<Vec<RangeSeries>> {
+    let _memory = lookout_store::memory::Hint::query();
     let engine = LogqlEngine::new(LogqlOptions {
         size_reads,
         ..Default::default()
@@ -412,6 +413,8 @@ fn lookout_metric(
 
 /// Lookout's answer to a query: rows returned (lines, or series x steps for (d)).
 fn lookout_query(store: &Store, q: &Query, ing: &Ingest) -> anyhow::Result<usize> {
+    // The HTTP API holds this hint for every query (`query/src/http/task.rs`).
+    let _memory = lookout_store::memory::Hint::query();
     let tenant = TenantId::default_tenant();
     if let Some((logql, step)) = q.metric {
         let m = lookout_metric(store, logql, step, ing, true)?;

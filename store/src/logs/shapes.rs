@@ -110,7 +110,7 @@ mod tests {
     fn shapes_are_no_longer_learned_when_lines_do_not_repeat_them() {
         let mut s: Shapes<Shape> = Shapes::default();
         for i in 0..=TRIAL_MISSES {
-            let line = format!("{}", "x".repeat(i + 1));
+            let line = "x".repeat(i + 1);
             assert!(s.get(line.as_bytes()).is_none());
             s.learn(Shape::default());
         }
