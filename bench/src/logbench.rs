@@ -28,6 +28,8 @@ mod clickhouse;
 mod gen;
 #[path = "logbench/procfs.rs"]
 mod procfs;
+#[path = "logbench/serve.rs"]
+mod serve;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -85,6 +87,17 @@ struct Args {
     /// default): the entry time is the in-line time, as when the shipper parses it.
     #[arg(long, default_value_t = 0)]
     arrival_ms: u64,
+    /// Push the lines to this `lookout` binary's server over HTTP (Loki's snappy protobuf)
+    /// instead of appending them in-process: ingest CPU and peak RSS are then the server's,
+    /// protocol decoding included. The queries read its data directory afterwards.
+    #[arg(long)]
+    serve: Option<PathBuf>,
+}
+
+/// Where the generated batches go.
+enum Sink<'a> {
+    Store(&'a Store),
+    Serve(serve::Served),
 }
 
 /// A term in exactly 3 lines, with a letter part (`needle`).
@@ -255,7 +268,7 @@ struct Ingest {
 fn generate_and_ingest(
     args: &Args,
     corpus: &Corpus,
-    store: &Store,
+    sink: Sink,
     raw_dir: &Path,
     tsv: &Path,
 ) -> anyhow::Result<Ingest> {
@@ -358,7 +371,10 @@ fn generate_and_ingest(
         }
         gen_cpu += procfs::thread_cpu() - gc;
         gen_wall += g.elapsed().as_secs_f64();
-        store.append_logs(&tenant, batch)?;
+        match &sink {
+            Sink::Store(store) => store.append_logs(&tenant, batch)?,
+            Sink::Serve(server) => server.push(&batch)?,
+        }
     }
     let (g, gc) = (Instant::now(), procfs::thread_cpu());
     for f in &mut files {
@@ -367,11 +383,24 @@ fn generate_and_ingest(
     tsv_out.flush()?;
     gen_cpu += procfs::thread_cpu() - gc;
     gen_wall += g.elapsed().as_secs_f64();
-    store.flush()?;
-    // Background index merges are ingest work too.
-    procfs::settle(std::process::id(), 60.0);
-    let wall_s = started.elapsed().as_secs_f64() - gen_wall;
-    let cpu_s = procfs::self_cpu() - cpu0 - gen_cpu;
+    let (cpu_s, peak_rss, idle_s) = match sink {
+        Sink::Store(store) => {
+            store.flush()?;
+            // Background index merges are ingest work too.
+            procfs::settle(std::process::id(), 60.0);
+            (
+                procfs::self_cpu() - cpu0 - gen_cpu,
+                procfs::status_mib(std::process::id(), "VmHWM").unwrap_or(0.0),
+                0.0,
+            )
+        }
+        // Its start-up is a few ms of CPU, counted in.
+        Sink::Serve(server) => {
+            let u = server.stop()?;
+            (u.cpu_s, u.peak_rss_mib, u.idle_s)
+        }
+    };
+    let wall_s = started.elapsed().as_secs_f64() - gen_wall - idle_s;
     Ok(Ingest {
         lines,
         raw,
@@ -380,7 +409,7 @@ fn generate_and_ingest(
         end_ns: ts + args.arrival_ms as i64 * 1_000_000 + 1,
         wall_s,
         cpu_s,
-        peak_rss: procfs::status_mib(std::process::id(), "VmHWM").unwrap_or(0.0),
+        peak_rss,
     })
 }
 
@@ -521,7 +550,6 @@ fn main() -> anyhow::Result<()> {
         work.join("clickhouse.tsv"),
     );
     std::fs::create_dir_all(&raw_dir)?;
-    let store = Store::open(&data, StoreOptions::default())?;
     eprintln!(
         "logbench: {} corpus lines ({} with a timestamp rewritten), {} levels; generating {} MiB",
         corpus.total_lines,
@@ -529,7 +557,18 @@ fn main() -> anyhow::Result<()> {
         corpus.levels.len(),
         args.mb
     );
-    let ing = generate_and_ingest(&args, &corpus, &store, &raw_dir, &tsv)?;
+    let (ing, store) = match &args.serve {
+        Some(bin) => {
+            let server = serve::Served::start(bin, &data)?;
+            let ing = generate_and_ingest(&args, &corpus, Sink::Serve(server), &raw_dir, &tsv)?;
+            (ing, Store::open(&data, StoreOptions::default())?)
+        }
+        None => {
+            let store = Store::open(&data, StoreOptions::default())?;
+            let ing = generate_and_ingest(&args, &corpus, Sink::Store(&store), &raw_dir, &tsv)?;
+            (ing, store)
+        }
+    };
     let qs = queries();
     let mut report = String::new();
     let st = store.log_stats(&TenantId::default_tenant());
@@ -555,6 +594,13 @@ fn main() -> anyhow::Result<()> {
         st.partitions.len(),
         st.streams
     ));
+    if args.serve.is_some() {
+        lk.notes.push(
+            "ingest through `lookout serve` over HTTP (Loki's snappy protobuf push, \
+             2000-line batches): the server's CPU seconds and peak RSS, decoding included"
+                .to_string(),
+        );
+    }
     eprintln!(
         "logbench: lookout ingested {} lines, {:.1} MB in {:.1} s wall, {:.1} CPU s; {}",
         ing.lines,
