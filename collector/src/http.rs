@@ -130,6 +130,7 @@ async fn loki_push(
     let content_type = header(&headers, "content-type").map(str::to_string);
     let logs = st.logs.clone();
     let outcome = tokio::task::spawn_blocking(move || {
+        let _keep_freed_pages = lookout_store::memory::Hint::log_ingest();
         let max = logs.limits.max_decoded_bytes;
         let raw = crate::logs::decode_body(encoding.as_deref(), &body, max)?;
         let format = loki_push::Format::of(content_type.as_deref(), &raw);
@@ -156,6 +157,7 @@ async fn otlp_logs(
         max_decoded_bytes: st.logs.limits.max_decoded_bytes,
     };
     let logs = st.logs;
+    let _keep_freed_pages = lookout_store::memory::Hint::log_ingest();
     otlp::http::handle(&headers, body, limits, move |tenant, req| {
         otlp::logs::export(&logs, &tenant, req)
     })

@@ -224,6 +224,7 @@ async fn serve_udp(sock: UdpSocket, cfg: ListenerConfig, ingest: LogIngest) {
         });
         let (ingest, cfg, tenant) = (ingest.clone(), cfg.clone(), tenant.clone());
         let _ = tokio::task::spawn_blocking(move || {
+            let _keep_freed_pages = lookout_store::memory::Hint::log_ingest();
             let mut batch = ingest.batch();
             let now = ingest.clock.now_ms();
             if too_long > 0 {
@@ -290,6 +291,7 @@ async fn serve_conn(
             let (ingest, cfg, tenant) = (ingest.clone(), cfg.clone(), tenant.clone());
             let dropped = framer.take_dropped();
             tokio::task::spawn_blocking(move || {
+                let _keep_freed_pages = lookout_store::memory::Hint::log_ingest();
                 let mut batch = ingest.batch();
                 let now = ingest.clock.now_ms();
                 if dropped > 0 {

@@ -620,11 +620,15 @@ impl LogEngine {
         {
             let st = self.state.read();
             let heads = std::iter::once(&st.head).chain(st.frozen.as_ref().map(|(h, _)| &**h));
+            // Distinct streams first: a head holds ~100,000 lines of a few streams, and
+            // `/metrics` asks on every scrape.
+            let mut distinct: HashMap<*const Stream, &Arc<Stream>> = HashMap::new();
             for h in heads {
                 s.head_lines += h.entries.len() as u64;
                 s.head_bytes += h.bytes as u64;
-                streams.extend(h.entries.iter().map(|(st, _)| st.term.clone()));
+                distinct.extend(h.entries.iter().map(|(st, _)| (Arc::as_ptr(st), st)));
             }
+            streams.extend(distinct.values().map(|st| st.term.clone()));
         }
         let parts: Vec<Arc<Partition>> = self.partitions.read().values().cloned().collect();
         for p in parts {

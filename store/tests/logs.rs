@@ -122,6 +122,8 @@ fn append_select_round_trip_with_metadata_labels_and_tenants() {
         assert!(s.log_streams(&other, &[], 0, 10_000).unwrap().is_empty());
     };
     check(&s);
+    let st = s.log_stats(&t);
+    assert_eq!((st.lines, st.streams, st.head_lines), (4, 2, 4));
     s.flush_tenant(&t).unwrap();
     check(&s);
     let st = s.log_stats(&t);

@@ -55,13 +55,16 @@ pub fn dir_bytes(p: &Path) -> u64 {
     n
 }
 
-/// Waits until process `pid` uses less than 2% of a core over half a second (background
+/// How long [`settle`] watches for the CPU to stay quiet.
+pub const QUIET_PROBE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Waits until process `pid` uses less than 2% of a core over [`QUIET_PROBE`] (background
 /// merges done), at most `max_s` seconds.
 pub fn settle(pid: u32, max_s: f64) {
     let t = std::time::Instant::now();
     let mut last = process_cpu(pid).unwrap_or(0.0);
     while t.elapsed().as_secs_f64() < max_s {
-        std::thread::sleep(std::time::Duration::from_millis(500));
+        std::thread::sleep(QUIET_PROBE);
         let now = process_cpu(pid).unwrap_or(0.0);
         if now - last < 0.011 {
             return;

@@ -13,13 +13,17 @@ use lookout_store::LogStream;
 
 use super::procfs;
 
-/// How often the server's maintenance runs.
-const ROUND: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long [`Served::stop`] waits for the server's maintenance to commit its log head:
+/// twice the default `maintenance_interval`.
+const HEAD_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often it asks: each `/metrics` walks the head, work that is not ingest's.
+const HEAD_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A running `lookout serve` on a loopback port.
 pub struct Served {
     child: Child,
-    url: String,
+    /// `http://host:port`.
+    base: String,
     http: reqwest::blocking::Client,
 }
 
@@ -27,26 +31,19 @@ pub struct Served {
 pub struct Usage {
     pub cpu_s: f64,
     pub peak_rss_mib: f64,
-    /// Of the time [`Served::stop`] took, what was only waiting for a maintenance round.
+    /// The time [`Served::stop`] waited for the maintenance round and quiet CPU: mostly
+    /// idle, so the wall figure leaves it out.
     pub idle_s: f64,
 }
 
 impl Served {
-    /// Starts `bin serve` on `data`, waiting until it listens. Its maintenance round, which
-    /// commits the log head whatever its size, runs every [`ROUND`] instead of 30 s, so
-    /// that the last lines are committed soon after the last push.
+    /// Starts `bin serve` on `data` with the default configuration, waiting until it
+    /// listens.
     pub fn start(bin: &Path, data: &Path) -> anyhow::Result<Served> {
         std::fs::create_dir_all(data)?;
-        let config = data.join("logbench.yaml");
-        std::fs::write(
-            &config,
-            format!("maintenance_interval: {}ms\n", ROUND.as_millis()),
-        )?;
         let mut child = Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0", "--otlp-grpc-listen", ""])
             .arg("--no-self-scrape")
-            .arg("--config")
-            .arg(&config)
             .arg("--data")
             .arg(data)
             .env("LOOKOUT_LOG", "warn")
@@ -69,7 +66,7 @@ impl Served {
         std::thread::spawn(move || lines.for_each(drop));
         Ok(Served {
             child,
-            url: format!("{addr}/loki/api/v1/push"),
+            base: addr,
             http: reqwest::blocking::Client::new(),
         })
     }
@@ -104,7 +101,7 @@ impl Served {
         };
         let r = self
             .http
-            .post(&self.url)
+            .post(format!("{}/loki/api/v1/push", self.base))
             .header("Content-Type", "application/x-protobuf")
             .body(encode(&req))
             .send()?;
@@ -118,10 +115,38 @@ impl Served {
         Ok(())
     }
 
-    /// Waits for the server's last commit (two maintenance rounds, then quiet CPU), stops
-    /// it with SIGTERM and returns what it used.
+    /// Waits until the server has committed every line (its own maintenance round does
+    /// that within `maintenance_interval`, 30 s by default; a shutdown would leave them in
+    /// the WAL for the next start) and its CPU is quiet, stops it with SIGTERM and returns
+    /// what it used.
+    /// Lines the server holds uncommitted, from its `lookout_logs_head_lines` gauge.
+    fn head_lines(&self) -> anyhow::Result<f64> {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()?
+            .error_for_status()?
+            .text()?;
+        let mut n = 0.0;
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("lookout_logs_head_lines") {
+                let value = rest.rsplit(' ').next().unwrap_or("");
+                n += value
+                    .parse::<f64>()
+                    .with_context(|| format!("reading {line:?} from the server's /metrics"))?;
+            }
+        }
+        Ok(n)
+    }
+
     pub fn stop(mut self) -> anyhow::Result<Usage> {
-        std::thread::sleep(2 * ROUND);
+        let waited = std::time::Instant::now();
+        while self.head_lines()? > 0.0 {
+            if waited.elapsed() > HEAD_WAIT {
+                bail!("the server did not commit its log head within {HEAD_WAIT:?}");
+            }
+            std::thread::sleep(HEAD_POLL);
+        }
         procfs::settle(self.pid(), 60.0);
         // SAFETY: kill and wait4 take plain integers and pointers to locals that outlive
         // the calls.
@@ -140,7 +165,7 @@ impl Served {
         Ok(Usage {
             cpu_s: secs(usage.ru_utime) + secs(usage.ru_stime),
             peak_rss_mib: usage.ru_maxrss as f64 / 1024.0,
-            idle_s: (2 * ROUND).as_secs_f64(),
+            idle_s: waited.elapsed().as_secs_f64(),
         })
     }
 }

@@ -65,6 +65,7 @@ impl LogsService for Logs {
     ) -> std::result::Result<Response<ExportLogsServiceResponse>, Status> {
         let ingest = self.0.logs.clone();
         export(self.0.multi_tenant, req, move |tenant, msg| {
+            let _keep_freed_pages = lookout_store::memory::Hint::log_ingest();
             super::logs::export(&ingest, &tenant, msg)
         })
         .await
