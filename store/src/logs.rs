@@ -704,13 +704,14 @@ fn write_chunks(
             let mut doc = TantivyDocument::default();
             doc.add_text(f.stream, &s.term);
             let lines = part.iter().map(|r| r.line.as_str());
+            let shapes = shapes::ShapeIndex::of(part.iter().map(|r| r.line.as_bytes()));
             // Partitions from before format 4 keep every token in `terms`; from it, the
             // chunk's id filter goes just before the chunk, so the chunk ends the file.
             let (mut terms, ids) = match (f.frags, f.ids_offset, f.ids_len) {
                 (Some(frags), Some(io), Some(il))
                     if p.meta.format_version >= schema::FRAGS_VERSION =>
                 {
-                    let (fr, ids) = schema::chunk_terms_split(lines);
+                    let (fr, ids) = schema::chunk_terms_split(lines, &shapes);
                     doc.add_text(frags, fr);
                     let filter = id_filter::build(ids.iter().copied());
                     let at = p.chunks.append(&filter)?;
@@ -738,7 +739,7 @@ fn write_chunks(
                 len: k.len,
                 dict,
             });
-            let (blob, raw) = chunk::encode(part, key_ref)
+            let (blob, raw) = chunk::encode(part, key_ref, &shapes)
                 .map_err(Error::io("compressing a log chunk", &p.dir))?;
             let offset = p.chunks.append(&blob)?;
             if key.is_none() && raw >= partition::KEY_MIN_RAW {

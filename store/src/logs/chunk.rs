@@ -21,6 +21,7 @@ use super::columns::{self, Columns};
 use super::digits::Format;
 use super::filter::Filter;
 use super::schema;
+use super::shapes::ShapeIndex;
 use super::ReadCounters;
 use crate::error::{Error, Result};
 use crate::model::{Labels, LogHit, LogRecord};
@@ -60,8 +61,13 @@ pub(super) struct Key<'a> {
 /// compressed against the key's dictionary when given, then the split's tail (packed digits
 /// and hex runs). Returns the blob and its decoded size (`raw` in the index: the columns
 /// section plus the body).
-pub(super) fn encode(recs: &[&LogRecord], key: Option<Key>) -> std::io::Result<(Vec<u8>, u64)> {
-    encode_as(recs, Format::V4, key)
+/// `shapes` are the lines' (`shapes.rs`), shared with the chunk's terms.
+pub(super) fn encode(
+    recs: &[&LogRecord],
+    key: Option<Key>,
+    shapes: &ShapeIndex,
+) -> std::io::Result<(Vec<u8>, u64)> {
+    encode_as(recs, Format::V4, key, shapes)
 }
 
 /// [`encode`] in chunk format 4, 3 or 2 (`key` is format 4's).
@@ -69,6 +75,7 @@ fn encode_as(
     recs: &[&LogRecord],
     format: Format,
     key: Option<Key>,
+    shapes: &ShapeIndex,
 ) -> std::io::Result<(Vec<u8>, u64)> {
     let metas: Vec<Vec<u8>> = recs
         .iter()
@@ -98,7 +105,7 @@ fn encode_as(
         Format::V4 => cols.encode_v4()?,
     };
     let raw = (blob.len() + body.len()) as u64;
-    let (split, tail) = super::digits::split(&body, &cols.len, &cols.ts, format);
+    let (split, tail) = super::digits::split(&body, &cols.len, &cols.ts, format, shapes);
     let frame = match key {
         Some(k) => super::zstd_ctx::compress_with(&split[..tail], ZSTD_LEVEL, k.dict)?,
         None => super::zstd_ctx::compress(&split[..tail], ZSTD_LEVEL)?,
@@ -716,6 +723,11 @@ struct Parts<'a> {
 mod tests {
     use super::*;
 
+    /// The shapes of `recs`' lines, as `write_chunks` finds them.
+    fn shapes(recs: &[&LogRecord]) -> ShapeIndex {
+        ShapeIndex::of(recs.iter().map(|r| r.line.as_bytes()))
+    }
+
     fn rec(ts_ns: i64, line: &str, meta: &[(&str, &str)]) -> LogRecord {
         LogRecord {
             ts_ns,
@@ -808,9 +820,15 @@ mod tests {
             let refs: Vec<&LogRecord> = recs.iter().collect();
             let formats = [
                 (1, encode_v1(&refs)),
-                (2, encode_as(&refs, Format::V2, None).unwrap()),
-                (3, encode_as(&refs, Format::V3, None).unwrap()),
-                (4, encode(&refs, None).unwrap()),
+                (
+                    2,
+                    encode_as(&refs, Format::V2, None, &shapes(&refs)).unwrap(),
+                ),
+                (
+                    3,
+                    encode_as(&refs, Format::V3, None, &shapes(&refs)).unwrap(),
+                ),
+                (4, encode(&refs, None, &shapes(&refs)).unwrap()),
             ];
             for (v, (blob, raw)) in formats {
                 let at = file.append(&blob).unwrap();
@@ -881,7 +899,7 @@ mod tests {
         fn refs(r: &[LogRecord]) -> Vec<&LogRecord> {
             r.iter().collect()
         }
-        let (key_blob, _) = encode(&refs(&a), None).unwrap();
+        let (key_blob, _) = encode(&refs(&a), None, &shapes(&refs(&a))).unwrap();
         let key_at = file.append(&key_blob).unwrap();
         let key_len = key_blob.len() as u64;
         let dict = file.key_dict(file.end(), key_at, key_len).unwrap();
@@ -890,8 +908,8 @@ mod tests {
             len: key_len,
             dict: &dict,
         };
-        let (blob, raw) = encode(&refs(&b), Some(key)).unwrap();
-        assert!(blob.len() < encode(&refs(&b), None).unwrap().0.len());
+        let (blob, raw) = encode(&refs(&b), Some(key), &shapes(&refs(&b))).unwrap();
+        assert!(blob.len() < encode(&refs(&b), None, &shapes(&refs(&b))).unwrap().0.len());
         let at = file.append(&blob).unwrap();
         let back = |f: &ChunkFile, at: u64, blob: &[u8]| -> Result<Vec<String>> {
             let c = f.read(at, blob.len() as u64, raw)?;

@@ -38,8 +38,10 @@
 //! characters that logs hardly hold) is written as `0x0F` then the byte. Runs end at line
 //! ends.
 
+use rustc_hash::FxHashMap;
+
 use super::columns;
-use super::shapes::Shapes;
+use super::shapes::{Seen, ShapeIndex};
 use super::stamp::{self, Stamp, CODES};
 
 const ESCAPE: u8 = 0x0F;
@@ -377,32 +379,27 @@ impl Looks {
 /// them), as its text with markers followed by its digits as `format` has them; the text's
 /// length comes first (u32 LE). Returns the split and where its tail starts: what goes
 /// after the zstd frame (format 4: the packed digits and the hex runs; empty before).
-pub(super) fn split(body: &[u8], lines: &[u32], ts: &[i64], format: Format) -> (Vec<u8>, usize) {
-    split_with(body, lines, ts, format, true)
-}
-
-/// How [`split`] wrote a line, to write the next line of its shape (`shapes.rs`) the same
-/// way: the two differ only in their digits, so the text is the same, and their runs of
-/// digits and their hex runs stand at the same places.
-struct LineSplit {
-    text: Vec<u8>,
-    /// Each run's place in the line, its length and its field.
-    runs: Vec<(usize, u8, u32)>,
-    hexes: Vec<(usize, usize, bool)>,
-}
-
-/// [`split`], reading a line of a known shape whole only when `shapes` is false (tests
-/// compare the two).
-fn split_with(
+/// `shapes` are the lines' (`shapes.rs`); [`ShapeIndex::untracked`] reads every line whole,
+/// with the same result.
+pub(super) fn split(
     body: &[u8],
     lines: &[u32],
     ts: &[i64],
     format: Format,
-    shapes: bool,
+    shapes: &ShapeIndex,
 ) -> (Vec<u8>, usize) {
+    /// How [`split`] wrote a line, to write the next line of its shape (`shapes.rs`) the same
+    /// way: the two differ only in their digits, so the text is the same, and their runs of
+    /// digits and their hex runs stand at the same places.
+    struct LineSplit {
+        text: Vec<u8>,
+        /// Each run's place in the line, its length and its field.
+        runs: Vec<(usize, u8, u32)>,
+        hexes: Vec<(usize, usize, bool)>,
+    }
+
     let grouped = format != Format::V2;
-    let mut known: Shapes<LineSplit> = Shapes::default();
-    let shapes = shapes && grouped;
+    let mut learned: FxHashMap<usize, LineSplit> = FxHashMap::default();
     // Where each run of the current line starts in it.
     let mut run_starts: Vec<usize> = Vec::new();
     // Written by index into buffers of the largest size they can reach (every byte
@@ -424,8 +421,15 @@ fn split_with(
         fields.line(t);
         stamp.at(ts.get(line).copied());
         let src = &body[start..end];
-        let seen = if shapes { known.get(src) } else { None };
-        if let Some(seen) = seen {
+        let shape = if grouped {
+            shapes.seen(line)
+        } else {
+            Seen::Untracked
+        };
+        if let Some(seen) = match shape {
+            Seen::Like(j) => learned.get(&j),
+            _ => None,
+        } {
             text[t..t + seen.text.len()].copy_from_slice(&seen.text);
             t += seen.text.len();
             for &(at, n, id) in &seen.runs {
@@ -469,7 +473,7 @@ fn split_with(
             for (i, &b) in body[p..plain_end].iter().enumerate() {
                 match CLASS[usize::from(b)] {
                     DIGIT => {
-                        if run == 0 && shapes {
+                        if run == 0 && shape == Seen::First {
                             run_starts.push(p - start + i);
                         }
                         digits[d] = b;
@@ -509,16 +513,19 @@ fn split_with(
         if run > 0 {
             mark(&mut text, &mut t, &digits[..d], run);
         }
-        if shapes {
-            known.learn(LineSplit {
-                text: text[text_at..t].to_vec(),
-                runs: runs[runs_at..]
-                    .iter()
-                    .zip(&run_starts)
-                    .map(|(&(id, n, _), &at)| (at, n, id))
-                    .collect(),
-                hexes: hexes.clone(),
-            });
+        if shape == Seen::First {
+            learned.insert(
+                line,
+                LineSplit {
+                    text: text[text_at..t].to_vec(),
+                    runs: runs[runs_at..]
+                        .iter()
+                        .zip(&run_starts)
+                        .map(|(&(id, n, _), &at)| (at, n, id))
+                        .collect(),
+                    hexes: hexes.clone(),
+                },
+            );
         }
         start = end;
     }

@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{TextAnalyzer, WhitespaceTokenizer};
 
-use super::shapes::{Shape, Shapes};
+use super::shapes::{Seen, Shape, ShapeIndex};
 use crate::model::{Label, Labels};
 
 /// Version of the partition layout (schema, chunk file, tokenizer, stream term encoding),
@@ -433,13 +433,18 @@ pub(crate) fn uuids(line: &str) -> Vec<usize> {
 /// a search finds a uuid).
 pub(crate) fn chunk_terms_split<'a>(
     lines: impl Iterator<Item = &'a str>,
+    shapes: &ShapeIndex,
 ) -> (String, FxHashSet<&'a str>) {
     let mut frags = TermSet::default();
     let mut ids: FxHashSet<&str> = FxHashSet::default();
-    let mut shapes: Shapes<Shape> = Shapes::default();
-    for line in lines {
+    let mut learned: FxHashMap<usize, Shape> = FxHashMap::default();
+    for (i, line) in lines.enumerate() {
+        let seen = shapes.seen(i);
         // A line of a shape already read adds no fragment, only its ids (`shapes.rs`).
-        if let Some(shape) = shapes.get(line.as_bytes()) {
+        if let Some(shape) = match seen {
+            Seen::Like(j) => learned.get(&j),
+            _ => None,
+        } {
             for &u in &shape.uuids {
                 ids.extend(line.get(u..u + UUID_LEN));
             }
@@ -480,7 +485,9 @@ pub(crate) fn chunk_terms_split<'a>(
                 frags.add(&t[a..b]);
             }
         }
-        shapes.learn(shape);
+        if seen == Seen::First {
+            learned.insert(i, shape);
+        }
     }
     (frags.text(), ids)
 }
@@ -555,8 +562,10 @@ mod tests {
 
     #[test]
     fn split_terms_put_id_like_tokens_in_the_id_filter_and_every_fragment_in_frags() {
-        let (frags, ids) =
-            chunk_terms_split(["GET blk_12ab3 c0ffee42 v1 10.0.0.1 ok_"].into_iter());
+        let (frags, ids) = chunk_terms_split(
+            ["GET blk_12ab3 c0ffee42 v1 10.0.0.1 ok_"].into_iter(),
+            &ShapeIndex::untracked(),
+        );
         let mut t: Vec<&str> = ids.into_iter().collect();
         let mut f: Vec<&str> = frags.split(' ').filter(|t| !t.is_empty()).collect();
         t.sort();
@@ -565,10 +574,11 @@ mod tests {
         assert_eq!(f, ["GET", "ab", "blk_", "c", "ffee", "ok_", "v"]);
         let long = "a".repeat(100);
         let line = format!("{long} x1 {long}1");
-        let (frags, ids) = chunk_terms_split(std::iter::once(line.as_str()));
+        let (frags, ids) =
+            chunk_terms_split(std::iter::once(line.as_str()), &ShapeIndex::untracked());
         assert!(frags.contains(LONG_TOKEN));
         assert!(ids.contains("x1") && ids.contains(&line[104..184]) && ids.contains(LONG_TOKEN));
-        let (_, ids) = chunk_terms_split(std::iter::once(&line[..184]));
+        let (_, ids) = chunk_terms_split(std::iter::once(&line[..184]), &ShapeIndex::untracked());
         assert!(!ids.contains(LONG_TOKEN));
         assert_eq!(fragments("12ab3c").collect::<Vec<_>>(), [(2, 4), (5, 6)]);
         assert_eq!(fragments("123").count(), 0);
@@ -578,7 +588,8 @@ mod tests {
     fn a_uuid_is_one_id_filter_entry_and_its_groups_none() {
         let u = "5e4e8f2a-4b3c-11e5-9c3b-0800200c9a66";
         let line = format!("req_{u} id={u}, x{u} {u}ab1 end");
-        let (frags, ids) = chunk_terms_split(std::iter::once(line.as_str()));
+        let (frags, ids) =
+            chunk_terms_split(std::iter::once(line.as_str()), &ShapeIndex::untracked());
         let mut t: Vec<&str> = ids.into_iter().collect();
         t.sort();
         // After `req_`, `=` and `x` (no hex digits) it is a uuid; before `ab1` it is not,
@@ -643,11 +654,12 @@ mod tests {
                         .collect()
                 })
                 .collect();
-            let (frags, ids) = chunk_terms_split(lines.iter().map(String::as_str));
+            let shapes = ShapeIndex::of(lines.iter().map(|l| l.as_bytes()));
+            let (frags, ids) = chunk_terms_split(lines.iter().map(String::as_str), &shapes);
             let mut want_frags = std::collections::BTreeSet::new();
             let mut want_ids = std::collections::BTreeSet::new();
             for line in &lines {
-                let (f, i) = chunk_terms_split(std::iter::once(line.as_str()));
+                let (f, i) = chunk_terms_split(std::iter::once(line.as_str()), &ShapeIndex::untracked());
                 want_frags.extend(f.split(' ').filter(|t| !t.is_empty()).map(str::to_string));
                 want_ids.extend(i.into_iter().map(str::to_string));
             }

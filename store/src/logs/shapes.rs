@@ -7,6 +7,7 @@
 //! reads a shape's first line whole and, for each later line of that shape, takes only the
 //! ids at the places the shape recorded; and `digits::split` copies the text it wrote for
 //! the shape's first line and takes only the digits and hex runs at their recorded places.
+//! [`ShapeIndex`] masks and hashes each line once per chunk for both.
 //! On the bench's lines 90% of a chunk's lines repeat a shape; hashing every word of every
 //! line into the fragment set had been a third of log ingest CPU, and classifying every
 //! byte in the split two fifths.
@@ -22,65 +23,78 @@ pub(super) struct Shape {
     pub ids: Vec<(usize, usize)>,
 }
 
-/// After this many lines of new shapes, shapes are no longer learned if they were not
+/// After this many lines of new shapes, shapes are no longer looked up if they were not
 /// repeated at least as often: masking and hashing the lines of a chunk of ever-new shapes
 /// would only add work.
 const TRIAL_MISSES: usize = 512;
 
-/// The shapes of one chunk's lines seen so far, each with what was learned from its first
-/// line (`S`).
-pub(super) struct Shapes<S> {
-    known: FxHashMap<Box<[u8]>, S>,
-    /// The last looked-up line with its digits as `0`, kept for [`Shapes::learn`].
-    masked: Vec<u8>,
-    hits: usize,
-    misses: usize,
+/// [`ShapeIndex::first`] of a line not looked up.
+const UNTRACKED: u32 = u32::MAX;
+
+/// Which line of a chunk first had each line's shape: computed once per chunk and read by
+/// both `schema::chunk_terms_split` and `digits::split`, so each line is masked and hashed
+/// once.
+pub(crate) struct ShapeIndex {
+    first: Vec<u32>,
 }
 
-impl<S> Default for Shapes<S> {
-    fn default() -> Self {
-        Shapes {
-            known: FxHashMap::default(),
-            masked: Vec::new(),
-            hits: 0,
-            misses: 0,
-        }
-    }
+/// What [`ShapeIndex::seen`] says of a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Seen {
+    /// The first line of its shape: read it whole and learn from it.
+    First,
+    /// Of the shape of this earlier line.
+    Like(usize),
+    /// Not looked up: read it whole, nothing to learn.
+    Untracked,
 }
 
-impl<S> Shapes<S> {
-    /// What was learned from a line of `line`'s shape, if any. Otherwise `line` is
-    /// remembered for the [`Shapes::learn`] that follows.
-    pub(super) fn get(&mut self, line: &[u8]) -> Option<&S> {
-        if self.gave_up() {
-            return None;
-        }
-        self.masked.clear();
-        self.masked.extend(
-            line.iter()
-                .map(|&b| if b.is_ascii_digit() { b'0' } else { b }),
-        );
-        match self.known.get(self.masked.as_slice()) {
-            Some(shape) => {
-                self.hits += 1;
-                Some(shape)
+impl ShapeIndex {
+    /// The shapes of a chunk's `lines`, in order.
+    pub(crate) fn of<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> ShapeIndex {
+        let mut known: FxHashMap<Box<[u8]>, u32> = FxHashMap::default();
+        let mut masked: Vec<u8> = Vec::new();
+        let (mut hits, mut misses) = (0usize, 0usize);
+        let mut first = Vec::new();
+        for (i, line) in lines.into_iter().enumerate() {
+            if misses > TRIAL_MISSES && hits < misses {
+                first.push(UNTRACKED);
+                continue;
             }
-            None => {
-                self.misses += 1;
-                None
+            masked.clear();
+            masked.extend(
+                line.iter()
+                    .map(|&b| if b.is_ascii_digit() { b'0' } else { b }),
+            );
+            match known.get(masked.as_slice()) {
+                Some(&j) => {
+                    hits += 1;
+                    first.push(j);
+                }
+                None => {
+                    misses += 1;
+                    known.insert(masked.as_slice().into(), i as u32);
+                    first.push(i as u32);
+                }
             }
         }
+        ShapeIndex { first }
     }
 
-    /// Records what was learned from the line [`Shapes::get`] last did not know.
-    pub(super) fn learn(&mut self, shape: S) {
-        if !self.gave_up() {
-            self.known.insert(self.masked.as_slice().into(), shape);
-        }
+    /// No line looked up: every line is read whole (tests compare the two).
+    #[cfg(test)]
+    pub(crate) fn untracked() -> ShapeIndex {
+        ShapeIndex { first: Vec::new() }
     }
 
-    fn gave_up(&self) -> bool {
-        self.misses > TRIAL_MISSES && self.hits < self.misses
+    /// Line `i`'s shape, as far as it was looked up.
+    pub(crate) fn seen(&self, i: usize) -> Seen {
+        match self.first.get(i) {
+            None => Seen::Untracked,
+            Some(&f) if f == UNTRACKED => Seen::Untracked,
+            Some(&f) if f as usize == i => Seen::First,
+            Some(&f) => Seen::Like(f as usize),
+        }
     }
 }
 
@@ -90,31 +104,32 @@ mod tests {
 
     #[test]
     fn lines_equal_but_for_their_digits_share_a_shape() {
-        let mut s: Shapes<Shape> = Shapes::default();
-        assert!(s.get(b"GET /a1 200 in 12ms").is_none());
-        s.learn(Shape {
-            uuids: vec![],
-            ids: vec![(5, 7)],
-        });
-        // One digit fewer: another shape.
-        assert!(s.get(b"GET /a7 404 in 9ms").is_none());
-        s.learn(Shape::default());
+        let lines: [&[u8]; 4] = [
+            b"GET /a1 200 in 12ms",
+            b"GET /a7 404 in 9ms", // one digit fewer: another shape
+            b"GET /a9 503 in 31ms",
+            b"GET /b9 503 in 31ms", // a letter differs
+        ];
+        let s = ShapeIndex::of(lines);
+        let seen: Vec<Seen> = (0..5).map(|i| s.seen(i)).collect();
         assert_eq!(
-            s.get(b"GET /a9 503 in 31ms").map(|s| s.ids.clone()),
-            Some(vec![(5, 7)])
+            seen,
+            [
+                Seen::First,
+                Seen::First,
+                Seen::Like(0),
+                Seen::First,
+                Seen::Untracked
+            ]
         );
-        assert!(s.get(b"GET /b9 503 in 31ms").is_none(), "a letter differs");
+        assert_eq!(ShapeIndex::untracked().seen(0), Seen::Untracked);
     }
 
     #[test]
-    fn shapes_are_no_longer_learned_when_lines_do_not_repeat_them() {
-        let mut s: Shapes<Shape> = Shapes::default();
-        for i in 0..=TRIAL_MISSES {
-            let line = "x".repeat(i + 1);
-            assert!(s.get(line.as_bytes()).is_none());
-            s.learn(Shape::default());
-        }
-        assert!(s.gave_up());
-        assert!(s.get(b"x").is_none(), "nothing is looked up any more");
+    fn shapes_are_no_longer_looked_up_when_lines_do_not_repeat_them() {
+        let lines: Vec<String> = (0..=TRIAL_MISSES + 1).map(|i| "x".repeat(i + 1)).collect();
+        let s = ShapeIndex::of(lines.iter().map(|l| l.as_bytes()));
+        assert_eq!(s.seen(TRIAL_MISSES), Seen::First);
+        assert_eq!(s.seen(TRIAL_MISSES + 1), Seen::Untracked);
     }
 }

@@ -4,11 +4,21 @@ use super::*;
 use crate::logs::stamp::CODES;
 use proptest::prelude::*;
 
+/// The shapes of `body`'s lines, as `chunk::encode` finds them.
+fn shapes_of(body: &[u8], lens: &[u32]) -> ShapeIndex {
+    let mut at = 0;
+    ShapeIndex::of(lens.iter().map(|&l| {
+        let line = &body[at..at + l as usize];
+        at += l as usize;
+        line
+    }))
+}
+
 /// Splits `body`, cut into lines of `lines` at times `ts`, checks what the split holds,
 /// joins it back. Returns the split's digits (format 4: those in the frame, then the
 /// packed ones).
 fn round_trip(body: &[u8], lines: &[u32], ts: &[i64], format: Format) -> Vec<u8> {
-    let (s, at) = split(body, lines, ts, format);
+    let (s, at) = split(body, lines, ts, format, &shapes_of(body, lines));
     let (frame, tail) = s.split_at(at);
     assert_eq!(
         join(frame, tail, lines, ts, body.len(), format).as_deref(),
@@ -232,7 +242,13 @@ fn hex_runs_are_packed_two_digits_to_a_byte() {
     ];
     let body = lines.concat();
     let lens: Vec<u32> = lines.iter().map(|l| l.len() as u32).collect();
-    let (s, _) = split(body.as_bytes(), &lens, &[], Format::V3);
+    let (s, _) = split(
+        body.as_bytes(),
+        &lens,
+        &[],
+        Format::V3,
+        &shapes_of(body.as_bytes(), &lens),
+    );
     assert_eq!(
         join(&s, &[], &lens, &[], body.len(), Format::V3).as_deref(),
         Some(body.as_bytes())
@@ -292,7 +308,13 @@ fn random_fields_are_packed_after_the_frame() {
     let body = lines.concat();
     let lens: Vec<u32> = lines.iter().map(|l| l.len() as u32).collect();
     let got = round_trip(body.as_bytes(), &lens, &[], Format::V4);
-    let (s, at) = split(body.as_bytes(), &lens, &[], Format::V4);
+    let (s, at) = split(
+        body.as_bytes(),
+        &lens,
+        &[],
+        Format::V4,
+        &shapes_of(body.as_bytes(), &lens),
+    );
     // The block numbers (field 0) are packed: 1,200 digits in 500 bytes, the whole tail.
     // The 42s repeat and the sequence numbers count: both stay in the frame.
     let t = u32::from_le_bytes(s[..4].try_into().unwrap()) as usize;
@@ -302,7 +324,13 @@ fn random_fields_are_packed_after_the_frame() {
     assert_eq!(at - 4 - t - 3, kept);
     assert!(got[..kept].starts_with(b"424242"));
     // In format 3, the same digits stay in the frame.
-    let (s3, at3) = split(body.as_bytes(), &lens, &[], Format::V3);
+    let (s3, at3) = split(
+        body.as_bytes(),
+        &lens,
+        &[],
+        Format::V3,
+        &shapes_of(body.as_bytes(), &lens),
+    );
     assert_eq!((s3.len(), at3), (4 + t + 1 + kept + 1200, s3.len()));
 }
 
@@ -338,7 +366,13 @@ fn uuids_are_packed_whole_in_format_4() {
     let body = lines.concat();
     let lens: Vec<u32> = lines.iter().map(|l| l.len() as u32).collect();
     round_trip(body.as_bytes(), &lens, &[], Format::V4);
-    let (s, at) = split(body.as_bytes(), &lens, &[], Format::V4);
+    let (s, at) = split(
+        body.as_bytes(),
+        &lens,
+        &[],
+        Format::V4,
+        &shapes_of(body.as_bytes(), &lens),
+    );
     let t = u32::from_le_bytes(s[..4].try_into().unwrap()) as usize;
     let text = &s[4..4 + t];
     assert!(text.starts_with(&[b'r', b'e', b'q', b' ', ESCAPE, UUID_MARK, b' ', b'o', b'k']));
@@ -355,7 +389,13 @@ fn uuids_are_packed_whole_in_format_4() {
     ];
     assert!(s[at..].starts_with(&uuid));
     // Format 3 leaves it to the hex runs (its 8 and 12 digit groups).
-    let (s3, _) = split(body.as_bytes(), &lens, &[], Format::V3);
+    let (s3, _) = split(
+        body.as_bytes(),
+        &lens,
+        &[],
+        Format::V3,
+        &shapes_of(body.as_bytes(), &lens),
+    );
     assert!(!s3.windows(2).any(|w| w == [ESCAPE, UUID_MARK]));
     // A uuid past its line's end, or in a format 3 text, is refused.
     let one = |len, format| {
@@ -492,8 +532,8 @@ proptest! {
         }
         for format in [Format::V3, Format::V4] {
             prop_assert_eq!(
-                split_with(&body, &lens, &ts, format, true),
-                split_with(&body, &lens, &ts, format, false)
+                split(&body, &lens, &ts, format, &shapes_of(&body, &lens)),
+                split(&body, &lens, &ts, format, &ShapeIndex::untracked())
             );
             round_trip(&body, &lens, &ts, format);
         }
