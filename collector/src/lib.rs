@@ -11,6 +11,7 @@ pub mod logs;
 pub mod loki_push;
 pub mod metrics;
 pub mod otlp;
+mod protowire;
 pub mod remote_write;
 pub mod scrape;
 pub mod spanmetrics;

@@ -429,7 +429,7 @@ mod tests {
     }
 
     fn wire_read(raw: &[u8], b: &mut Batch<'_>) -> std::result::Result<(), String> {
-        wire::read(raw, b).map_err(str::to_string)
+        wire::read(raw, b)
     }
 
     fn arb_request() -> impl proptest::strategy::Strategy<Value = PushRequest> {

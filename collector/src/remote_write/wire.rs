@@ -8,6 +8,8 @@
 use lookout_store::model::labels::METRIC_NAME;
 use lookout_store::Sample;
 
+use crate::protowire::{utf8, Reader, FIXED64, LEN, VARINT};
+
 /// Where one series' labels and samples sit in [`WireRequest`]'s flat vectors.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Span {
@@ -27,96 +29,6 @@ pub(super) struct WireRequest<'a> {
     pub exemplars: Vec<(u32, &'a [u8])>,
     pub histograms: usize,
     pub metadata: usize,
-}
-
-const VARINT: u8 = 0;
-const FIXED64: u8 = 1;
-const LEN: u8 = 2;
-const FIXED32: u8 = 5;
-
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
-    }
-
-    fn done(&self) -> bool {
-        self.pos >= self.buf.len()
-    }
-
-    fn varint(&mut self) -> Result<u64, String> {
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            let Some(&b) = self.buf.get(self.pos) else {
-                return Err("truncated varint".into());
-            };
-            self.pos += 1;
-            v |= u64::from(b & 0x7f) << (7 * i);
-            if b < 0x80 {
-                return Ok(v);
-            }
-        }
-        Err("varint longer than 10 bytes".into())
-    }
-
-    fn key(&mut self) -> Result<(u64, u8), String> {
-        let k = self.varint()?;
-        let field = k >> 3;
-        if field == 0 {
-            return Err("field number 0".into());
-        }
-        Ok((field, (k & 7) as u8))
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.buf.len())
-            .ok_or_else(|| format!("field of {n} bytes runs past the end of its message"))?;
-        let s = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-
-    fn len_delimited(&mut self) -> Result<&'a [u8], String> {
-        let n = self.varint()?;
-        self.take(usize::try_from(n).map_err(|_| "length overflows".to_string())?)
-    }
-
-    fn fixed64(&mut self) -> Result<u64, String> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_le_bytes(a))
-    }
-
-    fn skip(&mut self, wire_type: u8) -> Result<(), String> {
-        match wire_type {
-            VARINT => self.varint().map(drop),
-            FIXED64 => self.take(8).map(drop),
-            LEN => self.len_delimited().map(drop),
-            FIXED32 => self.take(4).map(drop),
-            w => Err(format!("unsupported wire type {w}")),
-        }
-    }
-
-    /// Fails for a known field sent with another wire type, as prost does.
-    fn check_wire_type(&self, field: &str, got: u8, want: u8) -> Result<(), String> {
-        if got == want {
-            Ok(())
-        } else {
-            Err(format!("{field}: wire type {got}, expected {want}"))
-        }
-    }
-}
-
-fn utf8<'a>(b: &'a [u8], what: &str) -> Result<&'a str, String> {
-    std::str::from_utf8(b).map_err(|_| format!("{what} is not valid UTF-8"))
 }
 
 /// Reads a `WriteRequest` into `req`, whose vectors are empty but may have capacity from

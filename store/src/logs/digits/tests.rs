@@ -14,6 +14,11 @@ fn shapes_of(body: &[u8], lens: &[u32]) -> ShapeIndex {
     }))
 }
 
+/// [`split`] of lines without times.
+fn split_untimed(body: &[u8], lens: &[u32], format: Format) -> (Vec<u8>, usize) {
+    split(body, lens, &[], format, &shapes_of(body, lens))
+}
+
 /// Splits `body`, cut into lines of `lines` at times `ts`, checks what the split holds,
 /// joins it back. Returns the split's digits (format 4: those in the frame, then the
 /// packed ones).
@@ -242,13 +247,7 @@ fn hex_runs_are_packed_two_digits_to_a_byte() {
     ];
     let body = lines.concat();
     let lens: Vec<u32> = lines.iter().map(|l| l.len() as u32).collect();
-    let (s, _) = split(
-        body.as_bytes(),
-        &lens,
-        &[],
-        Format::V3,
-        &shapes_of(body.as_bytes(), &lens),
-    );
+    let (s, _) = split_untimed(body.as_bytes(), &lens, Format::V3);
     assert_eq!(
         join(&s, &[], &lens, &[], body.len(), Format::V3).as_deref(),
         Some(body.as_bytes())
@@ -308,13 +307,7 @@ fn random_fields_are_packed_after_the_frame() {
     let body = lines.concat();
     let lens: Vec<u32> = lines.iter().map(|l| l.len() as u32).collect();
     let got = round_trip(body.as_bytes(), &lens, &[], Format::V4);
-    let (s, at) = split(
-        body.as_bytes(),
-        &lens,
-        &[],
-        Format::V4,
-        &shapes_of(body.as_bytes(), &lens),
-    );
+    let (s, at) = split_untimed(body.as_bytes(), &lens, Format::V4);
     // The block numbers (field 0) are packed: 1,200 digits in 500 bytes, the whole tail.
     // The 42s repeat and the sequence numbers count: both stay in the frame.
     let t = u32::from_le_bytes(s[..4].try_into().unwrap()) as usize;
@@ -324,13 +317,7 @@ fn random_fields_are_packed_after_the_frame() {
     assert_eq!(at - 4 - t - 3, kept);
     assert!(got[..kept].starts_with(b"424242"));
     // In format 3, the same digits stay in the frame.
-    let (s3, at3) = split(
-        body.as_bytes(),
-        &lens,
-        &[],
-        Format::V3,
-        &shapes_of(body.as_bytes(), &lens),
-    );
+    let (s3, at3) = split_untimed(body.as_bytes(), &lens, Format::V3);
     assert_eq!((s3.len(), at3), (4 + t + 1 + kept + 1200, s3.len()));
 }
 
@@ -366,13 +353,7 @@ fn uuids_are_packed_whole_in_format_4() {
     let body = lines.concat();
     let lens: Vec<u32> = lines.iter().map(|l| l.len() as u32).collect();
     round_trip(body.as_bytes(), &lens, &[], Format::V4);
-    let (s, at) = split(
-        body.as_bytes(),
-        &lens,
-        &[],
-        Format::V4,
-        &shapes_of(body.as_bytes(), &lens),
-    );
+    let (s, at) = split_untimed(body.as_bytes(), &lens, Format::V4);
     let t = u32::from_le_bytes(s[..4].try_into().unwrap()) as usize;
     let text = &s[4..4 + t];
     assert!(text.starts_with(&[b'r', b'e', b'q', b' ', ESCAPE, UUID_MARK, b' ', b'o', b'k']));
@@ -389,13 +370,7 @@ fn uuids_are_packed_whole_in_format_4() {
     ];
     assert!(s[at..].starts_with(&uuid));
     // Format 3 leaves it to the hex runs (its 8 and 12 digit groups).
-    let (s3, _) = split(
-        body.as_bytes(),
-        &lens,
-        &[],
-        Format::V3,
-        &shapes_of(body.as_bytes(), &lens),
-    );
+    let (s3, _) = split_untimed(body.as_bytes(), &lens, Format::V3);
     assert!(!s3.windows(2).any(|w| w == [ESCAPE, UUID_MARK]));
     // A uuid past its line's end, or in a format 3 text, is refused.
     let one = |len, format| {
