@@ -375,6 +375,16 @@ impl Looks {
     }
 }
 
+/// How [`split`] wrote a line, to write the next line of its shape (`shapes.rs`) the same
+/// way: the two differ only in their digits, so the text is the same, and their runs of
+/// digits and their hex runs stand at the same places.
+struct LineSplit {
+    text: Vec<u8>,
+    /// Each run's place in the line, its length and its field.
+    runs: Vec<(usize, u8, u32)>,
+    hexes: Vec<(usize, usize, bool)>,
+}
+
 /// `body`, whose lines have the lengths `lines` and the times `ts` (the metadata after
 /// them), as its text with markers followed by its digits as `format` has them; the text's
 /// length comes first (u32 LE). Returns the split and where its tail starts: what goes
@@ -388,16 +398,6 @@ pub(super) fn split(
     format: Format,
     shapes: &ShapeIndex,
 ) -> (Vec<u8>, usize) {
-    /// How [`split`] wrote a line, to write the next line of its shape (`shapes.rs`) the same
-    /// way: the two differ only in their digits, so the text is the same, and their runs of
-    /// digits and their hex runs stand at the same places.
-    struct LineSplit {
-        text: Vec<u8>,
-        /// Each run's place in the line, its length and its field.
-        runs: Vec<(usize, u8, u32)>,
-        hexes: Vec<(usize, usize, bool)>,
-    }
-
     let grouped = format != Format::V2;
     let mut learned: FxHashMap<usize, LineSplit> = FxHashMap::default();
     // Where each run of the current line starts in it.
