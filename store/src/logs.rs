@@ -19,6 +19,7 @@ mod filter;
 mod head;
 mod hex_probe;
 mod id_filter;
+mod key_cache;
 mod partition;
 mod schema;
 mod search;
@@ -352,7 +353,8 @@ impl LogEngine {
                 return Ok(());
             }
             let seg = wal.cut_segment()?;
-            let head = Arc::new(std::mem::take(&mut st.head));
+            let room = st.head.entries.len();
+            let head = Arc::new(std::mem::replace(&mut st.head, Head::with_room(room)));
             st.frozen = Some((head.clone(), seg));
             (head, seg)
         };
@@ -370,17 +372,24 @@ impl LogEngine {
         head: &Head,
         seg: u64,
     ) -> Result<()> {
-        let mut by_partition: BTreeMap<i64, (Arc<Partition>, Vec<usize>)> = BTreeMap::new();
+        // Lines mostly come in time order: the last line's partition is tried first.
+        let mut groups: Vec<(Arc<Partition>, Vec<usize>)> = Vec::new();
+        let mut group_of: HashMap<i64, usize> = HashMap::new();
+        let mut last = usize::MAX;
         for (i, (_, r)) in head.entries.iter().enumerate() {
-            let p = self.partition_for(r.ts_ns)?;
-            by_partition
-                .entry(p.meta.start_ns)
-                .or_insert_with(|| (p, Vec::new()))
-                .1
-                .push(i);
+            if groups.get(last).is_none_or(|(p, _)| !p.contains(r.ts_ns)) {
+                let p = self.partition_for(r.ts_ns)?;
+                last = *group_of.entry(p.meta.start_ns).or_insert_with(|| {
+                    groups.push((p, Vec::new()));
+                    groups.len() - 1
+                });
+            }
+            groups[last].1.push(i);
         }
+        groups.sort_by_key(|(p, _)| p.meta.start_ns);
         // Oldest first, so the newest partition's writer is the one left open.
-        for (start, (p, idx)) in by_partition {
+        for (p, idx) in groups {
+            let start = p.meta.start_ns;
             if p.wal_before()? >= seg {
                 continue;
             }
@@ -713,7 +722,7 @@ fn write_chunks(
                 {
                     let (fr, ids) = schema::chunk_terms_split(lines, &shapes);
                     doc.add_text(frags, fr);
-                    let filter = id_filter::build(ids.iter().copied());
+                    let filter = id_filter::build(ids);
                     let at = p.chunks.append(&filter)?;
                     doc.add_u64(io, at);
                     doc.add_u64(il, filter.len() as u64);

@@ -109,7 +109,8 @@ const HEX_MIN: usize = 8;
 /// log ingestion took 9% less CPU with them kept (5.3 against 5.8 CPU s), and under
 /// glibc's about the same (`logbench`, 256 MB, three alternating pairs). One pool for the
 /// process, so memory does not grow with the threads that happen to commit: at most
-/// `KEPT` buffers of `LARGEST` bytes (about 7 MB held at the bench's peak).
+/// `KEPT` buffers of `LARGEST` bytes (about 7 MB held at the bench's peak), and as many
+/// run lists of as many bytes.
 mod pool {
     use parking_lot::Mutex;
 
@@ -142,7 +143,31 @@ mod pool {
             }
         }
     }
+
+    /// A split's list of runs (`super::Run`), grown by pushing: grown afresh for every
+    /// chunk, its pages were faulted in again at each doubling.
+    static FREE_RUNS: Mutex<Vec<Vec<super::Run>>> = Mutex::new(Vec::new());
+
+    /// An empty run list.
+    pub(super) fn take_runs() -> Vec<super::Run> {
+        let mut v = FREE_RUNS.lock().pop().unwrap_or_default();
+        v.clear();
+        v
+    }
+
+    /// Keeps `v` for a later [`take_runs`], within the same bounds as byte buffers.
+    pub(super) fn give_back_runs(v: Vec<super::Run>) {
+        if v.capacity() * std::mem::size_of::<super::Run>() <= LARGEST {
+            let mut f = FREE_RUNS.lock();
+            if f.len() < KEPT {
+                f.push(v);
+            }
+        }
+    }
 }
+
+/// A run of digits in a split: its field, its length and its line.
+type Run = (u32, u8, u32);
 
 pub(super) use pool::{give_back, take as take_buffer};
 
@@ -409,9 +434,9 @@ pub(super) fn split(
     let (mut t, mut d) = (4usize, 0usize);
     let mut fields = Fields::new();
     // The field and line of every run, in the body's order (format 3 only).
-    let mut runs: Vec<(u32, u8, u32)> = Vec::new();
+    let mut runs = pool::take_runs();
     // The hex runs' digits, two to a byte, and a line's hex runs (format 3 only).
-    let mut hex: Vec<u8> = Vec::new();
+    let mut hex = pool::take(0);
     let mut hexes: Vec<(usize, usize, bool)> = Vec::new();
     let mut start = 0;
     let ends = segment_ends(lines, body.len());
@@ -534,6 +559,8 @@ pub(super) fn split(
     if format == Format::V2 {
         text.extend_from_slice(&digits[..d]);
         pool::give_back(digits);
+        pool::give_back(hex);
+        pool::give_back_runs(runs);
         let at = text.len();
         return (text, at);
     }
@@ -549,7 +576,7 @@ pub(super) fn split(
         .map(|b| format == Format::V4 && matches!(b, Some(c) if *c < CODES))
         .collect();
     let mut from = 0;
-    for (id, n, line) in runs {
+    for &(id, n, line) in &runs {
         let (id, n) = (id as usize, usize::from(n));
         let to = &mut at[id];
         let src = &digits[from..from + n];
@@ -592,6 +619,8 @@ pub(super) fn split(
     pool::give_back(digits);
     pool::give_back(grouped);
     pool::give_back(loose);
+    pool::give_back(hex);
+    pool::give_back_runs(runs);
     match format {
         Format::V4 => (text, tail),
         _ => {

@@ -25,6 +25,16 @@ pub(super) struct Head {
 }
 
 impl Head {
+    /// An empty head with room for `n` entries: the one after a commit takes the size of
+    /// the one committed, so that a busy tenant's head is not grown by doubling, copying
+    /// its entries and faulting in fresh pages at every step, once per commit.
+    pub(super) fn with_room(n: usize) -> Head {
+        Head {
+            entries: Vec::with_capacity(n),
+            ..Head::default()
+        }
+    }
+
     pub(super) fn push(&mut self, stream: Arc<Stream>, rec: LogRecord, now_ms: i64) {
         if self.entries.is_empty() {
             self.since_ms = now_ms;

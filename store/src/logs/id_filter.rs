@@ -38,16 +38,26 @@ const BLOOM_HASHES: u32 = 7;
 
 /// `token`'s value in a coded set of `range` values.
 fn value(token: &str, range: u64) -> u64 {
-    ((u128::from(xxh3_64(token.as_bytes())) * u128::from(range)) >> 64) as u64
+    reduce(xxh3_64(token.as_bytes()), range)
 }
 
-/// A filter holding `tokens` (distinct): the version byte, the token count and the count
-/// of distinct values (uvarints), then the gaps between the sorted values, each as
-/// `gap >> 6` one bits, a zero bit and the gap's low 6 bits, LSB first in each byte.
-pub(super) fn build<'a>(tokens: impl ExactSizeIterator<Item = &'a str>) -> Vec<u8> {
-    let range = tokens.len() as u64 * RANGE_PER_TOKEN;
-    let mut values: Vec<u64> = tokens.map(|t| value(t, range)).collect();
-    values.sort_unstable();
+/// A hash's value in a coded set of `range` values.
+fn reduce(hash: u64, range: u64) -> u64 {
+    ((u128::from(hash) * u128::from(range)) >> 64) as u64
+}
+
+/// A filter holding `tokens` (repeats are dropped): the version byte, the token count and
+/// the count of distinct values (uvarints), then the gaps between the sorted values, each as
+/// `gap >> 6` one bits, a zero bit and the gap's low 6 bits, LSB first in each byte. The
+/// token count is that of distinct 64-bit hashes: distinct tokens, but for a collision, which
+/// only makes the filter a little smaller.
+pub(super) fn build<'a>(tokens: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
+    let mut hashes: Vec<u64> = tokens.into_iter().map(|t| xxh3_64(t.as_bytes())).collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    let range = hashes.len() as u64 * RANGE_PER_TOKEN;
+    // A token's value grows with its hash, so the values come out sorted.
+    let mut values: Vec<u64> = hashes.into_iter().map(|h| reduce(h, range)).collect();
     values.dedup();
     let mut out = vec![VERSION];
     put_uvarint(&mut out, range / RANGE_PER_TOKEN);
@@ -245,6 +255,17 @@ mod tests {
             }
         }
 
+        /// Repeats are dropped: a token given many times is counted once.
+        #[test]
+        fn repeated_tokens_build_the_same_filter(tokens in prop::collection::hash_set("[a-z0-9_]{1,12}", 0..100), times in 1usize..4) {
+            let once = build(tokens.iter().map(String::as_str));
+            let repeated = build((0..times).flat_map(|_| tokens.iter().map(String::as_str)));
+            prop_assert_eq!(&repeated, &once);
+            let mut backwards: Vec<&str> = tokens.iter().map(String::as_str).collect();
+            backwards.reverse();
+            prop_assert_eq!(build(tokens.iter().map(String::as_str).chain(backwards)), once);
+        }
+
         #[test]
         fn a_filter_cut_short_never_denies_what_it_held(tokens in prop::collection::hash_set("[a-z0-9]{1,8}", 1..50), keep in 1usize..64) {
             let f = build(tokens.iter().map(String::as_str));
@@ -284,7 +305,7 @@ mod tests {
         assert!(may_contain(&[], "x") && may_contain(&[9, 0], "x"));
         assert!(may_contain(&[VERSION], "x") && may_contain(&[VERSION, 5], "x"));
         // A count larger than what is coded: the missing gaps may hold anything.
-        let one = build(["a1"].into_iter());
+        let one = build(["a1"]);
         let mut more = one.clone();
         more[2] = 2;
         let above = (0..)
@@ -294,7 +315,7 @@ mod tests {
         assert!(!may_contain(&one, &above) && may_contain(&more, &above));
         // A gap whose unary part runs past the end.
         assert!(may_contain(&[VERSION, 1, 1, 0xff, 0xff], "b2"));
-        assert!(!may_hold_long_ids(&one) && may_hold_long_ids(&build([LONG_TOKEN].into_iter())));
+        assert!(!may_hold_long_ids(&one) && may_hold_long_ids(&build([LONG_TOKEN])));
         assert!(may_hold_long_ids(&[VERSION_BLOOM, 0, 0, 0, 0, 0, 0, 0, 0]));
         // A version 1 filter (all bits clear: it holds nothing) has no uuids to ask.
         let v1 = [VERSION_GROUPS, 0, 0, 0, 0, 0, 0, 0, 0];

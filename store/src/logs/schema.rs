@@ -419,7 +419,8 @@ pub(crate) fn uuids(line: &str) -> Vec<usize> {
 }
 
 /// Format 4's terms of a chunk: the `frags` text and the id-like tokens for its id
-/// filter. Ids are the distinct tokens with a digit and a non-digit, cut to
+/// filter, as often as they occur (the filter's build hashes them and drops repeats, which
+/// costs less than a set of strings). Ids are the tokens with a digit and a non-digit, cut to
 /// [`MAX_TOKEN_BYTES`] (and [`LONG_TOKEN`] when one was cut: a chunk without it stores
 /// every hex run of its lines after its frame, `hex_probe.rs`), except that a uuid
 /// ([`uuids`]) is one id, whole with its dashes, and a token that is exactly one of its
@@ -434,9 +435,9 @@ pub(crate) fn uuids(line: &str) -> Vec<usize> {
 pub(crate) fn chunk_terms_split<'a>(
     lines: impl Iterator<Item = &'a str>,
     shapes: &ShapeIndex,
-) -> (String, FxHashSet<&'a str>) {
+) -> (String, Vec<&'a str>) {
     let mut frags = TermSet::default();
-    let mut ids: FxHashSet<&str> = FxHashSet::default();
+    let mut ids: Vec<&str> = Vec::new();
     let mut learned: FxHashMap<usize, Shape> = FxHashMap::default();
     for (i, line) in lines.enumerate() {
         let seen = shapes.seen(i);
@@ -458,7 +459,7 @@ pub(crate) fn chunk_terms_split<'a>(
             ids: Vec::new(),
         };
         for &u in &shape.uuids {
-            ids.insert(&line[u..u + UUID_LEN]);
+            ids.push(&line[u..u + UUID_LEN]);
         }
         for (from, to) in tokens(line) {
             let t = &line[from..to];
@@ -476,9 +477,9 @@ pub(crate) fn chunk_terms_split<'a>(
             });
             if !group {
                 shape.ids.push((from, to));
-                ids.insert(truncate(t, MAX_TOKEN_BYTES));
+                ids.push(truncate(t, MAX_TOKEN_BYTES));
                 if t.len() > MAX_TOKEN_BYTES {
-                    ids.insert(LONG_TOKEN);
+                    ids.push(LONG_TOKEN);
                 }
             }
             for (a, b) in fragments(t) {
@@ -566,7 +567,7 @@ mod tests {
             ["GET blk_12ab3 c0ffee42 v1 10.0.0.1 ok_"].into_iter(),
             &ShapeIndex::untracked(),
         );
-        let mut t: Vec<&str> = ids.into_iter().collect();
+        let mut t: Vec<&str> = ids;
         let mut f: Vec<&str> = frags.split(' ').filter(|t| !t.is_empty()).collect();
         t.sort();
         f.sort();
@@ -577,9 +578,9 @@ mod tests {
         let (frags, ids) =
             chunk_terms_split(std::iter::once(line.as_str()), &ShapeIndex::untracked());
         assert!(frags.contains(LONG_TOKEN));
-        assert!(ids.contains("x1") && ids.contains(&line[104..184]) && ids.contains(LONG_TOKEN));
+        assert!(ids.contains(&"x1") && ids.contains(&&line[104..184]) && ids.contains(&LONG_TOKEN));
         let (_, ids) = chunk_terms_split(std::iter::once(&line[..184]), &ShapeIndex::untracked());
-        assert!(!ids.contains(LONG_TOKEN));
+        assert!(!ids.contains(&LONG_TOKEN));
         assert_eq!(fragments("12ab3c").collect::<Vec<_>>(), [(2, 4), (5, 6)]);
         assert_eq!(fragments("123").count(), 0);
     }
@@ -590,8 +591,9 @@ mod tests {
         let line = format!("req_{u} id={u}, x{u} {u}ab1 end");
         let (frags, ids) =
             chunk_terms_split(std::iter::once(line.as_str()), &ShapeIndex::untracked());
-        let mut t: Vec<&str> = ids.into_iter().collect();
+        let mut t: Vec<&str> = ids;
         t.sort();
+        t.dedup();
         // After `req_`, `=` and `x` (no hex digits) it is a uuid; before `ab1` it is not,
         // and its groups are ids.
         assert_eq!(uuids(&line), [4, 44, 83]);
