@@ -1,6 +1,6 @@
-//! The process' allocator and its purge policy: mimalloc, with freed pages returned to the
-//! OS at once except while a query runs (the store's [`lookout_store::memory`] hints say
-//! when). `logbench` includes this file too, so the log store is measured under the
+//! The process' allocator and its policy: mimalloc without transparent huge pages, with
+//! freed pages returned to the OS at once except while a query runs (the store's
+//! [`lookout_store::memory`] hints say when). `logbench` includes this file too, so the log store is measured under the
 //! allocator the server runs.
 
 // glibc malloc spent ~40% of ingest CPU on the many small label strings of remote_write
@@ -41,6 +41,24 @@ pub fn set_purge_policy() {
     }
 }
 
+/// No transparent huge pages for this process. mimalloc asks for them (its arenas are
+/// madvised), and the kernel then faults in and zeroes 2 MiB at a time wherever a buffer
+/// first touches a page, also after a purge gave the pages back. Measured on the server
+/// (`MIMALLOC_ALLOW_THP=0`, the same switch): remote_write of 100,000 series
+/// (`bench/ingest.sh`, two alternating pairs) peaked at 254 and 261 instead of 306 and 305
+/// MiB, at 2.13 and 2.10 instead of 2.08 and 1.96 M samples/s; log pushes of 256 MB
+/// (`logbench --serve`, three pairs) at 122-132 instead of 166-175 MiB, CPU within noise.
+/// `MIMALLOC_ALLOW_THP` set in the environment leaves the choice to mimalloc.
+pub fn without_huge_pages() {
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // SAFETY: prctl takes plain integers; the flag is the process' and only read by
+        // the kernel when it faults pages in.
+        unsafe {
+            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        }
+    }
+}
+
 /// For the agent, which runs on every node and must stay small: mimalloc commits its
 /// arenas eagerly by default, and the kernel backs them with huge pages, which doubled the
 /// idle agent's RSS (36 MB against 18 MB with lazy commit; `bench/agent_load.sh`). Call
@@ -48,11 +66,9 @@ pub fn set_purge_policy() {
 #[allow(dead_code)] // logbench includes this file and runs no agent
 pub fn commit_lazily() {
     if std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_none() {
-        // SAFETY: sets an integer option before any other thread exists; prctl takes
-        // plain integers.
+        // SAFETY: sets an integer option before any other thread exists.
         unsafe {
             libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
-            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
         }
     }
 }

@@ -95,6 +95,7 @@ fn raise_open_files_limit() {
 }
 
 fn main() -> std::process::ExitCode {
+    allocator::without_huge_pages();
     if std::env::args_os().nth(1).is_some_and(|a| a == "agent") {
         allocator::commit_lazily();
     }

@@ -535,6 +535,7 @@ fn mb(bytes: u64) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
+    allocator::without_huge_pages();
     allocator::set_purge_policy();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
